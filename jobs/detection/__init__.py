@@ -1,0 +1,1 @@
+"""Anomaly detection over :class:`jobs.domain.MetricPanel` values, vectorised."""

@@ -1,0 +1,245 @@
+"""Typed values that flow through a run.
+
+``Observation`` (one stored point) -> ``MetricPanel`` (many series of one metric on one
+date axis, the unit detection vectorises over) -> ``Anomaly`` -> ``Finding`` ->
+``Digest`` -> ``Delivery``. All are frozen; "nothing" is ``None`` or an empty tuple.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "COUNT_METRICS",
+    "TOTAL_SERIES",
+    "Anomaly",
+    "ChartData",
+    "Contributor",
+    "Delivery",
+    "DeliveryStatus",
+    "Digest",
+    "Direction",
+    "Finding",
+    "Kind",
+    "MetricPanel",
+    "Observation",
+    "PointFlag",
+    "PropertySpec",
+    "Severity",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Metrics that are counts of events (overdispersed, non-negative integers).
+COUNT_METRICS: frozenset[str] = frozenset(
+    {
+        "sessions",
+        "totalUsers",
+        "activeUsers",
+        "newUsers",
+        "keyEvents",
+        "conversions",
+        "screenPageViews",
+        "eventCount",
+        "clicks",
+        "impressions",
+    }
+)
+
+#: The series name of a property's total (every other series is a breakdown child).
+TOTAL_SERIES = "total"
+
+
+class Direction(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+class Kind(enum.StrEnum):
+    SPIKE = "spike"
+    DROP = "drop"
+    LEVEL_SHIFT = "level_shift"
+    #: A tracking break: the metric collapsed to (near) zero.
+    OUTAGE = "outage"
+    #: A rate (CTR, position, conversion rate) moved while its volume did not.
+    RATE_CHANGE = "rate_change"
+
+
+class Severity(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def at_least(self, other: Severity) -> bool:
+        return self.rank >= other.rank
+
+
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+class PointFlag(enum.IntFlag):
+    """Data-quality marks on a stored point; detection skips flagged points."""
+
+    NONE = 0
+    INCOMPLETE = 1  # the source has not finished counting this day
+    THRESHOLDED = 2  # GA4 withheld small rows
+    SAMPLED = 4
+    OTHER_ROW = 8  # GA4 "(other)" bucket
+    EXCLUDED = 16  # labelled "expected" by an analyst: keep out of baselines
+
+
+@dataclass(frozen=True, slots=True)
+class PropertySpec:
+    """One watched property, as the pipeline needs it (no credentials)."""
+
+    name: str
+    source: str  # ga4 | gsc | csv | demo
+    id: str = ""
+    account: str = ""
+    timezone: str = "UTC"
+    metrics: tuple[str, ...] = ()
+    breakdowns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One value of one metric of one series on one day."""
+
+    property: str
+    series: str
+    metric: str
+    day: date
+    value: float
+    flags: PointFlag = PointFlag.NONE
+
+
+@dataclass(frozen=True)
+class MetricPanel:
+    """Many series of one metric over one contiguous date axis.
+
+    ``values[i, j]`` is series ``series[i]`` on ``dates[j]``; NaN means missing or
+    excluded. ``last_final`` is the newest date the source has finished counting.
+    """
+
+    property: str
+    metric: str
+    series: tuple[str, ...]
+    dates: tuple[date, ...]
+    values: FloatArray
+    last_final: date
+
+    def __post_init__(self) -> None:
+        expected = (len(self.series), len(self.dates))
+        if self.values.shape != expected:
+            raise ValueError(f"values has shape {self.values.shape}, expected {expected}")
+
+    def row(self, series: str) -> FloatArray:
+        return self.values[self.series.index(series)]
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """A statistically unusual value of one series and metric on one day."""
+
+    property: str
+    series: str
+    metric: str
+    day: date
+    observed: float
+    expected: float
+    lower: float
+    upper: float
+    p_value: float
+    q_value: float | None
+    direction: Direction
+    kind: Kind
+
+    @property
+    def change(self) -> float:
+        """Relative change against expectation (-0.42 is 42% below)."""
+        if self.expected == 0:
+            return float("inf") if self.observed > 0 else 0.0
+        return (self.observed - self.expected) / self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class Contributor:
+    """A child series and its share of its parent's change (shares sum to about 1)."""
+
+    series: str
+    observed: float
+    expected: float
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    """What a finding's chart shows: actual against the expected band."""
+
+    dates: tuple[date, ...]
+    actual: tuple[float, ...]
+    expected: tuple[float, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An anomaly worth telling someone about, with its explanation."""
+
+    anomaly: Anomaly
+    severity: Severity
+    contributors: tuple[Contributor, ...] = ()
+    chart: ChartData | None = None
+    id: int | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        a = self.anomaly
+        return f"{a.property}|{a.series}|{a.metric}|{a.kind.value}|{a.direction.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one subscription is told about one data date."""
+
+    subscription: str
+    data_date: date
+    properties: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    headline: str
+    summary: str
+    generated_at: datetime
+    summariser: str = "template"
+    notices: tuple[str, ...] = ()
+    id: int | None = None
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # permanently: will not be retried
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One digest to one recipient over one channel."""
+
+    digest_id: int
+    channel: str
+    recipient: str
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    error: str = ""
+    sent_at: datetime | None = None
+    id: int | None = None

@@ -1,0 +1,153 @@
+"""SQLModel tables: the state barometer keeps between runs.
+
+Schema changes go through alembic (``worker/migrations``); never ``create_all`` in
+production code. Uniqueness constraints carry the idempotency guarantees: re-running a
+day upserts the same points, findings and digests, and a delivery row exists once per
+digest x channel x recipient.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "DeliveryRow",
+    "DigestRow",
+    "FeedbackRow",
+    "FindingRow",
+    "JobRunRow",
+    "LLMCallRow",
+    "MetricPointRow",
+    "PropertyRow",
+    "SQLModel",
+]
+
+
+class PropertyRow(SQLModel, table=True):
+    __tablename__ = "property"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(200), unique=True, nullable=False))
+    source: str = Field(max_length=20)
+    external_id: str = Field(default="", max_length=300)
+    timezone: str = Field(default="UTC", max_length=64)
+    #: Newest date fetched so far (incremental fetch starts after it, minus settling days).
+    fetched_through: date | None = None
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class MetricPointRow(SQLModel, table=True):
+    """One value of one series x metric x day. Written in bulk, upserted on the key."""
+
+    __tablename__ = "metric_point"
+    __table_args__ = (sa.PrimaryKeyConstraint("property_id", "metric", "series", "day"),)
+
+    property_id: int = Field(foreign_key="property.id")
+    metric: str = Field(max_length=100)
+    series: str = Field(max_length=1000)
+    day: date
+    value: float
+    flags: int = 0
+
+
+class FindingRow(SQLModel, table=True):
+    __tablename__ = "finding"
+    __table_args__ = (sa.UniqueConstraint("property_id", "day", "dedupe_key", name="uq_finding_day_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    property_id: int = Field(foreign_key="property.id", index=True)
+    day: date = Field(index=True)
+    series: str = Field(max_length=1000)
+    metric: str = Field(max_length=100)
+    kind: str = Field(max_length=30)
+    direction: str = Field(max_length=4)
+    severity: str = Field(max_length=10)
+    observed: float
+    expected: float
+    lower: float
+    upper: float
+    p_value: float
+    q_value: float | None = None
+    dedupe_key: str = Field(max_length=1200)
+    #: Contributors and chart data, JSON encoded (read back into domain values).
+    detail: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False, server_default="{}"))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class DigestRow(SQLModel, table=True):
+    __tablename__ = "digest"
+    __table_args__ = (sa.UniqueConstraint("subscription", "data_date", name="uq_digest_subscription_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription: str = Field(max_length=200)
+    data_date: date
+    headline: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    summary: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    summariser: str = Field(default="template", max_length=100)
+    #: Ids of the findings it carries, JSON encoded, in order.
+    finding_ids: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))
+    notices: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class DeliveryRow(SQLModel, table=True):
+    """The outbox: written before sending, marked sent only after the channel succeeded."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (sa.UniqueConstraint("digest_id", "channel", "recipient", name="uq_delivery_target"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int = Field(foreign_key="digest.id", index=True)
+    channel: str = Field(max_length=50)
+    recipient: str = Field(max_length=500)
+    status: str = Field(default="pending", max_length=10, index=True)
+    attempts: int = 0
+    error: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    next_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class LLMCallRow(SQLModel, table=True):
+    __tablename__ = "llm_call"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int | None = Field(default=None, foreign_key="digest.id", index=True)
+    provider: str = Field(max_length=50)
+    model: str = Field(max_length=200)
+    prompt_version: str = Field(default="", max_length=50)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    latency_ms: int = 0
+    outcome: str = Field(max_length=20)  # ok | rejected | error | fallback
+    detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
+
+
+class FeedbackRow(SQLModel, table=True):
+    __tablename__ = "feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    label: str = Field(max_length=20)  # expected | false_alarm | confirmed
+    note: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class JobRunRow(SQLModel, table=True):
+    """One unit of work (fetch, detect, digest, deliver) and how it ended."""
+
+    __tablename__ = "job_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=50, index=True)
+    target: str = Field(max_length=200)  # property or subscription name
+    data_date: date | None = None
+    status: str = Field(max_length=10)  # running | ok | failed
+    detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    started_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))

@@ -1,0 +1,346 @@
+"""Settings: ``barometer.toml`` plus ``BAROMETER_<SECTION>__<KEY>`` environment overrides.
+
+This is the only module that reads configuration. Secrets never live in the file: keys
+ending in ``_env`` name the environment variable that holds them, and
+:func:`secret` resolves them into a :class:`pydantic.SecretStr` at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from contextvars import ContextVar
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
+from jobs.domain import PropertySpec, Severity
+from jobs.errors import BarometerError
+
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "config_path",
+    "load_settings",
+    "secret",
+]
+
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
+    "ga4": ("sessions", "totalUsers", "keyEvents"),
+    "gsc": ("clicks", "impressions", "ctr", "position"),
+    "demo": ("sessions", "keyEvents"),
+    "csv": (),
+}
+
+
+class ConfigError(BarometerError):
+    """The configuration is invalid; the message names the file, the key and the reason."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as 'Europe/Berlin')") from None
+    return value
+
+
+class StorageSettings(_Section):
+    database_url: str = "sqlite:///barometer.db"
+
+
+class BrokerSettings(_Section):
+    url: str = "redis://localhost:6379/0"
+    #: Lock timeout of the single active beat (celery-redbeat), seconds.
+    beat_lock_timeout: int = Field(default=300, ge=10)
+
+
+class LLMSettings(_Section):
+    provider: Literal["", "openai", "anthropic", "gemini", "xai", "ollama"] = ""
+    model: str = ""
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class SMTPSettings(_Section):
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    ssl: bool = False
+    username: str = ""
+    sender: str = "barometer@example.com"
+    password_env: str = "SMTP_PASSWORD"
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class GoogleSettings(_Section):
+    ga4_endpoint: str = ""
+    gsc_endpoint: str = ""
+    token_uri: str = ""
+
+
+class SentrySettings(_Section):
+    dsn_env: str = "SENTRY_DSN"
+    environment: str = "production"
+    traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class OutboxSettings(_Section):
+    #: Where digests are written when a subscription has no email or Slack configured.
+    dir: str = "./outbox"
+
+
+class AccountSettings(_Section):
+    name: str
+    kind: Literal["service_account", "oauth"] = "service_account"
+    key_file: str = ""
+
+
+class PropertySettings(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    source: Literal["ga4", "gsc", "csv", "demo"]
+    id: str = ""
+    account: str = ""
+    timezone: str = "UTC"
+    metrics: tuple[str, ...] = ()
+    breakdowns: tuple[str, ...] = ()
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+    def spec(self) -> PropertySpec:
+        return PropertySpec(
+            name=self.name,
+            source=self.source,
+            id=self.id,
+            account=self.account,
+            timezone=self.timezone,
+            metrics=self.metrics or DEFAULT_METRICS[self.source],
+            breakdowns=self.breakdowns,
+        )
+
+
+class SubscriptionSettings(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    properties: tuple[str, ...] = Field(min_length=1)
+    email: tuple[str, ...] = ()
+    slack_webhook_env: str = ""
+    digest_at: str = "08:00"
+    timezone: str = "UTC"
+    min_severity: Severity = Severity.MEDIUM
+    #: Send an "all quiet" digest on days without findings (False: send nothing).
+    quiet_digest: bool = True
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("digest_at")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"expected HH:MM in 24-hour time, got {value!r}")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+    @property
+    def digest_time(self) -> time:
+        hour, minute = self.digest_at.split(":")
+        return time(int(hour), int(minute))
+
+
+class MetricDetectionSettings(_Section):
+    sensitivity: float | None = Field(default=None, gt=0, lt=0.5)
+    min_volume: float | None = Field(default=None, ge=0)
+    min_change_pct: float | None = Field(default=None, ge=0)
+    min_change_abs: float | None = Field(default=None, ge=0)
+    direction: DirectionFilter | None = None
+    detection_delay_days: int | None = Field(default=None, ge=0, le=30)
+    training_days: int | None = Field(default=None, ge=14, le=730)
+    exclude_dates: tuple[date, ...] | None = None
+
+    def apply(self, base: MetricParams) -> MetricParams:
+        changes = {k: v for k, v in self.model_dump().items() if v is not None and k != "metrics"}
+        if "exclude_dates" in changes:
+            changes["exclude_dates"] = tuple(changes["exclude_dates"])
+        return MetricParams(**{**_params_dict(base), **changes})
+
+
+def _params_dict(params: MetricParams) -> dict[str, Any]:
+    return {name: getattr(params, name) for name in MetricParams.__slots__}
+
+
+class DetectionSettings(MetricDetectionSettings):
+    metrics: dict[str, MetricDetectionSettings] = Field(default_factory=dict)
+
+    def params(self) -> DetectionParams:
+        defaults = self.apply(MetricParams())
+        return DetectionParams(
+            defaults=defaults,
+            metrics={name: m.apply(defaults) for name, m in self.metrics.items()},
+        )
+
+
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("barometer_config_file", default=None)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _CONFIG_FILE.get()
+        if path is None or not path.exists():
+            return {}
+        try:
+            with path.open("rb") as handle:
+                return tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+class Settings(BaseSettings):
+    """Everything barometer is configured with. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BAROMETER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    storage: StorageSettings = StorageSettings()
+    broker: BrokerSettings = BrokerSettings()
+    llm: LLMSettings = LLMSettings()
+    smtp: SMTPSettings = SMTPSettings()
+    google: GoogleSettings = GoogleSettings()
+    sentry: SentrySettings = SentrySettings()
+    outbox: OutboxSettings = OutboxSettings()
+    detection: DetectionSettings = DetectionSettings()
+    accounts: tuple[AccountSettings, ...] = ()
+    properties: tuple[PropertySettings, ...] = ()
+    subscriptions: tuple[SubscriptionSettings, ...] = ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        _unique("accounts", [a.name for a in self.accounts])
+        _unique("properties", [p.name for p in self.properties])
+        _unique("subscriptions", [s.name for s in self.subscriptions])
+        accounts = {a.name for a in self.accounts}
+        for i, prop in enumerate(self.properties):
+            if prop.source in ("ga4", "gsc"):
+                if not prop.id:
+                    raise ValueError(f"properties[{i}].id: required for source {prop.source!r}")
+                if prop.account not in accounts:
+                    raise ValueError(
+                        f"properties[{i}].account: {prop.account!r} is not one of the [[accounts]] names {sorted(accounts)}"
+                    )
+        names = {p.name for p in self.properties}
+        for i, sub in enumerate(self.subscriptions):
+            for prop_name in sub.properties:
+                if prop_name not in names:
+                    raise ValueError(
+                        f"subscriptions[{i}].properties: {prop_name!r} is not one of the [[properties]] names {sorted(names)}"
+                    )
+        return self
+
+    def property(self, name: str) -> PropertySettings:
+        for prop in self.properties:
+            if prop.name == name:
+                return prop
+        raise ConfigError(f"no property named {name!r}; configured: {', '.join(p.name for p in self.properties) or 'none'}")
+
+    def subscription(self, name: str) -> SubscriptionSettings:
+        for sub in self.subscriptions:
+            if sub.name == name:
+                return sub
+        raise ConfigError(f"no subscription named {name!r}")
+
+
+def _unique(section: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"{section}[{i}].name: {name!r} is used twice")
+        seen.add(name)
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("BAROMETER_CONFIG", "barometer.toml"))
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate the configuration once; raise :class:`ConfigError` naming the key.
+
+    ``path`` defaults to ``$BAROMETER_CONFIG`` or ``./barometer.toml``; a missing default
+    file means built-in defaults, a missing explicit file is an error.
+    """
+    explicit = path is not None or "BAROMETER_CONFIG" in os.environ
+    path = path or config_path()
+    if explicit and not path.exists():
+        raise ConfigError(f"{path}: no such configuration file")
+    token = _CONFIG_FILE.set(path)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = _loc(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        got = error.get("input")
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{loc}: unknown key")
+        elif loc and not message.startswith(loc.split(".")[0]):
+            suffix = f" (got {got!r})" if isinstance(got, str | int | float | bool) else ""
+            problems.append(f"{loc}: {message}{suffix}")
+        else:
+            problems.append(message)
+    return "; ".join(problems)
+
+
+def _loc(parts: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def secret(env_name: str) -> SecretStr | None:
+    """The secret held by environment variable ``env_name``, or None when unset or empty."""
+    value = os.environ.get(env_name, "") if env_name else ""
+    return SecretStr(value) if value else None
