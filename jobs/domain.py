@@ -7,6 +7,7 @@ date axis, the unit detection vectorises over) -> ``Anomaly`` -> ``Finding`` ->
 
 from __future__ import annotations
 
+import builtins
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -144,7 +145,8 @@ class MetricPanel:
             raise ValueError(f"values has shape {self.values.shape}, expected {expected}")
 
     def row(self, series: str) -> FloatArray:
-        return self.values[self.series.index(series)]
+        row: FloatArray = self.values[self.series.index(series)]
+        return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +166,7 @@ class Anomaly:
     direction: Direction
     kind: Kind
 
-    @property
+    @builtins.property  # the field named ``property`` shadows the builtin here
     def change(self) -> float:
         """Relative change against expectation (-0.42 is 42% below)."""
         if self.expected == 0:

@@ -80,7 +80,7 @@ class SMTPSettings(_Section):
     ssl: bool = False
     username: str = ""
     sender: str = "barometer@example.com"
-    password_env: str = "SMTP_PASSWORD"
+    password_env: str = "SMTP_PASSWORD"  # noqa: S105 (the variable's name, not a password)
     timeout_seconds: float = Field(default=30.0, gt=0)
 
 
@@ -259,14 +259,16 @@ class Settings(BaseSettings):
                     raise ValueError(f"properties[{i}].id: required for source {prop.source!r}")
                 if prop.account not in accounts:
                     raise ValueError(
-                        f"properties[{i}].account: {prop.account!r} is not one of the [[accounts]] names {sorted(accounts)}"
+                        f"properties[{i}].account: {prop.account!r} is not one of the [[accounts]] names "
+                        f"{sorted(accounts)}"
                     )
         names = {p.name for p in self.properties}
         for i, sub in enumerate(self.subscriptions):
             for prop_name in sub.properties:
                 if prop_name not in names:
                     raise ValueError(
-                        f"subscriptions[{i}].properties: {prop_name!r} is not one of the [[properties]] names {sorted(names)}"
+                        f"subscriptions[{i}].properties: {prop_name!r} is not one of the [[properties]] names "
+                        f"{sorted(names)}"
                     )
         return self
 
@@ -274,7 +276,9 @@ class Settings(BaseSettings):
         for prop in self.properties:
             if prop.name == name:
                 return prop
-        raise ConfigError(f"no property named {name!r}; configured: {', '.join(p.name for p in self.properties) or 'none'}")
+        raise ConfigError(
+            f"no property named {name!r}; configured: {', '.join(p.name for p in self.properties) or 'none'}"
+        )
 
     def subscription(self, name: str) -> SubscriptionSettings:
         for sub in self.subscriptions:
@@ -323,7 +327,8 @@ def _describe(exc: ValidationError) -> str:
         if error["type"] == "extra_forbidden":
             problems.append(f"{loc}: unknown key")
         elif loc and not message.startswith(loc.split(".")[0]):
-            suffix = f" (got {got!r})" if isinstance(got, str | int | float | bool) else ""
+            shown = isinstance(got, str | int | float | bool) and "got " not in message
+            suffix = f" (got {got!r})" if shown else ""
             problems.append(f"{loc}: {message}{suffix}")
         else:
             problems.append(message)

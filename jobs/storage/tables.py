@@ -87,6 +87,8 @@ class DigestRow(SQLModel, table=True):
     headline: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     summary: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     summariser: str = Field(default="template", max_length=100)
+    #: Property names it covers, JSON encoded.
+    properties: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))
     #: Ids of the findings it carries, JSON encoded, in order.
     finding_ids: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))
     notices: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))

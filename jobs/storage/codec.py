@@ -1,0 +1,55 @@
+"""JSON encoding of the parts of a finding that are not columns (contributors, chart)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from typing import Any
+
+from jobs.domain import ChartData, Contributor
+
+__all__ = ["decode_detail", "encode_detail"]
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 6)
+
+
+def _unnum(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def encode_detail(contributors: tuple[Contributor, ...], chart: ChartData | None) -> str:
+    payload: dict[str, Any] = {
+        "contributors": [[c.series, _num(c.observed), _num(c.expected), _num(c.share)] for c in contributors]
+    }
+    if chart is not None:
+        payload["chart"] = {
+            "start": chart.dates[0].isoformat() if chart.dates else None,
+            "dates": [d.isoformat() for d in chart.dates],
+            "actual": [_num(v) for v in chart.actual],
+            "expected": [_num(v) for v in chart.expected],
+            "lower": [_num(v) for v in chart.lower],
+            "upper": [_num(v) for v in chart.upper],
+        }
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def decode_detail(text: str) -> tuple[tuple[Contributor, ...], ChartData | None]:
+    payload = json.loads(text or "{}")
+    contributors = tuple(
+        Contributor(series=s, observed=_unnum(o), expected=_unnum(e), share=_unnum(sh))
+        for s, o, e, sh in payload.get("contributors", [])
+    )
+    raw = payload.get("chart")
+    chart = None
+    if raw:
+        chart = ChartData(
+            dates=tuple(date.fromisoformat(d) for d in raw["dates"]),
+            actual=tuple(_unnum(v) for v in raw["actual"]),
+            expected=tuple(_unnum(v) for v in raw["expected"]),
+            lower=tuple(_unnum(v) for v in raw["lower"]),
+            upper=tuple(_unnum(v) for v in raw["upper"]),
+        )
+    return contributors, chart

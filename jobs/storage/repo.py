@@ -1,0 +1,341 @@
+"""Reading and writing barometer's state. Plain functions over a SQLAlchemy engine.
+
+Points are written in bulk with a dialect-native upsert (SQLite and PostgreSQL both
+support ``INSERT ... ON CONFLICT``), so re-fetching settling days is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from itertools import islice
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from jobs.domain import (
+    Anomaly,
+    Digest,
+    Direction,
+    Finding,
+    Kind,
+    MetricPanel,
+    Observation,
+    PointFlag,
+    PropertySpec,
+    Severity,
+)
+from jobs.storage.codec import decode_detail, encode_detail
+from jobs.storage.tables import DigestRow, FindingRow, MetricPointRow, PropertyRow
+
+__all__ = [
+    "ensure_property",
+    "find_digest",
+    "findings_for",
+    "iter_points",
+    "latest_day",
+    "load_digest",
+    "load_panels",
+    "property_id",
+    "save_digest",
+    "save_findings",
+    "set_fetched_through",
+    "upsert_points",
+]
+
+_POINTS = MetricPointRow.__table__  # type: ignore[attr-defined]
+_FINDINGS = FindingRow.__table__  # type: ignore[attr-defined]
+_DIGESTS = DigestRow.__table__  # type: ignore[attr-defined]
+_PROPERTIES = PropertyRow.__table__  # type: ignore[attr-defined]
+
+#: Rows per INSERT round trip: large enough to amortise, small enough for flat memory.
+BATCH_ROWS = 5_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _insert(engine: sa.Engine, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if engine.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"database dialect {engine.dialect.name!r} is not supported (use SQLite or PostgreSQL)")
+
+
+def ensure_property(engine: sa.Engine, spec: PropertySpec) -> int:
+    """The id of ``spec``'s row, created (or its source details refreshed) as needed."""
+    values = {"source": spec.source, "external_id": spec.id, "timezone": spec.timezone}
+    stmt = _insert(engine, _PROPERTIES).values(name=spec.name, created_at=_now(), **values)
+    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_=values)
+    with engine.begin() as conn:
+        conn.execute(stmt)
+        return int(conn.execute(sa.select(_PROPERTIES.c.id).where(_PROPERTIES.c.name == spec.name)).scalar_one())
+
+
+def property_id(engine: sa.Engine, name: str) -> int | None:
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(_PROPERTIES.c.id).where(_PROPERTIES.c.name == name)).scalar()
+        return None if found is None else int(found)
+
+
+def set_fetched_through(engine: sa.Engine, prop_id: int, day: date) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.update(_PROPERTIES).where(_PROPERTIES.c.id == prop_id).values(fetched_through=day))
+
+
+def upsert_points(engine: sa.Engine, prop_id: int, observations: Iterable[Observation]) -> int:
+    """Store observations in batches; an existing (property, metric, series, day) is replaced."""
+    base = _insert(engine, _POINTS)
+    stmt = base.on_conflict_do_update(
+        index_elements=["property_id", "metric", "series", "day"],
+        set_={"value": base.excluded.value, "flags": base.excluded.flags},
+    )
+    written = 0
+    iterator = iter(observations)
+    while batch := list(islice(iterator, BATCH_ROWS)):
+        rows = [
+            {
+                "property_id": prop_id,
+                "metric": o.metric,
+                "series": o.series,
+                "day": o.day,
+                "value": o.value,
+                "flags": int(o.flags),
+            }
+            for o in batch
+        ]
+        with engine.begin() as conn:
+            conn.execute(stmt, rows)
+        written += len(rows)
+    return written
+
+
+def latest_day(engine: sa.Engine, prop_id: int) -> date | None:
+    """The newest day with any stored point for the property."""
+    with engine.connect() as conn:
+        value = conn.execute(sa.select(sa.func.max(_POINTS.c.day)).where(_POINTS.c.property_id == prop_id)).scalar()
+    if isinstance(value, str):  # SQLite aggregates lose the column type
+        return date.fromisoformat(value)
+    return value if isinstance(value, date) else None
+
+
+def iter_points(
+    engine: sa.Engine, prop_id: int, *, prop_name: str, start: date | None = None, end: date | None = None
+) -> Iterator[Observation]:
+    """Stored points in (day, series, metric) order, streamed."""
+    query = sa.select(_POINTS.c.metric, _POINTS.c.series, _POINTS.c.day, _POINTS.c.value, _POINTS.c.flags).where(
+        _POINTS.c.property_id == prop_id
+    )
+    if start is not None:
+        query = query.where(_POINTS.c.day >= start)
+    if end is not None:
+        query = query.where(_POINTS.c.day <= end)
+    query = query.order_by(_POINTS.c.day, _POINTS.c.series, _POINTS.c.metric)
+    with engine.connect() as conn:
+        for metric, series, day, value, flags in conn.execution_options(yield_per=BATCH_ROWS).execute(query):
+            yield Observation(prop_name, series, metric, day, float(value), PointFlag(flags))
+
+
+def load_panels(
+    engine: sa.Engine,
+    prop_id: int,
+    *,
+    prop_name: str,
+    start: date,
+    end: date,
+    last_final: date,
+    metrics: Sequence[str] = (),
+) -> tuple[MetricPanel, ...]:
+    """One panel per stored metric over ``start..end``; flagged points become NaN."""
+    query = sa.select(_POINTS.c.metric, _POINTS.c.series, _POINTS.c.day, _POINTS.c.value, _POINTS.c.flags).where(
+        _POINTS.c.property_id == prop_id, _POINTS.c.day >= start, _POINTS.c.day <= end
+    )
+    if metrics:
+        query = query.where(_POINTS.c.metric.in_(list(metrics)))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    if not rows:
+        return ()
+    metric_col, series_col, day_col, value_col, flag_col = zip(*rows, strict=True)
+    metric_arr = np.asarray(metric_col, dtype=object)
+    series_arr = np.asarray(series_col, dtype=object)
+    day_idx = np.fromiter((d.toordinal() for d in day_col), dtype=np.int64, count=len(rows)) - start.toordinal()
+    values = np.asarray(value_col, dtype=np.float64)
+    values[np.asarray(flag_col, dtype=np.int64) != 0] = np.nan
+    n_days = end.toordinal() - start.toordinal() + 1
+    dates = tuple(date.fromordinal(start.toordinal() + i) for i in range(n_days))
+    panels = []
+    for metric in sorted(set(metric_col)):
+        mask = metric_arr == metric
+        names, rows_idx = np.unique(series_arr[mask], return_inverse=True)
+        grid = np.full((len(names), n_days), np.nan)
+        grid[rows_idx, day_idx[mask]] = values[mask]
+        panels.append(
+            MetricPanel(
+                property=prop_name,
+                metric=metric,
+                series=tuple(str(n) for n in names),
+                dates=dates,
+                values=grid,
+                last_final=last_final,
+            )
+        )
+    return tuple(panels)
+
+
+def save_findings(engine: sa.Engine, prop_id: int, findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    """Upsert findings on (property, day, dedupe key); return them with their ids."""
+    if not findings:
+        return ()
+    base = _insert(engine, _FINDINGS)
+    update_cols = ("severity", "observed", "expected", "lower", "upper", "p_value", "q_value", "detail")
+    stmt = base.on_conflict_do_update(
+        index_elements=["property_id", "day", "dedupe_key"],
+        set_={c: getattr(base.excluded, c) for c in update_cols},
+    )
+    rows = [_finding_row(prop_id, f) for f in findings]
+    with engine.begin() as conn:
+        conn.execute(stmt, rows)
+        ids: dict[str, int] = dict(
+            conn.execute(
+                sa.select(_FINDINGS.c.dedupe_key, _FINDINGS.c.id).where(
+                    _FINDINGS.c.property_id == prop_id,
+                    _FINDINGS.c.day.in_({f.anomaly.day for f in findings}),
+                )
+            ).all()
+        )
+    return tuple(_with_id(f, int(ids[f.dedupe_key])) for f in findings)
+
+
+def _with_id(finding: Finding, finding_id: int) -> Finding:
+    return Finding(finding.anomaly, finding.severity, finding.contributors, finding.chart, finding_id)
+
+
+def _finding_row(prop_id: int, f: Finding) -> dict[str, object]:
+    a = f.anomaly
+    return {
+        "property_id": prop_id,
+        "day": a.day,
+        "series": a.series,
+        "metric": a.metric,
+        "kind": a.kind.value,
+        "direction": a.direction.value,
+        "severity": f.severity.value,
+        "observed": a.observed,
+        "expected": a.expected,
+        "lower": a.lower,
+        "upper": a.upper,
+        "p_value": a.p_value,
+        "q_value": a.q_value,
+        "dedupe_key": f.dedupe_key,
+        "detail": encode_detail(f.contributors, f.chart),
+        "created_at": _now(),
+    }
+
+
+def _finding_query() -> sa.Select[tuple[object, ...]]:
+    return sa.select(_FINDINGS, _PROPERTIES.c.name.label("property_name")).join(
+        _PROPERTIES, _PROPERTIES.c.id == _FINDINGS.c.property_id
+    )
+
+
+def _finding_from(row: sa.Row[tuple[object, ...]]) -> Finding:
+    m = row._mapping
+    contributors, chart = decode_detail(str(m["detail"]))
+    anomaly = Anomaly(
+        property=str(m["property_name"]),
+        series=str(m["series"]),
+        metric=str(m["metric"]),
+        day=m["day"],
+        observed=float(m["observed"]),
+        expected=float(m["expected"]),
+        lower=float(m["lower"]),
+        upper=float(m["upper"]),
+        p_value=float(m["p_value"]),
+        q_value=None if m["q_value"] is None else float(m["q_value"]),
+        direction=Direction(m["direction"]),
+        kind=Kind(m["kind"]),
+    )
+    return Finding(anomaly, Severity(m["severity"]), contributors, chart, int(m["id"]))
+
+
+def findings_for(engine: sa.Engine, prop_id: int, day: date) -> tuple[Finding, ...]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            _finding_query().where(_FINDINGS.c.property_id == prop_id, _FINDINGS.c.day == day).order_by(_FINDINGS.c.id)
+        ).all()
+    return tuple(_finding_from(r) for r in rows)
+
+
+def _findings_by_id(engine: sa.Engine, ids: Sequence[int]) -> tuple[Finding, ...]:
+    if not ids:
+        return ()
+    with engine.connect() as conn:
+        rows = conn.execute(_finding_query().where(_FINDINGS.c.id.in_(list(ids)))).all()
+    by_id = {int(r._mapping["id"]): _finding_from(r) for r in rows}
+    return tuple(by_id[i] for i in ids if i in by_id)
+
+
+def save_digest(engine: sa.Engine, digest: Digest) -> Digest:
+    """Store ``digest`` unless one exists for its subscription and date; return the stored one.
+
+    The first digest built for a day wins, so a retry delivers exactly what was planned.
+    """
+    stmt = (
+        _insert(engine, _DIGESTS)
+        .values(
+            subscription=digest.subscription,
+            data_date=digest.data_date,
+            headline=digest.headline,
+            summary=digest.summary,
+            summariser=digest.summariser,
+            properties=json.dumps(list(digest.properties)),
+            finding_ids=json.dumps([f.id for f in digest.findings]),
+            notices=json.dumps(list(digest.notices)),
+            created_at=digest.generated_at,
+        )
+        .on_conflict_do_nothing(index_elements=["subscription", "data_date"])
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt)
+    stored = find_digest(engine, digest.subscription, digest.data_date)
+    assert stored is not None  # just written or already there
+    return stored
+
+
+def find_digest(engine: sa.Engine, subscription: str, data_date: date) -> Digest | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(_DIGESTS).where(_DIGESTS.c.subscription == subscription, _DIGESTS.c.data_date == data_date)
+        ).first()
+    return None if row is None else _digest_from(engine, row)
+
+
+def load_digest(engine: sa.Engine, digest_id: int) -> Digest | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(_DIGESTS).where(_DIGESTS.c.id == digest_id)).first()
+    return None if row is None else _digest_from(engine, row)
+
+
+def _digest_from(engine: sa.Engine, row: sa.Row[tuple[object, ...]]) -> Digest:
+    m = row._mapping
+    findings = _findings_by_id(engine, [int(i) for i in json.loads(str(m["finding_ids"]))])
+    created = m["created_at"]
+    if isinstance(created, datetime) and created.tzinfo is None:  # SQLite drops the zone
+        created = created.replace(tzinfo=UTC)
+    return Digest(
+        subscription=str(m["subscription"]),
+        data_date=m["data_date"],
+        properties=tuple(json.loads(str(m["properties"]))),
+        findings=findings,
+        headline=str(m["headline"]),
+        summary=str(m["summary"]),
+        generated_at=created,
+        summariser=str(m["summariser"]),
+        notices=tuple(json.loads(str(m["notices"]))),
+        id=int(m["id"]),
+    )
