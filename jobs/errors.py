@@ -5,8 +5,8 @@ from __future__ import annotations
 __all__ = [
     "BarometerError",
     "InputError",
-    "SourceError",
     "SourceAuthError",
+    "SourceError",
     "SourceQuotaError",
     "SourceTransientError",
 ]

@@ -32,6 +32,7 @@ from jobs.storage.tables import DigestRow, FindingRow, MetricPointRow, PropertyR
 
 __all__ = [
     "ensure_property",
+    "fetched_through",
     "find_digest",
     "findings_for",
     "iter_points",
@@ -80,6 +81,13 @@ def property_id(engine: sa.Engine, name: str) -> int | None:
     with engine.connect() as conn:
         found = conn.execute(sa.select(_PROPERTIES.c.id).where(_PROPERTIES.c.name == name)).scalar()
         return None if found is None else int(found)
+
+
+def fetched_through(engine: sa.Engine, prop_id: int) -> date | None:
+    """The newest final day fetched so far, or None before the first fetch."""
+    with engine.connect() as conn:
+        value = conn.execute(sa.select(_PROPERTIES.c.fetched_through).where(_PROPERTIES.c.id == prop_id)).scalar()
+    return value if isinstance(value, date) else None
 
 
 def set_fetched_through(engine: sa.Engine, prop_id: int, day: date) -> None:

@@ -1,0 +1,88 @@
+"""The daily pipeline as plain functions: fetch -> detect -> (summarise, deliver elsewhere).
+
+``barometer run`` and the Celery tasks call these same functions. Each is idempotent:
+points and findings are upserted on natural keys, so a retry or a second run for the same
+day changes nothing that was already right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from jobs.detection.engine import detect
+from jobs.detection.params import DetectionParams
+from jobs.domain import Finding, PropertySpec
+from jobs.ports import MetricSource
+from jobs.storage import repo
+
+__all__ = [
+    "CHART_DAYS",
+    "FetchPlan",
+    "detect_day",
+    "fetch",
+    "history_days",
+    "plan_fetch",
+]
+
+#: Days of history a finding's chart shows.
+CHART_DAYS = 56
+
+
+def history_days(params: DetectionParams) -> int:
+    """Days of stored history detection on one day needs (training window, chart, shifts)."""
+    longest = max([params.defaults.training_days, *(m.training_days for m in params.metrics.values())])
+    return max(longest, CHART_DAYS) + 14
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPlan:
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def plan_fetch(
+    *, fetched_through: date | None, last_final: date, data_date: date, today: date, history: int
+) -> FetchPlan:
+    """What to fetch: first time, the whole training history; afterwards only what is new
+    plus the days that were still settling last time (everything after the last final day).
+
+    ``data_date`` older than what was stored pulls its own history window.
+    """
+    end = max(today - timedelta(days=1), data_date)
+    if fetched_through is None or data_date <= fetched_through - timedelta(days=history):
+        start = data_date - timedelta(days=history)
+    else:
+        start = min(fetched_through + timedelta(days=1), last_final)
+    return FetchPlan(start=min(start, end), end=end)
+
+
+def fetch(engine: sa.Engine, source: MetricSource, spec: PropertySpec, *, plan: FetchPlan, last_final: date) -> int:
+    """Pull ``plan``'s days from ``source`` into storage; return the points written."""
+    prop_id = repo.ensure_property(engine, spec)
+    written = repo.upsert_points(engine, prop_id, source.fetch(spec, start=plan.start, end=plan.end))
+    repo.set_fetched_through(engine, prop_id, min(last_final, plan.end))
+    return written
+
+
+def detect_day(
+    engine: sa.Engine, spec: PropertySpec, params: DetectionParams, *, day: date, last_final: date
+) -> tuple[Finding, ...]:
+    """Detect anomalies on ``day`` from stored history and store them (upsert)."""
+    prop_id = repo.ensure_property(engine, spec)
+    panels = repo.load_panels(
+        engine,
+        prop_id,
+        prop_name=spec.name,
+        start=day - timedelta(days=history_days(params)),
+        end=day,
+        last_final=last_final,
+    )
+    findings = detect(panels, params, day=day)
+    return repo.save_findings(engine, prop_id, findings)

@@ -1,0 +1,1 @@
+"""Plain-language summaries of findings."""

@@ -1,0 +1,102 @@
+"""The composition root: the one place that picks concrete adapters from settings.
+
+Everything else receives small protocols (``MetricSource``, ``Summariser``, ``Channel``).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from alerts.channels import Channel, DirectoryChannel, SlackWebhookChannel, SmtpChannel
+from alerts.outbox import Target
+from jobs.domain import PropertySpec
+from jobs.ports import MetricSource, Summariser
+from jobs.sources.demo import DemoSource
+from jobs.summary.template import TemplateSummariser
+from worker import db
+from worker.settings import ConfigError, Settings, SubscriptionSettings, secret
+
+__all__ = ["channels_for", "engine", "source_for", "summariser_for"]
+
+_engines: dict[str, sa.Engine] = {}
+_engines_lock = threading.Lock()
+
+#: Days each source needs to finish counting a day (GA4 about 2, Search Console about 3).
+SOURCE_DELAY_DAYS = {"ga4": 2, "gsc": 3}
+
+
+def engine(settings: Settings) -> sa.Engine:
+    """The process's engine for the configured database, schema checked once.
+
+    SQLite (the embedded default) is migrated automatically; a server database must be
+    migrated explicitly with ``barometer db upgrade`` (compose runs it as a one-shot).
+    """
+    url = settings.storage.database_url
+    with _engines_lock:
+        if url not in _engines:
+            created = db.create_engine(url)
+            if created.dialect.name == "sqlite":
+                db.upgrade(created)
+            else:
+                current, head = db.current_revision(created), db.head_revision()
+                if current != head:
+                    created.dispose()
+                    raise ConfigError(
+                        f"storage.database_url: the schema is at revision {current or 'none'}, this version needs "
+                        f"{head}; run `barometer db upgrade`"
+                    )
+            _engines[url] = created
+        return _engines[url]
+
+
+def source_for(spec: PropertySpec, *, today: date) -> MetricSource:
+    """The metric source of one property."""
+    if spec.source == "demo":
+        delay = SOURCE_DELAY_DAYS.get(spec.id or "ga4", 2)
+        return DemoSource(anchor=today - timedelta(days=delay))
+    raise ConfigError(
+        f"properties: source {spec.source!r} of property {spec.name!r} cannot be fetched by this version "
+        "(use source = 'demo', or load data with `barometer import`)"
+    )
+
+
+def summariser_for(settings: Settings, subscription: SubscriptionSettings) -> Summariser:
+    """The template summariser (the deterministic default and the LLM fallback)."""
+    del settings
+    return TemplateSummariser(properties=subscription.properties)
+
+
+def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tuple[dict[str, Channel], list[Target]]:
+    """The channels and delivery targets of a subscription.
+
+    Email goes over SMTP when ``[smtp] host`` is set; Slack when the subscription's webhook
+    variable holds a URL. Without either, the digest is written to ``[outbox] dir``
+    (one ``.eml`` per email recipient, or a single digest file) so nothing is lost.
+    """
+    channels: dict[str, Channel] = {}
+    targets: list[Target] = []
+    smtp = settings.smtp
+    if subscription.email and smtp.host:
+        channels["email"] = SmtpChannel(
+            host=smtp.host,
+            port=smtp.port,
+            sender=smtp.sender,
+            username=smtp.username,
+            password=secret(smtp.password_env),
+            starttls=smtp.starttls,
+            ssl=smtp.ssl,
+            timeout=smtp.timeout_seconds,
+        )
+        targets += [Target("email", address) for address in subscription.email]
+    webhook = secret(subscription.slack_webhook_env)
+    if webhook is not None:
+        channels["slack"] = SlackWebhookChannel(url=webhook)
+        targets.append(Target("slack", subscription.slack_webhook_env))
+    if not targets:
+        channels["file"] = DirectoryChannel(directory=Path(settings.outbox.dir))
+        targets += [Target("file", address) for address in subscription.email] or [Target("file", "digest")]
+    return channels, targets
