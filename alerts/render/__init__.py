@@ -1,0 +1,194 @@
+"""The words and numbers a digest is made of, shared by the email and Slack renderers.
+
+Everything here returns *raw* text: cleaned of control characters and bounded in length,
+but not escaped. Each renderer escapes for its own format (HTML autoescaping in the email
+templates, ``&``/``<``/``>`` entities in Slack mrkdwn). Series names come from the public
+(page paths, search queries), so they are never trusted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from jobs.domain import TOTAL_SERIES, Anomaly, Digest, Finding, Kind
+
+__all__ = [
+    "ContributorFacts",
+    "FindingFacts",
+    "clean",
+    "finding_facts",
+    "format_change",
+    "format_value",
+    "pretty_metric",
+    "pretty_series",
+    "properties_label",
+    "subject_line",
+]
+
+#: How many contributors a finding lists; the rest are summarised by the share they leave.
+MAX_CONTRIBUTORS = 5
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+_DIMENSIONS = {
+    "landingPage": "Landing page",
+    "landingPagePlusQueryString": "Landing page",
+    "pagePath": "Page",
+    "page": "Page",
+    "query": "Query",
+    "country": "Country",
+    "device": "Device",
+    "deviceCategory": "Device",
+    "sessionDefaultChannelGroup": "Channel",
+    "sessionSource": "Source",
+    "sessionMedium": "Medium",
+    "sessionSourceMedium": "Source / medium",
+    "sessionCampaignName": "Campaign",
+    "searchAppearance": "Search appearance",
+}
+
+_METRICS = {
+    "keyEvents": "key events",
+    "ctr": "CTR",
+    "position": "average position",
+    "screenPageViews": "page views",
+}
+
+_KINDS = {
+    Kind.SPIKE: "spike",
+    Kind.DROP: "drop",
+    Kind.LEVEL_SHIFT: "level shift",
+    Kind.OUTAGE: "tracking outage",
+    Kind.RATE_CHANGE: "rate change",
+}
+
+
+def clean(text: str, *, limit: int = 200) -> str:
+    """``text`` on one line (control characters become spaces), at most ``limit`` characters."""
+    flat = _CONTROL.sub(" ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def pretty_series(series: str) -> str:
+    """``"landingPage:/pricing"`` -> ``"Landing page /pricing"``; ``"total"`` -> ``"All traffic"``."""
+    if series == TOTAL_SERIES:
+        return "All traffic"
+    dimension, sep, value = series.partition(":")
+    if not sep:
+        return clean(series)
+    label = _DIMENSIONS.get(dimension) or _CAMEL.sub(" ", dimension).capitalize()
+    if dimension == "query":
+        value = f"“{value}”"
+    return clean(f"{label} {value}")
+
+
+def pretty_metric(metric: str) -> str:
+    """``"keyEvents"`` -> ``"key events"``; unknown names are split at camel-case humps."""
+    return _METRICS.get(metric) or clean(_CAMEL.sub(" ", metric).lower(), limit=80)
+
+
+def format_value(metric: str, value: float) -> str:
+    """A value as a person reads it: ``"12,345"``, ``"3.40%"`` for CTR, ``"4.2"`` for position."""
+    if math.isnan(value):
+        return "n/a"
+    if metric == "ctr":
+        return f"{value * 100:.2f}%"
+    if metric == "position":
+        return f"{value:.1f}"
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def format_change(anomaly: Anomaly) -> str:
+    """Signed relative change against expectation: ``"-98%"``, ``"+4.5%"``, ``"new"`` (from zero)."""
+    change = anomaly.change
+    if math.isinf(change):
+        return "new"
+    pct = change * 100
+    return f"{pct:+.1f}%" if abs(pct) < 10 else f"{pct:+,.0f}%"
+
+
+def _phrase(finding: Finding) -> str:
+    a = finding.anomaly
+    change = format_change(a)
+    moved = "up from zero" if change == "new" else f"{a.direction.value} {change.lstrip('+-')}"
+    where = "" if a.series == TOTAL_SERIES else f" on {pretty_series(a.series)}"
+    return f"{pretty_metric(a.metric)} {moved}{where}"
+
+
+def properties_label(digest: Digest) -> str:
+    """The properties a digest covers, or its subscription name when it lists none."""
+    return clean(", ".join(digest.properties) or digest.subscription, limit=80)
+
+
+def subject_line(digest: Digest, *, limit: int = 150) -> str:
+    """``"3 changes on shop: key events down 98%, sessions down 41%, …"`` or ``"All quiet on shop for D"``."""
+    where = properties_label(digest)
+    n = len(digest.findings)
+    if n == 0:
+        return f"All quiet on {where} for {digest.data_date.isoformat()}"
+    head = f"{n} change{'s' if n != 1 else ''} on {where}: "
+    phrases = [_phrase(f) for f in digest.findings[:2]]
+    text = head + ", ".join(phrases) + (", …" if n > 2 else "")
+    return clean(text, limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ContributorFacts:
+    label: str
+    actual: str
+    expected: str
+    share: str
+
+
+@dataclass(frozen=True, slots=True)
+class FindingFacts:
+    """One finding as display strings (raw: escape before putting them in markup)."""
+
+    title: str  # "Key events down 98% on Landing page /pricing"
+    property: str
+    metric: str
+    series: str
+    kind: str
+    severity: str
+    actual: str
+    expected: str
+    interval: str
+    change: str
+    contributors: tuple[ContributorFacts, ...]
+    more_contributors: int
+    finding_id: int | None
+
+
+def finding_facts(finding: Finding) -> FindingFacts:
+    """The facts every renderer shows for ``finding``, in the same words."""
+    a = finding.anomaly
+    phrase = _phrase(finding)
+    contributors = tuple(
+        ContributorFacts(
+            label=pretty_series(c.series),
+            actual=format_value(a.metric, c.observed),
+            expected=format_value(a.metric, c.expected),
+            share=f"{c.share * 100:.0f}%",
+        )
+        for c in finding.contributors[:MAX_CONTRIBUTORS]
+    )
+    return FindingFacts(
+        title=phrase[:1].upper() + phrase[1:],
+        property=clean(a.property, limit=80),
+        metric=pretty_metric(a.metric),
+        series=pretty_series(a.series),
+        kind=_KINDS.get(a.kind, a.kind.value.replace("_", " ")),
+        severity=finding.severity.value,
+        actual=format_value(a.metric, a.observed),
+        expected=format_value(a.metric, a.expected),
+        interval=f"{format_value(a.metric, a.lower)} – {format_value(a.metric, a.upper)}",
+        change=format_change(a),
+        contributors=contributors,
+        more_contributors=max(0, len(finding.contributors) - MAX_CONTRIBUTORS),
+        finding_id=finding.id,
+    )
