@@ -20,7 +20,7 @@ from jobs.summary.template import TemplateSummariser
 from worker import db
 from worker.settings import ConfigError, Settings, SubscriptionSettings, secret
 
-__all__ = ["channels_for", "engine", "source_for", "summariser_for"]
+__all__ = ["channels_for", "engine", "forget_engine", "source_for", "summariser_for"]
 
 _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()
@@ -51,6 +51,14 @@ def engine(settings: Settings) -> sa.Engine:
                     )
             _engines[url] = created
         return _engines[url]
+
+
+def forget_engine(url: str) -> None:
+    """Dispose of the cached engine for ``url`` (its database is about to be replaced)."""
+    with _engines_lock:
+        cached = _engines.pop(url, None)
+    if cached is not None:
+        cached.dispose()
 
 
 def source_for(spec: PropertySpec, *, today: date) -> MetricSource:

@@ -1,0 +1,160 @@
+"""Storage against real databases: migrations, bulk upserts, findings and digests."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from jobs.domain import (
+    Anomaly,
+    ChartData,
+    Contributor,
+    Digest,
+    Direction,
+    Finding,
+    Kind,
+    Observation,
+    PointFlag,
+    PropertySpec,
+    Severity,
+)
+from jobs.storage import repo
+from jobs.storage.runs import latest_failures, recorded
+from worker import db
+
+SPEC = PropertySpec(name="shop", source="demo", id="ga4")
+DAY = date(2026, 3, 10)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest) -> sa.Engine:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    created = db.create_engine(url)
+    db.upgrade(created)
+    request.addfinalizer(created.dispose)
+    return created
+
+
+def _finding(series: str = "total", observed: float = 40.0) -> Finding:
+    anomaly = Anomaly(
+        property="shop",
+        series=series,
+        metric="sessions",
+        day=DAY,
+        observed=observed,
+        expected=100.0,
+        lower=80.0,
+        upper=120.0,
+        p_value=1e-6,
+        q_value=None,
+        direction=Direction.DOWN,
+        kind=Kind.DROP,
+    )
+    chart = ChartData(
+        dates=(DAY - timedelta(days=1), DAY),
+        actual=(101.0, observed),
+        expected=(100.0, 100.0),
+        lower=(80.0, math.nan),
+        upper=(120.0, 120.0),
+    )
+    contributors = (Contributor("sessionDefaultChannelGroup:Organic Search", 10.0, 65.0, 0.9),)
+    return Finding(anomaly, Severity.HIGH, contributors, chart)
+
+
+def test_migrations_reach_head_and_are_idempotent(engine: sa.Engine) -> None:
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.head_revision()
+    tables = set(sa.inspect(engine).get_table_names())
+    assert {"property", "metric_point", "finding", "digest", "delivery", "llm_call", "feedback", "job_run"} <= tables
+
+
+def test_points_upsert_replaces_settling_days_and_loads_as_panels(engine: sa.Engine) -> None:
+    prop_id = repo.ensure_property(engine, SPEC)
+    first = [
+        Observation("shop", "total", "sessions", DAY - timedelta(days=1), 100.0),
+        Observation("shop", "total", "sessions", DAY, 60.0, PointFlag.INCOMPLETE),
+        Observation("shop", "landingPage:/a", "sessions", DAY, 7.0),
+    ]
+    assert repo.upsert_points(engine, prop_id, first) == 3
+    # The next run re-fetches the settling day: now final, with its full count.
+    assert repo.upsert_points(engine, prop_id, [Observation("shop", "total", "sessions", DAY, 98.0)]) == 1
+
+    stored = list(repo.iter_points(engine, prop_id, prop_name="shop"))
+    assert [(o.series, o.day, o.value, o.flags) for o in stored] == [
+        ("total", DAY - timedelta(days=1), 100.0, PointFlag.NONE),
+        ("landingPage:/a", DAY, 7.0, PointFlag.NONE),
+        ("total", DAY, 98.0, PointFlag.NONE),
+    ]
+    (panel,) = repo.load_panels(
+        engine, prop_id, prop_name="shop", start=DAY - timedelta(days=2), end=DAY, last_final=DAY
+    )
+    assert panel.series == ("landingPage:/a", "total")
+    assert panel.dates[0] == DAY - timedelta(days=2)
+    assert math.isnan(panel.values[1, 0])
+    assert panel.values[1, 1:].tolist() == [100.0, 98.0]
+    assert repo.latest_day(engine, prop_id) == DAY
+
+
+def test_flagged_points_are_missing_in_panels(engine: sa.Engine) -> None:
+    prop_id = repo.ensure_property(engine, SPEC)
+    repo.upsert_points(engine, prop_id, [Observation("shop", "total", "sessions", DAY, 5.0, PointFlag.THRESHOLDED)])
+    (panel,) = repo.load_panels(engine, prop_id, prop_name="shop", start=DAY, end=DAY, last_final=DAY)
+    assert math.isnan(panel.values[0, 0])
+
+
+def test_bulk_upsert_of_many_points(engine: sa.Engine) -> None:
+    prop_id = repo.ensure_property(engine, SPEC)
+    rows = [
+        Observation("shop", f"landingPage:/p{i}", "sessions", DAY - timedelta(days=d), float(i + d))
+        for i in range(400)
+        for d in range(30)
+    ]
+    assert repo.upsert_points(engine, prop_id, rows) == 12_000
+    assert repo.upsert_points(engine, prop_id, rows) == 12_000
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from metric_point")).scalar() == 12_000
+
+
+def test_findings_round_trip_and_rerun_keeps_ids(engine: sa.Engine) -> None:
+    prop_id = repo.ensure_property(engine, SPEC)
+    saved = repo.save_findings(engine, prop_id, [_finding(), _finding("landingPage:/<b>x</b>", 3.0)])
+    assert all(f.id is not None for f in saved)
+    again = repo.save_findings(engine, prop_id, [_finding(observed=42.0)])
+    assert again[0].id == saved[0].id
+
+    loaded = repo.findings_for(engine, prop_id, DAY)
+    assert [f.anomaly.series for f in loaded] == ["total", "landingPage:/<b>x</b>"]
+    assert loaded[0].anomaly.observed == 42.0
+    assert loaded[0].contributors == _finding().contributors
+    assert loaded[0].chart is not None
+    assert loaded[0].chart.actual == (101.0, 42.0)
+    assert math.isnan(loaded[0].chart.lower[1])
+
+
+def test_first_digest_of_a_day_wins(engine: sa.Engine) -> None:
+    prop_id = repo.ensure_property(engine, SPEC)
+    findings = repo.save_findings(engine, prop_id, [_finding()])
+    now = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
+    digest = Digest("marketing", DAY, ("shop",), findings, "1 change on shop", "Sessions down.", now)
+    stored = repo.save_digest(engine, digest)
+    assert stored.id is not None
+    assert stored.findings == findings
+    assert stored.generated_at == now
+
+    rebuilt = Digest("marketing", DAY, ("shop",), (), "All quiet", "Nothing.", now + timedelta(hours=1))
+    assert repo.save_digest(engine, rebuilt) == stored
+    assert repo.load_digest(engine, stored.id) == stored
+    assert repo.find_digest(engine, "marketing", DAY + timedelta(days=1)) is None
+
+
+def test_job_runs_record_failures_with_one_line(engine: sa.Engine) -> None:
+    with recorded(engine, job="run_property", target="shop", data_date=DAY):
+        pass
+    with pytest.raises(RuntimeError), recorded(engine, job="run_property", target="blog", data_date=DAY):
+        raise RuntimeError("token revoked\nsecond line")
+    assert latest_failures(engine, job="run_property", targets=["shop", "blog"], data_date=DAY) == {
+        "blog": "RuntimeError: token revoked"
+    }

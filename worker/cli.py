@@ -1,0 +1,201 @@
+"""The ``barometer`` command line. Every command exits non-zero with a one-line reason."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from jobs.errors import BarometerError
+from worker.settings import ConfigError, Settings, config_path, load_settings
+
+__all__ = ["app", "main"]
+
+log = logging.getLogger("barometer")
+
+app = typer.Typer(
+    name="barometer",
+    help="Anomaly detection for GA4 and Search Console, with digests by email or Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BarometerError(f"{option}: {value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines (for containers).")] = False,
+) -> None:
+    from worker.observability import configure_logging
+
+    configure_logging(level="INFO" if verbose else "WARNING", json=json_logs)
+
+
+@app.command()
+def demo(
+    outbox: Annotated[Path, typer.Option(help="Where digests go when no SMTP or Slack is configured.")] = Path(
+        "outbox"
+    ),
+    database: Annotated[str, typer.Option(help="Database of the demo (reset on every run).")] = (
+        "sqlite:///barometer-demo.db"
+    ),
+    email: Annotated[list[str] | None, typer.Option(help="Send the digest to this address (needs [smtp]).")] = None,
+) -> None:
+    """Seed synthetic GA4 and Search Console data, run the daily pipeline, deliver the digest."""
+    from worker.demo import run_demo
+
+    outcome = run_demo(_settings(), outbox=outbox, database_url=database, emails=tuple(email or ()))
+    typer.echo(outcome.describe())
+
+
+@app.command()
+def run(
+    date_: Annotated[str | None, typer.Option("--date", help="Data date (default: newest final day).")] = None,
+    property_: Annotated[str | None, typer.Option("--property", help="Only this property.")] = None,
+) -> None:
+    """Run the daily pipeline once, in-process: fetch, detect, summarise, deliver."""
+    from worker.service import run_daily
+
+    report = run_daily(_settings(), data_date=_date(date_, "--date"), only_property=property_)
+    for result in report.properties:
+        typer.echo(f"{result.property}: {result.findings} finding(s) on {result.data_date} ({result.points} points)")
+    for name, reason in report.failures.items():
+        typer.echo(f"{name}: FAILED: {reason}", err=True)
+    for d in report.deliveries:
+        typer.echo(f"{d.subscription}: digest {d.digest_id}: {d.sent} sent, {d.pending} pending, {d.failed} failed")
+    if report.failures or any(d.failed for d in report.deliveries):
+        raise typer.Exit(1)
+
+
+@app.command()
+def fetch(
+    property_: Annotated[str, typer.Option("--property", help="Property name from barometer.toml.")],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
+) -> None:
+    """Pull a date range from the property's source into storage."""
+    from worker.commands import fetch_range
+
+    first, last = _date(start, "--start"), _date(end, "--end")
+    assert first is not None and last is not None
+    written = fetch_range(_settings(), property_, start=first, end=last)
+    typer.echo(f"{property_}: stored {written} points from {first} to {last}")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV with header date,series,metric,value.")],
+    property_: Annotated[str, typer.Option("--property", help="Property name from barometer.toml.")],
+) -> None:
+    """Load a metrics CSV into a property's history (imported days count as final)."""
+    from worker.commands import import_csv
+
+    written = import_csv(_settings(), file, property_name=property_)
+    typer.echo(f"{property_}: imported {written} points from {file}")
+
+
+@app.command()
+def export(
+    property_: Annotated[str, typer.Option("--property", help="Property name from barometer.toml.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write ('-' for stdout).")] = Path("-"),
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+) -> None:
+    """Write a property's stored metrics as CSV (the import format)."""
+    from worker.commands import export_csv
+
+    written = export_csv(
+        _settings(), property_name=property_, output=output, start=_date(start, "--start"), end=_date(end, "--end")
+    )
+    if str(output) != "-":
+        typer.echo(f"{property_}: exported {written} rows to {output}")
+
+
+@app.command()
+def detect(
+    file: Annotated[Path, typer.Argument(help="CSV with header date,series,metric,value.")],
+    start: Annotated[str | None, typer.Option(help="First date to decide on (default: the last date).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date to decide on (default: the last date).")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write ('-' for stdout).")] = Path("-"),
+) -> None:
+    """Stateless detection on a file, walking forward: the decision on D uses rows dated <= D."""
+    from worker.commands import detect_file
+
+    count = detect_file(_settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output)
+    if str(output) != "-":
+        typer.echo(f"{count} finding(s) written to {output}")
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate barometer.toml (and BAROMETER_* overrides); name the exact bad key."""
+    path = config_path()
+    settings = _settings()
+    where = str(path) if path.exists() else "built-in defaults (no barometer.toml)"
+    typer.echo(
+        f"{where}: ok ({len(settings.properties)} properties, {len(settings.subscriptions)} subscriptions, "
+        f"{len(settings.accounts)} accounts)"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the configured database to this version's schema."""
+    from worker import db
+
+    engine = db.create_engine(_settings().storage.database_url)
+    db.upgrade(engine)
+    typer.echo(f"database schema at revision {db.current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and the one this version needs."""
+    from worker import db
+
+    engine = db.create_engine(_settings().storage.database_url)
+    typer.echo(json.dumps({"current": db.current_revision(engine), "head": db.head_revision()}))
+
+
+def main() -> None:
+    """Entry point: turn barometer's own errors into one line on stderr and exit status 1."""
+    try:
+        app(standalone_mode=False)
+    except (BarometerError, ConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,80 @@
+"""The CLI's data commands as plain functions: fetch, import, export, detect."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from jobs import csvio, pipeline
+from jobs.detection.engine import detect_range, finding_to_json
+from jobs.errors import BarometerError, InputError
+from jobs.storage import repo
+from worker import bootstrap
+from worker.service import report_date, today_in
+from worker.settings import Settings
+
+__all__ = ["detect_file", "export_csv", "fetch_range", "import_csv"]
+
+
+def fetch_range(settings: Settings, property_name: str, *, start: date, end: date) -> int:
+    """Pull ``start..end`` from the property's source into storage; return points stored."""
+    if end < start:
+        raise InputError(f"--end {end} is before --start {start}")
+    spec = settings.property(property_name).spec()
+    if spec.source == "csv":
+        raise BarometerError(f"property {spec.name!r} has source 'csv': load it with `barometer import`")
+    today = today_in(spec.timezone)
+    last_final = report_date(settings, property_name, today=today)
+    engine = bootstrap.engine(settings)
+    source = bootstrap.source_for(spec, today=today)
+    return pipeline.fetch(engine, source, spec, plan=pipeline.FetchPlan(start, end), last_final=last_final)
+
+
+def import_csv(settings: Settings, path: Path, *, property_name: str) -> int:
+    """Validate the whole file first, then store it; a bad file stores nothing."""
+    spec = settings.property(property_name).spec()
+    observations = csvio.read_metrics_csv(path, property=spec.name)
+    engine = bootstrap.engine(settings)
+    return repo.upsert_points(engine, repo.ensure_property(engine, spec), observations)
+
+
+def _open_out(output: Path) -> TextIO | nullcontext[TextIO]:
+    if str(output) == "-":
+        return nullcontext(sys.stdout)
+    return output.open("w", encoding="utf-8", newline="")
+
+
+def export_csv(
+    settings: Settings, *, property_name: str, output: Path, start: date | None = None, end: date | None = None
+) -> int:
+    spec = settings.property(property_name).spec()
+    engine = bootstrap.engine(settings)
+    prop_id = repo.property_id(engine, spec.name)
+    if prop_id is None:
+        raise BarometerError(f"property {spec.name!r} has no stored data yet (run `barometer fetch` or `import`)")
+    with _open_out(output) as out:
+        return csvio.write_metrics_csv(
+            repo.iter_points(engine, prop_id, prop_name=spec.name, start=start, end=end), out
+        )
+
+
+def detect_file(settings: Settings, path: Path, *, start: date | None, end: date | None, output: Path) -> int:
+    """Walk-forward detection on a CSV; write one JSON object per finding; return the count."""
+    panels = csvio.read_panels_csv(path)
+    if not panels:
+        raise InputError(f"{path}: no rows to detect on")
+    last = max(p.dates[-1] for p in panels)
+    first_day, last_day = start or end or last, end or last
+    if first_day > last_day:
+        raise InputError(f"--start {first_day} is after --end {last_day}")
+    if last_day > last:
+        last_day = last
+    findings = detect_range(panels, settings.detection.params(), start=first_day, end=last_day)
+    with _open_out(output) as out:
+        for finding in findings:
+            out.write(json.dumps(finding_to_json(finding), separators=(",", ":")) + "\n")
+    return len(findings)
