@@ -1,0 +1,58 @@
+"""The deterministic summary: numbers straight from the findings, nothing invented."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from jobs.domain import Anomaly, Contributor, Direction, Finding, Kind, Severity
+from jobs.naming import series_label
+from jobs.summary.template import TemplateSummariser
+
+DAY = date(2026, 5, 18)
+
+
+def _finding(metric: str, series: str, observed: float, expected: float, kind: Kind) -> Finding:
+    anomaly = Anomaly(
+        "shop",
+        series,
+        metric,
+        DAY,
+        observed,
+        expected,
+        expected * 0.8,
+        expected * 1.2,
+        1e-9,
+        None,
+        Direction.DOWN if observed < expected else Direction.UP,
+        kind,
+    )
+    return Finding(anomaly, Severity.HIGH, (Contributor("sessionDefaultChannelGroup:Organic Search", 300, 1000, 0.82),))
+
+
+def test_summary_states_the_facts_of_each_finding() -> None:
+    findings = [
+        _finding("keyEvents", "total", 2, 180, Kind.OUTAGE),
+        _finding("sessions", "total", 1200, 2000, Kind.DROP),
+    ]
+    summary = TemplateSummariser(properties=["shop"]).summarise(findings, data_date=DAY)
+    assert summary.summariser == "template"
+    assert summary.headline == "2 changes on shop: key events down 99%, sessions down 40%"
+    assert (
+        "Key events on shop collapsed to near zero (possible tracking break): 2 against an expected 180" in summary.text
+    )
+    assert "Sessions on shop down 40%: 1,200 against an expected 2,000 (usual range 1,600–2,400) on 2026-05-18." in (
+        summary.text
+    )
+    assert "channel Organic Search (82% of the change)" in summary.text
+
+
+def test_all_quiet() -> None:
+    summary = TemplateSummariser(properties=["shop", "blog"]).summarise([], data_date=DAY)
+    assert summary.headline == "All quiet on shop, blog for 2026-05-18"
+
+
+def test_series_labels() -> None:
+    assert series_label("total") == "all traffic"
+    assert series_label("landingPage:/pricing") == "landing page /pricing"
+    assert series_label("query:running shoes") == "query 'running shoes'"
+    assert series_label("weird") == "weird"
