@@ -127,7 +127,7 @@ _TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 # ``password=hunter2`` / ``"api_key": "abc"`` in free text (not applied to source code lines).
 _KEY_VALUE = re.compile(
     r"([A-Za-z_-]*(?:authorization|password|passwd|token|api[_-]?key|secret)[A-Za-z_-]*[\"']?\s*[:=]\s*[\"']?)"
-    r"(?!\[Filtered\])[^\s\"',;&)}\]]+",
+    r"(?!\[Filtered\]|(?:bearer|basic|token)\s)[^\s\"',;&)}\]]+",
     re.I,
 )
 
