@@ -21,6 +21,7 @@ __all__ = [
     "finding_facts",
     "format_change",
     "format_value",
+    "paragraphs",
     "pretty_metric",
     "pretty_series",
     "properties_label",
@@ -70,6 +71,11 @@ def clean(text: str, *, limit: int = 200) -> str:
     """``text`` on one line (control characters become spaces), at most ``limit`` characters."""
     flat = _CONTROL.sub(" ", text).strip()
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def paragraphs(text: str, *, limit: int = 3000) -> list[str]:
+    """``text`` split at blank lines, each paragraph cleaned to one line of at most ``limit``."""
+    return [clean(p, limit=limit) for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
 def pretty_series(series: str) -> str:

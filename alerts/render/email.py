@@ -25,7 +25,7 @@ from pathlib import Path
 import jinja2
 
 from alerts.charts import render_chart
-from alerts.render import FindingFacts, clean, finding_facts, properties_label, subject_line
+from alerts.render import FindingFacts, clean, finding_facts, paragraphs, properties_label, subject_line
 from jobs.domain import Digest, Severity
 
 __all__ = ["message_id", "render_email"]
@@ -90,7 +90,7 @@ def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str =
     context = {
         "subject": subject,
         "headline": clean(digest.headline, limit=300) or subject,
-        "summary": [clean(p, limit=4000) for p in re.split(r"\n\s*\n", digest.summary) if p.strip()],
+        "summary": paragraphs(digest.summary, limit=4000),
         "notices": [clean(n, limit=500) for n in digest.notices],
         "where": properties_label(digest),
         "data_date": digest.data_date.isoformat(),

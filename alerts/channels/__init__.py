@@ -1,0 +1,27 @@
+"""Channels: how a rendered digest leaves the building.
+
+A :class:`Channel` sends one digest to one recipient and raises
+:class:`alerts.errors.DeliveryError` (``transient`` or not) on failure; it never logs
+and returns silently. The outbox (:mod:`alerts.outbox`) decides about retries.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from alerts.channels.directory import DirectoryChannel
+from alerts.channels.slack import SlackWebhookChannel
+from alerts.channels.smtp import SmtpChannel
+from jobs.domain import Digest
+
+__all__ = ["Channel", "DirectoryChannel", "SlackWebhookChannel", "SmtpChannel"]
+
+
+class Channel(Protocol):
+    """One way of delivering a digest. ``name`` is what delivery rows store ("email", "slack", "file")."""
+
+    name: str
+
+    def send(self, digest: Digest, *, recipient: str) -> None:
+        """Deliver ``digest`` to ``recipient`` or raise :class:`~alerts.errors.DeliveryError`."""
+        ...
