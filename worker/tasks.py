@@ -1,0 +1,153 @@
+"""Celery tasks: thin wrappers, names and ISO dates in, logic in :mod:`worker.service`.
+
+``barometer.digest(subscription)`` (fired by beat) fans out one ``barometer.run_property``
+per property of the subscription, then ``barometer.deliver`` as the chord callback.
+
+Failure handling, per unit:
+
+* a transient failure (source 429/5xx, network, database unreachable) is retried with
+  exponential backoff and jitter, up to :data:`MAX_RETRIES` times;
+* a permanent one (revoked credentials, exhausted quota, bad configuration, a bug) is
+  not retried. ``run_property`` then returns ``{"ok": false, "error": ...}`` instead of
+  raising, so the chord callback still runs and the other properties' digest goes out
+  (the service recorded the failure; the digest names it as a notice).
+
+All tasks are idempotent (the service layer's unique keys), so ``acks_late`` re-delivery
+is safe; tasks add no side effects of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy.exc
+from celery import chord, group
+
+from jobs.errors import BarometerError, SourceTransientError
+from worker import service
+from worker.celery_app import app, get_settings
+
+__all__ = ["DELIVER_RETRY_MAX", "MAX_RETRIES", "TRANSIENT_ERRORS", "deliver", "digest", "run_property"]
+
+log = logging.getLogger(__name__)
+
+#: Worth retrying later. OSError covers ConnectionError and timeouts; SQLAlchemy's
+#: OperationalError is how a lost or locked database connection surfaces.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (SourceTransientError, OSError, sqlalchemy.exc.OperationalError)
+MAX_RETRIES = 5
+RETRY_BACKOFF_MAX = 600
+#: Longest wait before re-trying deliveries that are still pending.
+DELIVER_RETRY_MAX = 600
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def _run_property(task: Any, name: str, data_date: str, today: str | None = None) -> dict[str, Any]:
+    """Fetch and detect one property on ``data_date``; the result dict is JSON."""
+    try:
+        result = service.run_property(get_settings(), name, data_date=_day(data_date), today=_day(today))
+    except TRANSIENT_ERRORS as exc:
+        if task.request.retries < task.max_retries:
+            log.warning("property %s: transient failure, will retry: %s", name, exc)
+            raise  # autoretry_for schedules the retry with backoff
+        log.error("property %s: still failing after %d retries: %s", name, task.request.retries, exc)
+        return _failed(name, data_date, exc)
+    except BarometerError as exc:  # auth, quota, configuration, input: retrying would not help
+        log.error("property %s failed: %s", name, exc)
+        return _failed(name, data_date, exc)
+    except Exception as exc:  # a bug in one property must not sink the others' digest
+        log.exception("property %s failed unexpectedly", name)
+        return _failed(name, data_date, exc)
+    return {
+        "property": result.property,
+        "data_date": result.data_date.isoformat(),
+        "ok": True,
+        "points": result.points,
+        "findings": result.findings,
+    }
+
+
+def _failed(name: str, data_date: str, exc: BaseException) -> dict[str, Any]:
+    error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return {"property": name, "data_date": data_date, "ok": False, "error": error}
+
+
+def _deliver(
+    task: Any, results: list[dict[str, Any]], subscription: str, data_date: str | None, now: str | None = None
+) -> dict[str, Any]:
+    """Build (once) and deliver (once per target) the digest; retry while some are pending.
+
+    ``data_date`` None reports on each property's newest final day as of ``now`` (the
+    moment the digest was started, so that a chord finishing after midnight reports on
+    the same days it fetched).
+    """
+    failed = [r["property"] for r in results if not r.get("ok", False)]
+    if failed:
+        log.warning("subscription %s: delivering without fresh data for %s", subscription, ", ".join(failed))
+    moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    report = service.deliver_subscription(get_settings(), subscription, data_date=_day(data_date), now=lambda: moment)
+    outcome = {
+        "subscription": report.subscription,
+        "data_date": report.data_date.isoformat(),
+        "digest_id": report.digest_id,
+        "sent": report.sent,
+        "pending": report.pending,
+        "failed": report.failed,
+    }
+    if report.pending:
+        retries = task.request.retries
+        if retries < task.max_retries:
+            countdown = min(DELIVER_RETRY_MAX, 30 * 2**retries)
+            log.warning("subscription %s: %d deliveries pending, retry in %ds", subscription, report.pending, countdown)
+            raise task.retry(countdown=countdown)
+        log.error(
+            "subscription %s: %d deliveries still pending; the next run retries them", subscription, report.pending
+        )
+    return outcome
+
+
+def _digest(subscription: str, data_date: str | None = None) -> dict[str, Any]:
+    """Resolve the data date of each property and start the chord; return its id.
+
+    With ``data_date`` None each property reports on its newest final day, as seen now in
+    the property's timezone (the dates the service's own default would pick).
+    """
+    settings = get_settings()
+    started = datetime.now(UTC)
+    names = settings.subscription(subscription).properties
+    todays = {name: service.today_in(settings.property(name).timezone, now=lambda: started) for name in names}
+    if data_date is None:
+        dates = {name: service.report_date(settings, name, today=todays[name]).isoformat() for name in names}
+    else:
+        dates = dict.fromkeys(names, date.fromisoformat(data_date).isoformat())
+    header = group(run_property.si(name, dates[name], todays[name].isoformat()) for name in names)
+    result = chord(header)(deliver.s(subscription, data_date, started.isoformat()))
+    log.info("subscription %s: digest started for %s (chord %s)", subscription, dates, result.id)
+    return {"subscription": subscription, "dates": dates, "chord_id": result.id}
+
+
+run_property = app.task(
+    _run_property,
+    name="barometer.run_property",
+    bind=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+deliver = app.task(
+    _deliver,
+    name="barometer.deliver",
+    bind=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+digest = app.task(_digest, name="barometer.digest", autoretry_for=TRANSIENT_ERRORS, max_retries=MAX_RETRIES)
