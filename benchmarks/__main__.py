@@ -1,0 +1,119 @@
+"""``make bench``: measure and print the figures the issues set goals for.
+
+Each benchmark prints one line: what was measured, wall time, and peak RSS of this process
+(``ru_maxrss``, monotone over the run, so earlier heavy steps raise later figures). Run a
+single one with ``python -m benchmarks NAME``.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from jobs.detection.params import DetectionParams
+from jobs.domain import TOTAL_SERIES, MetricPanel, Observation, PropertySpec
+
+BENCHMARKS: dict[str, Callable[[Path], str]] = {}
+
+
+def bench(func: Callable[[Path], str]) -> Callable[[Path], str]:
+    BENCHMARKS[func.__name__] = func
+    return func
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _synthetic_panel(n_series: int, n_days: int, *, seed: int = 1) -> MetricPanel:
+    rng = np.random.default_rng(seed)
+    end = date(2026, 6, 30)
+    dates = tuple(end - timedelta(days=n_days - 1 - i) for i in range(n_days))
+    level = rng.gamma(2.0, 60.0, size=(n_series, 1))
+    weekday = np.array([1.0, 1.05, 1.05, 1.0, 0.95, 0.7, 0.65])[[d.weekday() for d in dates]]
+    mean = level * weekday[None, :]
+    values = rng.negative_binomial(20, 20 / (20 + mean)).astype(np.float64)
+    series = (TOTAL_SERIES, *(f"landingPage:/p{i}" for i in range(n_series - 1)))
+    values[0] = values[1:].sum(axis=0)
+    return MetricPanel("bench", "sessions", series, dates, values, last_final=end)
+
+
+@bench
+def detect_panel(tmp: Path) -> str:
+    """Detection on the newest day of 100,000 series x 91 days, in memory (no CSV)."""
+    from jobs.detection.engine import detect
+
+    panel = _synthetic_panel(100_000, 91)
+    started = time.perf_counter()
+    findings = detect([panel], DetectionParams(), day=panel.dates[-1])
+    return f"detect newest day, 100,000 series x 91 days in memory: {time.perf_counter() - started:.2f}s, {len(findings)} findings"
+
+
+@bench
+def upsert_points(tmp: Path) -> str:
+    """Bulk upsert into SQLite: 300 series x 3 metrics x 120 days."""
+    from jobs.storage import repo
+    from worker import db
+
+    engine = db.create_engine(f"sqlite:///{tmp / 'bench.db'}")
+    db.upgrade(engine)
+    prop_id = repo.ensure_property(engine, PropertySpec("bench", "demo"))
+    start = date(2026, 1, 1)
+    rows = [
+        Observation("bench", f"landingPage:/p{s}", metric, start + timedelta(days=d), float(s + d))
+        for s in range(300)
+        for metric in ("sessions", "totalUsers", "keyEvents")
+        for d in range(120)
+    ]
+    started = time.perf_counter()
+    repo.upsert_points(engine, prop_id, rows)
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    repo.upsert_points(engine, prop_id, rows)
+    second = time.perf_counter() - started
+    started = time.perf_counter()
+    panels = repo.load_panels(
+        engine, prop_id, prop_name="bench", start=start, end=start + timedelta(days=119), last_final=start
+    )
+    loaded = time.perf_counter() - started
+    n = len(rows)
+    return (
+        f"sqlite upsert {n:,} points: {n / first:,.0f}/s new, {n / second:,.0f}/s replace; "
+        f"load {len(panels)} panels: {loaded:.2f}s"
+    )
+
+
+@bench
+def demo(tmp: Path) -> str:
+    """The whole ``barometer demo`` in-process: seed, detect, digest, write the outbox."""
+    from worker.demo import run_demo
+    from worker.settings import Settings
+
+    started = time.perf_counter()
+    outcome = run_demo(Settings(), outbox=tmp / "outbox", database_url=f"sqlite:///{tmp / 'demo.db'}")
+    findings = sum(r.findings for r in outcome.report.properties)
+    return f"demo end to end: {time.perf_counter() - started:.2f}s, {findings} findings, {len(outcome.files)} files"
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="barometer-bench-") as tmp:
+            line = BENCHMARKS[name](Path(tmp))
+        print(f"{name:>14}: {line} | peak RSS {_peak_mb():,.0f} MB", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
