@@ -132,14 +132,14 @@ def properties_label(digest: Digest) -> str:
 
 
 def subject_line(digest: Digest, *, limit: int = 150) -> str:
-    """``"3 changes on shop: key events down 98%, sessions down 41%, …"`` or ``"All quiet on shop for D"``."""
+    """``"3 changes on shop: key events down 98%, sessions down 41%, ..."`` or ``"All quiet on shop for D"``."""
     where = properties_label(digest)
     n = len(digest.findings)
     if n == 0:
         return f"All quiet on {where} for {digest.data_date.isoformat()}"
     head = f"{n} change{'s' if n != 1 else ''} on {where}: "
     phrases = [_phrase(f) for f in digest.findings[:2]]
-    text = head + ", ".join(phrases) + (", …" if n > 2 else "")
+    text = head + ", ".join(phrases) + (", ..." if n > 2 else "")  # ASCII: "…" folds badly in headers
     return clean(text, limit=limit)
 
 

@@ -37,7 +37,7 @@ def chart(*, last: float, expected: float, days: int = 28, end: date = DATA_DATE
     """A flat history around ``expected`` (+-3%), ending in ``last``, with a +-15% band."""
     dates = tuple(end - timedelta(days=days - 1 - i) for i in range(days))
     exp = tuple(expected for _ in dates)
-    actual = tuple(expected * (1.03 if i % 2 else 0.97) for i in range(days - 1)) + (last,)
+    actual = (*(expected * (1.03 if i % 2 else 0.97) for i in range(days - 1)), last)
     return ChartData(
         dates=dates,
         actual=actual,
