@@ -19,6 +19,7 @@ is safe; tasks add no side effects of their own.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -124,10 +125,14 @@ def _digest(subscription: str, data_date: str | None = None) -> dict[str, Any]:
         dates = {name: service.report_date(settings, name, today=todays[name]).isoformat() for name in names}
     else:
         dates = dict.fromkeys(names, date.fromisoformat(data_date).isoformat())
-    header = group(run_property.si(name, dates[name], todays[name].isoformat()) for name in names)
+    # Task ids chosen here so the caller can look up each property's outcome.
+    runs = {name: str(uuid.uuid4()) for name in names}
+    header = group(
+        run_property.si(name, dates[name], todays[name].isoformat()).set(task_id=runs[name]) for name in names
+    )
     result = chord(header)(deliver.s(subscription, data_date, started.isoformat()))
     log.info("subscription %s: digest started for %s (chord %s)", subscription, dates, result.id)
-    return {"subscription": subscription, "dates": dates, "chord_id": result.id}
+    return {"subscription": subscription, "dates": dates, "runs": runs, "chord_id": result.id}
 
 
 run_property = app.task(
