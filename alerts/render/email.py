@@ -105,8 +105,10 @@ def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str =
     msg["Date"] = format_datetime(_aware(digest))
     msg["Message-ID"] = message_id(digest, recipient=recipient, domain=domain)
     msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(_TEXT.get_template("digest.txt.j2").render(context))
-    msg.add_alternative(_HTML.get_template("digest.html.j2").render(context), subtype="html")
+    text = _TEXT.get_template("digest.txt.j2").render(context)
+    html = _HTML.get_template("digest.html.j2").render(context)
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
     html_part = list(msg.iter_parts())[1]
     for cid, png in charts:
         html_part.add_related(
@@ -117,6 +119,11 @@ def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str =
             disposition="inline",
             filename=f"{cid.split('.')[0]}.png",
         )
+    # Boundaries from a hash of the content: the same digest gives the same bytes, and no
+    # content can contain the boundary that is derived from it.
+    seal = hashlib.sha256(f"{msg['Message-ID']}\n{text}\n{html}".encode()).hexdigest()[:32]
+    msg.set_boundary(f"=_alt_{seal}")
+    html_part.set_boundary(f"=_rel_{seal}")
     return msg
 
 

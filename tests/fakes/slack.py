@@ -62,7 +62,7 @@ class FakeSlackWebhook:
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{port}{PATH}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def respond(self, *responses: Response) -> None:
         """Answer the next requests with ``(status, body, headers)`` in order."""

@@ -154,7 +154,7 @@ class SmtpServer:
             auth_data.login.decode(),
             auth_data.password.decode(),
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd replies 535 itself
 
     def __enter__(self) -> SmtpServer:
         self._controller.start()

@@ -130,3 +130,9 @@ def test_hostile_names_cannot_inject_headers_into_the_subject() -> None:
     message = _render(digest=sample_digest(findings=(sneaky,)))
     assert message["Bcc"] is None
     assert "\n" not in message["Subject"]
+
+
+def test_rendering_the_same_digest_twice_gives_the_same_bytes() -> None:
+    first = render_email(sample_digest(), sender="b@example.com", recipient="team@shop.example")
+    again = render_email(sample_digest(), sender="b@example.com", recipient="team@shop.example")
+    assert first.as_bytes() == again.as_bytes()
