@@ -86,9 +86,9 @@ def test_a_refused_connection_is_transient() -> None:
 def test_a_rejected_recipient_is_permanent_and_a_deferred_one_transient() -> None:
     with SmtpServer(reject=frozenset({"gone@shop.example"}), defer=frozenset({"busy@shop.example"})) as server:
         channel = SmtpChannel(host=server.host, port=server.port, sender=SENDER, starttls=False)
-        with pytest.raises(DeliveryError, match="recipient gone@shop.example refused: 550") as rejected:
+        with pytest.raises(DeliveryError, match=r"recipient gone@shop\.example refused: 550") as rejected:
             channel.send(sample_digest(), recipient="gone@shop.example")
-        with pytest.raises(DeliveryError, match="recipient busy@shop.example refused: 451") as deferred:
+        with pytest.raises(DeliveryError, match=r"recipient busy@shop\.example refused: 451") as deferred:
             channel.send(sample_digest(), recipient="busy@shop.example")
     assert rejected.value.transient is False
     assert deferred.value.transient is True
