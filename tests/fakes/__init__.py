@@ -6,12 +6,15 @@
   that answers like a Slack incoming webhook and records the JSON bodies.
 
 This module also builds sample domain values: :func:`sample_digest` (four findings with
-contributors and charts, one of them on a hostile page name) and :func:`finding`.
+contributors and charts, one of them on a hostile page name) and :func:`finding`, and
+fakes of our own ports: :class:`RecordingChannel` (a Channel that records sends) and
+:class:`Clock` (an injectable ``now``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from jobs.domain import (
@@ -26,7 +29,7 @@ from jobs.domain import (
     Severity,
 )
 
-__all__ = ["DATA_DATE", "HOSTILE_PAGE", "chart", "finding", "sample_digest"]
+__all__ = ["DATA_DATE", "HOSTILE_PAGE", "Clock", "RecordingChannel", "chart", "finding", "sample_digest"]
 
 DATA_DATE = date(2026, 11, 18)
 #: A page path a visitor could create: it must come out escaped everywhere.
@@ -142,3 +145,40 @@ def sample_digest(*, findings: Sequence[Finding] | None = None, digest_id: int |
         notices=("Search Console data for 2026-11-18 is still provisional.",),
         id=digest_id,
     )
+
+
+class RecordingChannel:
+    """A :class:`alerts.channels.Channel` that records sends (thread-safe) and can be told to fail.
+
+    ``failures[recipient]`` is raised on every send to that recipient until removed;
+    ``sent`` lists ``(digest_id, recipient)`` for each successful send, in order.
+    """
+
+    def __init__(self, name: str = "email", *, on_send: Callable[[], None] | None = None) -> None:
+        self.name = name
+        self.sent: list[tuple[int | None, str]] = []
+        self.failures: dict[str, Exception] = {}
+        self._on_send = on_send
+        self._lock = threading.Lock()
+
+    def send(self, digest: Digest, *, recipient: str) -> None:
+        if self._on_send is not None:
+            self._on_send()
+        failure = self.failures.get(recipient)
+        if failure is not None:
+            raise failure
+        with self._lock:
+            self.sent.append((digest.id, recipient))
+
+
+class Clock:
+    """An injectable ``now`` that only moves when told to."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
