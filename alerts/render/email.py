@@ -107,8 +107,9 @@ def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str =
     msg["Auto-Submitted"] = "auto-generated"
     text = _TEXT.get_template("digest.txt.j2").render(context)
     html = _HTML.get_template("digest.html.j2").render(context)
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
+    # quoted-printable: 7-bit clean, so no relay needs 8BITMIME for the UTF-8 in page names
+    msg.set_content(text, cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
     html_part = list(msg.iter_parts())[1]
     for cid, png in charts:
         html_part.add_related(

@@ -136,3 +136,11 @@ def test_rendering_the_same_digest_twice_gives_the_same_bytes() -> None:
     first = render_email(sample_digest(), sender="b@example.com", recipient="team@shop.example")
     again = render_email(sample_digest(), sender="b@example.com", recipient="team@shop.example")
     assert first.as_bytes() == again.as_bytes()
+
+
+def test_the_message_is_7bit_clean_with_short_lines_so_any_relay_accepts_it() -> None:
+    digest = sample_digest(findings=(finding(series="landingPage:/café/über-uns"),))
+    raw = render_email(digest, sender="b@example.com", recipient="team@shop.example").as_bytes()
+    assert raw.isascii()
+    assert max(len(line) for line in raw.split(b"\n")) <= 78
+    assert "Landing page /café/über-uns" in _text(_roundtrip(render_email(digest, sender="b@x.io", recipient="t@x.io")))
