@@ -20,7 +20,7 @@ from typing import Any
 from celery import Celery, signals
 
 from worker.beat import build_schedule
-from worker.settings import Settings, load_settings
+from worker.settings import ConfigError, Settings, load_settings
 
 __all__ = ["TASK_SOFT_TIME_LIMIT", "TASK_TIME_LIMIT", "app", "celery_config", "configure", "get_settings"]
 
@@ -90,8 +90,17 @@ def configure(celery: Celery, settings: Settings) -> None:
     celery.conf.update(celery_config(settings))
 
 
+def _startup_config() -> dict[str, Any]:
+    # Evaluated when `celery -A worker ...` first reads the configuration: a bad
+    # barometer.toml ends the process with its one-line reason, not a traceback.
+    try:
+        return celery_config(get_settings())
+    except ConfigError as exc:
+        raise SystemExit(f"barometer: {exc}") from None
+
+
 app = Celery("barometer", include=["worker.tasks"])
-app.add_defaults(lambda: celery_config(get_settings()))
+app.add_defaults(_startup_config)
 
 
 def _init_observability(**_kwargs: Any) -> None:

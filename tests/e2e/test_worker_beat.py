@@ -3,8 +3,10 @@ start-up, exactly one beat holding the lock, and a due digest reaching a real wo
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,19 @@ def store(redis_url: str) -> Iterator[redis.Redis[str]]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
+
+
+@contextmanager
+def running_worker() -> Iterator[None]:
+    """A real worker thread; the root logger (which Celery sets up for it) is put back after."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    try:
+        with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30):
+            yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def beat_app(settings: Settings) -> Celery:
@@ -170,7 +185,7 @@ def test_a_due_digest_goes_from_beat_to_the_worker_and_is_delivered(
     beat = threading.Thread(target=service.start, daemon=True)
     configure(app, settings)
     try:
-        with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30):
+        with running_worker():
             beat.start()
             digest_id = _wait_for(lambda: sent[0] if sent else None)
             started = app.AsyncResult(digest_id).get(timeout=60)

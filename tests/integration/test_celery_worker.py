@@ -3,8 +3,10 @@ every property fetched and checked, the digest delivered once, and again nothing
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,8 +68,21 @@ def settings(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) ->
 @pytest.fixture
 def worker(settings: Settings) -> Iterator[None]:
     configure(app, settings)
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30):
+    with running_worker():
         yield
+
+
+@contextmanager
+def running_worker() -> Iterator[None]:
+    """A real worker thread; the root logger (which Celery sets up for it) is put back after."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    try:
+        with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30):
+            yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def run_digest(subscription: str, data_date: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
