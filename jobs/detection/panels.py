@@ -15,7 +15,7 @@ import numpy as np
 
 from jobs.domain import FloatArray, MetricPanel, Observation, PointFlag
 
-__all__ = ["aligned", "build_panels", "derive_ctr", "dimension_of"]
+__all__ = ["aligned", "build_panels", "derive_ctr", "dimension_of", "series_order"]
 
 
 def dimension_of(series: str) -> str | None:
@@ -24,7 +24,7 @@ def dimension_of(series: str) -> str | None:
     return head if sep else None
 
 
-def _series_order(names: Iterable[str]) -> tuple[str, ...]:
+def series_order(names: Iterable[str]) -> tuple[str, ...]:
     """Top-level series first (the total before anything else), then children by name."""
     return tuple(sorted(set(names), key=lambda s: (s.find(":") >= 0, s != "total", s)))
 
@@ -50,7 +50,7 @@ def build_panels(observations: Iterable[Observation], *, last_final: date | None
     for (prop, metric), points in sorted(cells.items()):
         first, last = min(days[prop]), max(days[prop])
         axis = tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
-        series = _series_order(name for name, _ in points)
+        series = series_order(name for name, _ in points)
         row = {name: i for i, name in enumerate(series)}
         values = np.full((len(series), len(axis)), np.nan)
         idx = np.fromiter((row[name] for name, _ in points), dtype=np.int64, count=len(points))
@@ -91,7 +91,7 @@ def aligned(panel: MetricPanel, series: Sequence[str], dates: Sequence[date]) ->
 
 def _ctr_panel(clicks: MetricPanel, impressions: MetricPanel) -> MetricPanel:
     both = set(clicks.series) & set(impressions.series)
-    series = _series_order(both)
+    series = series_order(both)
     num = aligned(clicks, series, clicks.dates)
     den = aligned(impressions, series, clicks.dates)
     with np.errstate(invalid="ignore", divide="ignore"):
