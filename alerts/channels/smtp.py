@@ -20,7 +20,12 @@ __all__ = ["SmtpChannel"]
 
 
 class SmtpChannel:
-    """Sends each recipient their own rendered message (one SMTP session per send)."""
+    """Sends each recipient their own rendered message (one SMTP session per send).
+
+    ``ssl=True`` connects with implicit TLS (port 465) and then ignores ``starttls``;
+    otherwise ``starttls=True`` upgrades a plain connection (port 587) and fails
+    permanently if the server cannot. ``tls_context`` defaults to the system trust store.
+    """
 
     name = "email"
 
@@ -38,14 +43,13 @@ class SmtpChannel:
         tls_context: ssl_lib.SSLContext | None = None,
         base_url: str = "",
     ) -> None:
-        if starttls and ssl:
-            raise ValueError("SmtpChannel: choose starttls (port 587) or ssl (port 465), not both")
         self.host = host
         self.port = port
         self.sender = sender
         self.username = username
         self._password = password
-        self.starttls = starttls
+        # Implicit TLS (port 465) already encrypts: STARTTLS on top of it is meaningless, so ssl wins.
+        self.starttls = starttls and not ssl
         self.use_ssl = ssl
         self.timeout = timeout
         self._tls_context = tls_context

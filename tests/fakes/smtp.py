@@ -10,6 +10,7 @@ Usage::
     with SmtpServer(tls=tls, credentials=("bot", "pw")) as server:   # STARTTLS required, AUTH
         ...SmtpChannel(..., tls_context=tls.client)...
 
+``implicit_tls=True`` serves TLS from the first byte (port-465 style) instead of STARTTLS.
 ``reject`` names recipients answered with ``550 5.1.1``; ``defer`` ones get ``451 4.3.0``.
 """
 
@@ -131,13 +132,16 @@ class SmtpServer:
         defer: frozenset[str] = frozenset(),
         tls: TlsPair | None = None,
         credentials: tuple[str, str] | None = None,
+        implicit_tls: bool = False,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         self._handler = _Handler(reject=reject, defer=defer)
         self._credentials = credentials
         kwargs: dict[str, Any] = {}
-        if tls is not None:
+        if tls is not None and implicit_tls:
+            kwargs.update(ssl_context=tls.server)
+        elif tls is not None:
             kwargs.update(tls_context=tls.server, require_starttls=True)
         if credentials is not None:
             kwargs.update(authenticator=self._authenticate, auth_required=True)

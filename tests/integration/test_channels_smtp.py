@@ -101,3 +101,11 @@ def test_a_server_without_starttls_is_a_permanent_configuration_error() -> None:
         with pytest.raises(DeliveryError, match="check starttls/ssl") as caught:
             channel.send(sample_digest(), recipient="team@shop.example")
     assert caught.value.transient is False
+
+
+def test_implicit_tls_on_connect_with_ssl_true(tmp_path: Path) -> None:
+    tls = self_signed_tls(tmp_path)
+    with SmtpServer(tls=tls, implicit_tls=True) as server:
+        channel = SmtpChannel(host=server.host, port=server.port, sender=SENDER, ssl=True, tls_context=tls.client)
+        channel.send(sample_digest(), recipient="team@shop.example")
+    assert [m.rcpt_tos for m in server.received] == [("team@shop.example",)]
