@@ -12,8 +12,9 @@ series is scored at once (:func:`jobs.detection.stats.score_day`); then:
 - ``direction`` other than both makes the test one-sided. For ``position`` "up" means
   the number grew (a worse rank).
 - Kind: if the series deviated the same way on the 2 previous days (but not the 3rd) it
-  is a LEVEL_SHIFT, reported on this day, the first on which it qualifies; deviating 3+
-  previous days it is ongoing and not reported again. Otherwise a count below 5% of
+  is a LEVEL_SHIFT, reported on this day, the first on which it qualifies; deviating on 2
+  or 3 of the 3 previous days otherwise, it is ongoing and not reported again (after two
+  whole weeks at the new level the baseline re-bases onto it). Otherwise a count below 5% of
   expected is an OUTAGE, a ``ctr``/``position`` move with impressions within
   ``min_change_pct`` of expected a RATE_CHANGE, anything else a DROP or SPIKE.
 - Drill-down: when a total is flagged, children moving its way are folded into its
@@ -203,11 +204,11 @@ def _panel_findings(scorer: _Scorer, col: int) -> list[Finding]:
     stable = scorer.stable_volume(col)
     kinds: dict[int, Kind] = {}
     for i in hits.tolist():
-        prev = runs[bool(up[i])]
-        if prev[0][i] and prev[1][i]:
-            if prev[2][i]:
-                continue  # ongoing shift, reported when it began
+        d1, d2, d3 = (bool(day[i]) for day in runs[bool(up[i])])
+        if d1 and d2 and not d3:
             kinds[i] = Kind.LEVEL_SHIFT
+        elif d1 + d2 + d3 >= 2:
+            continue  # an ongoing shift, reported when it began
         elif scorer.model is Model.COUNT and not up[i] and s.observed[i] <= _OUTAGE_RATIO * s.expected[i]:
             kinds[i] = Kind.OUTAGE
         elif scorer.panel.metric in _VOLUME_BACKED and stable[i]:
@@ -256,6 +257,8 @@ def _assemble(
 ) -> list[Finding]:
     panel = scorer.panel
     rows = sorted(kinds)
+    if not rows:
+        return []
     charts = _charts(scorer, col, s, rows)
     out: list[Finding] = []
     for n, i in enumerate(rows):

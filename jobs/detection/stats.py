@@ -36,6 +36,8 @@ IntArray = npt.NDArray[np.int64]
 _CHI2_MEDIAN = 0.4549364
 #: Weight, in days of evidence, of the group's pooled dispersion against a series' own.
 _POOL_WEIGHT = 28.0
+#: Relative distance from the trend line at which two whole weeks mean a new level.
+_REBASE = 0.10
 #: Fewest whole weeks of history a baseline needs.
 MIN_WEEKS = 3
 #: Calibrates the in-sample residual scale (medians of fitted residuals understate spread); measured
@@ -83,15 +85,21 @@ def _nanmean(a: FloatArray, axis: int, min_count: int = 1) -> FloatArray:
         return np.where(n >= min_count, total / np.maximum(n, 1), np.nan)
 
 
-def _theil_sen_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
-    """Robust line through ``levels`` (S, K) at ``centers`` (K,), evaluated at ``at``."""
+def _level_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
+    """Each series' weekly level (S, K) at day ``at``: a robust (Theil-Sen) line, unless the
+    last two weeks both sit more than :data:`_REBASE` off that line on the same side; then the
+    series has moved to a new level (an ongoing shift) and their mean is the level."""
     k = levels.shape[1]
     i, j = np.triu_indices(k, 1)
     slopes = nanmedian((levels[:, j] - levels[:, i]) / (centers[j] - centers[i]), axis=1)
     slopes = np.where(np.sum(~np.isnan(levels), axis=1) >= MIN_WEEKS, slopes, 0.0)
     slopes = np.nan_to_num(slopes)
     intercepts = nanmedian(levels - slopes[:, None] * centers[None, :], axis=1)
-    return np.asarray(intercepts + slopes * at, dtype=np.float64)
+    line = intercepts[:, None] + slopes[:, None] * centers[None, -2:]
+    with np.errstate(invalid="ignore"):
+        off = (levels[:, -2:] - line) / np.abs(line)
+        moved = ((off > _REBASE).all(axis=1) | (off < -_REBASE).all(axis=1)) & np.isfinite(off).all(axis=1)
+    return np.where(moved, levels[:, -2:].mean(axis=1), intercepts + slopes * at)
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,7 @@ def _fit(history: FloatArray, *, multiplicative: bool) -> _Fit:
             factor = np.nan_to_num(factor)
             factor = factor - factor.mean(axis=1)[:, None]
             level = _nanmean(history - factor[:, None, :], axis=2, min_count=4)
-    at = _theil_sen_at(level, centers, float(k * 7))
+    at = _level_at(level, centers, float(k * 7))
     if multiplicative:
         expected = np.maximum(at, 0.0) * factor[:, 0]
         fitted = level[:, :, None] * factor[:, None, :]

@@ -103,7 +103,7 @@ def injected_events(anchor: date) -> tuple[InjectedEvent, ...]:
         ("ga4", 0, TOTAL_SERIES, "sessions", Kind.DROP, 0.8, "site-wide drop"),
         ("ga4", 0, organic, "sessions", Kind.DROP, 0.375, "organic search collapse (0.3 with the site-wide drop)"),
         ("ga4", 0, TOTAL_SERIES, "keyEvents", Kind.OUTAGE, 0.0, "conversion tag removed"),
-        ("ga4", 0, "landingPage:/blog/launch", "sessions", Kind.SPIKE, 4.0, "launch post"),
+        ("ga4", 0, "landingPage:/blog/launch", "sessions", Kind.SPIKE, 6.5, "launch post (x4 net of the drop)"),
         ("gsc", 0, "query:running shoes", "ctr", Kind.RATE_CHANGE, 0.45, "rich result lost"),
     )
     out: list[InjectedEvent] = []
@@ -178,9 +178,9 @@ def _flavour(spec: PropertySpec) -> str:
 
 def _selection(spec: PropertySpec, flavour: str) -> tuple[frozenset[str], frozenset[str]]:
     metrics, dims = FLAVOURS[flavour]
-    want_m = tuple(m for m in spec.metrics if m != "ctr") or metrics
-    if "ctr" in spec.metrics:
-        want_m = (*want_m, "clicks", "impressions")
+    want_m = spec.metrics or metrics
+    if "ctr" in want_m:  # derived downstream from these two
+        want_m = (*(m for m in want_m if m != "ctr"), "clicks", "impressions")
     want_d = spec.breakdowns or dims
     for kind, asked, known in (("metric", want_m, metrics), ("breakdown", want_d, dims)):
         for name in asked:
@@ -212,6 +212,8 @@ class _Ga4:
         self.pages = _zipf(len(LANDING_PAGES), 0.9, static)
         self.page_cr = static.uniform(0.5, 1.5, len(LANDING_PAGES))
         self.page_cr[[1, 4]] = (3.0, 4.0)  # /pricing and /signup convert
+        self.pages[12] = max(self.pages[12], 0.035)  # /blog/launch: big enough to see its spike
+        self.pages /= self.pages.sum()
 
     def day(self, rng: np.random.Generator, day: date, scale: float, events: tuple[InjectedEvent, ...]) -> list[Row]:
         ga4 = tuple(e for e in events if e.flavour == "ga4")
@@ -251,7 +253,7 @@ class _Gsc:
     def __init__(self, static: np.random.Generator) -> None:
         n = len(QUERIES)
         self.impressions = 60000.0 * _zipf(n, 0.8, static)
-        self.position = static.uniform(1.5, 12.0, n)
+        self.position = static.uniform(2.0, 12.0, n)
         self.ctr_factor = static.uniform(0.7, 1.3, n)
         self.links = np.zeros((n, len(PAGES)))
         self.links[np.arange(n), np.arange(n)] = 0.75  # each query's own page...
@@ -259,7 +261,7 @@ class _Gsc:
         self.links[[3, 6, 12], 5] += 0.5  # the sizing guide ranks for several queries
         self.links[0, 1:] = 0.0  # "running shoes" lands on its own page only
         self.links /= self.links.sum(axis=1, keepdims=True)
-        self.page_offset = static.normal(0.0, 0.8, len(PAGES))
+        self.page_offset = np.clip(static.normal(0.0, 0.5, len(PAGES)), -0.8, 0.8)
 
     def day(self, rng: np.random.Generator, day: date, scale: float, events: tuple[InjectedEvent, ...]) -> list[Row]:
         gsc = tuple(e for e in events if e.flavour == "gsc")
@@ -269,7 +271,7 @@ class _Gsc:
         q_imp *= _factors(gsc, day, "impressions", QUERIES, "query")
         lam = q_imp[:, None] * self.links * _factors(gsc, day, "clicks", pages, "page")[None, :]
         imp = rng.poisson(lam)
-        pos = np.maximum(self.position[:, None] + self.page_offset[None, :] + rng.normal(0.0, 0.3, (n, 1)), 1.0)
+        pos = np.maximum(self.position[:, None] + self.page_offset[None, :] + rng.normal(0.0, 0.15, (n, 1)), 1.0)
         ctr = 0.3 / pos**1.1 * (self.ctr_factor * rng.gamma(120.0, 1 / 120.0, n))[:, None]
         ctr *= _factors(gsc, day, "ctr", QUERIES, "query")[:, None]
         clicks = rng.binomial(imp, np.clip(ctr, 0.0, 0.9))

@@ -1,0 +1,159 @@
+"""Detection on synthetic panels: calibration, walk-forward, level shifts, knobs, panels."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from jobs.detection import build_panels, detect, detect_range, finding_to_json, severity
+from jobs.detection.params import DetectionParams, DirectionFilter
+from jobs.domain import TOTAL_SERIES, Direction, Kind, MetricPanel, Observation, PointFlag, Severity
+
+END = date(2024, 6, 30)
+WEEKDAY = np.array([1.0, 1.05, 1.05, 1.0, 0.95, 0.7, 0.65])
+
+
+def _dates(n: int) -> tuple[date, ...]:
+    return tuple(END - timedelta(days=n - 1 - i) for i in range(n))
+
+
+def _nb(rng: np.random.Generator, mean: np.ndarray, alpha: float) -> np.ndarray:
+    return rng.poisson(rng.gamma(1 / alpha, mean * alpha)).astype(np.float64)
+
+
+def _panel(values: np.ndarray, series: tuple[str, ...], *, metric: str = "sessions", prop: str = "p") -> MetricPanel:
+    dates = _dates(values.shape[1])
+    return MetricPanel(prop, metric, series, dates, values, last_final=dates[-1])
+
+
+def _seasonal(
+    n_series: int, n_days: int, level: float | list[int] | np.ndarray, seed: int, alpha: float = 0.01
+) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    weekday = WEEKDAY[[d.weekday() for d in _dates(n_days)]]
+    mean = np.broadcast_to(np.asarray(level, dtype=np.float64).reshape(-1, 1), (n_series, 1)) * weekday[None, :]
+    return _nb(rng, mean, alpha)
+
+
+def test_p_values_are_calibrated_on_anomaly_free_negative_binomial_data() -> None:
+    rng = np.random.default_rng(3)
+    levels = rng.uniform(100, 3000, 400)
+    values = _seasonal(400, 100, levels, seed=4, alpha=0.02)
+    panel = _panel(values, tuple(f"site{i}" for i in range(400)))  # all top-level: tested alone
+    loose = DetectionParams().with_metric("sessions", sensitivity=0.05, min_change_pct=0.0, min_change_abs=0.0)
+    days = panel.dates[-30:]
+    findings = detect_range([panel], loose, start=days[0], end=days[-1])
+    share = len(findings) / (400 * len(days))
+    assert 0.02 <= share <= 0.08, share
+
+
+def test_a_day_is_decided_without_looking_ahead() -> None:
+    values = _seasonal(3, 120, [1000, 600, 400], seed=5)
+    values[0] = values[1:].sum(axis=0)
+    values[:, 99] *= 0.4  # an incident on day 99
+    series = (TOTAL_SERIES, "channel:a", "channel:b")
+    day = _dates(120)[99]
+    truncated = MetricPanel("p", "sessions", series, _dates(120)[:100], values[:, :100].copy(), last_final=day)
+    future = values.copy()
+    future[:, 100:] = 1e6  # wild numbers after the day must not matter
+    full = _panel(future, series)
+    a = detect([truncated], DetectionParams(), day=day)
+    b = detect([full], DetectionParams(), day=day)
+    assert a
+    assert [finding_to_json(f) for f in a] == [finding_to_json(f) for f in b]
+    assert [f.chart for f in a] == [f.chart for f in b]
+    ranged = detect_range([full], DetectionParams(), start=day, end=day)
+    assert [finding_to_json(f) for f in ranged] == [finding_to_json(f) for f in a]
+
+
+def test_a_level_shift_is_reported_once_on_the_day_it_qualifies() -> None:
+    values = _seasonal(1, 120, 800, seed=6)
+    values[0, 90:] *= 0.5
+    panel = _panel(values, (TOTAL_SERIES,))
+    found = detect_range([panel], DetectionParams(), start=panel.dates[85], end=panel.dates[-1])
+    kinds = [(panel.dates.index(f.anomaly.day), f.anomaly.kind) for f in found]
+    assert kinds == [(90, Kind.DROP), (91, Kind.DROP), (92, Kind.LEVEL_SHIFT)]
+    assert found[2].severity is Severity.HIGH
+
+
+def test_outage_on_a_total_is_critical_and_its_children_fold_into_it() -> None:
+    values = _seasonal(4, 100, [0, 300, 200, 100], seed=7)
+    values[0] = values[1:].sum(axis=0)
+    values[:, -1] = 0.0
+    found = detect(
+        [_panel(values, (TOTAL_SERIES, "page:/a", "page:/b", "page:/c"), metric="keyEvents")],
+        DetectionParams(),
+        day=END,
+    )
+    assert [(f.anomaly.series, f.anomaly.kind, f.severity) for f in found] == [
+        (TOTAL_SERIES, Kind.OUTAGE, Severity.CRITICAL)
+    ]
+    assert [c.series for c in found[0].contributors] == ["page:/a", "page:/b", "page:/c"]
+    assert sum(c.share for c in found[0].contributors) == pytest.approx(1.0)
+
+
+def test_children_are_one_fdr_family_and_need_volume_and_effect() -> None:
+    rng = np.random.default_rng(8)
+    values = _seasonal(41, 100, np.r_[0, rng.uniform(40, 200, 40)], seed=9)
+    values[1, -1] = values[1, -8] * 3 + 50  # one page triples
+    values[2, -1] = 0.0  # a page with too little traffic to judge
+    values[2, :-1] = np.minimum(values[2, :-1], 5)
+    values[0] = values[1:].sum(axis=0)
+    series = (TOTAL_SERIES, *(f"landingPage:/p{i}" for i in range(40)))
+    found = detect([_panel(values, series)], DetectionParams(), day=END)
+    children = [f for f in found if f.anomaly.series != TOTAL_SERIES]
+    assert [(f.anomaly.series, f.anomaly.kind) for f in children] == [("landingPage:/p0", Kind.SPIKE)]
+    assert children[0].anomaly.q_value is not None
+    assert children[0].anomaly.p_value <= children[0].anomaly.q_value < 0.01
+
+
+def test_direction_exclude_dates_and_minimum_change() -> None:
+    values = _seasonal(1, 100, 2000, seed=10, alpha=0.0005)
+    values[0, -1] *= 1.5
+    panel = _panel(values, (TOTAL_SERIES,))
+    assert [f.anomaly.direction for f in detect([panel], DetectionParams(), day=END)] == [Direction.UP]
+    down_only = DetectionParams().with_metric("sessions", direction=DirectionFilter.DOWN)
+    assert detect([panel], down_only, day=END) == ()
+    excluded = DetectionParams().with_metric("sessions", exclude_dates=(END,))
+    assert detect([panel], excluded, day=END) == ()
+    big_only = DetectionParams().with_metric("sessions", min_change_pct=0.6)
+    assert detect([panel], big_only, day=END) == ()
+
+
+def test_ctr_is_derived_from_clicks_and_impressions_with_flags_as_gaps() -> None:
+    d0, d1, d2 = date(2024, 5, 1), date(2024, 5, 2), date(2024, 5, 4)
+    obs = [
+        Observation("s", TOTAL_SERIES, "clicks", d0, 10),
+        Observation("s", TOTAL_SERIES, "impressions", d0, 200),
+        Observation("s", TOTAL_SERIES, "clicks", d1, 0),
+        Observation("s", TOTAL_SERIES, "impressions", d1, 0),
+        Observation("s", "query:a", "clicks", d0, 4),
+        Observation("s", "query:a", "impressions", d0, 50),
+        Observation("s", TOTAL_SERIES, "clicks", d2, 7, PointFlag.INCOMPLETE),
+        Observation("s", TOTAL_SERIES, "impressions", d2, 70, PointFlag.INCOMPLETE),
+        Observation("t", TOTAL_SERIES, "clicks", d0, 3),
+    ]
+    panels = {(p.property, p.metric): p for p in build_panels(obs)}
+    assert set(panels) == {("s", "clicks"), ("s", "impressions"), ("s", "ctr"), ("t", "clicks")}
+    ctr = panels["s", "ctr"]
+    assert ctr.series == (TOTAL_SERIES, "query:a")
+    assert ctr.dates == (d0, d1, date(2024, 5, 3), d2)
+    assert ctr.last_final == d1
+    assert ctr.row(TOTAL_SERIES)[0] == pytest.approx(0.05)
+    assert ctr.row("query:a")[0] == pytest.approx(0.08)
+    assert all(math.isnan(x) for x in ctr.row(TOTAL_SERIES)[1:])  # 0/0, missing, flagged
+    assert math.isnan(panels["s", "clicks"].row(TOTAL_SERIES)[3])
+
+
+def test_severity_rule() -> None:
+    assert severity(Kind.OUTAGE, -1.0, direction=Direction.DOWN, top_level=True) is Severity.CRITICAL
+    assert severity(Kind.OUTAGE, -1.0, direction=Direction.DOWN, top_level=False) is Severity.HIGH
+    assert severity(Kind.DROP, -0.35, direction=Direction.DOWN, top_level=True) is Severity.HIGH
+    assert severity(Kind.DROP, -0.2, direction=Direction.DOWN, top_level=True) is Severity.MEDIUM
+    assert severity(Kind.SPIKE, 0.5, direction=Direction.UP, top_level=True) is Severity.MEDIUM
+    assert severity(Kind.LEVEL_SHIFT, -0.99, direction=Direction.DOWN, top_level=False) is Severity.HIGH
+    assert severity(Kind.SPIKE, 2.0, direction=Direction.UP, top_level=False) is Severity.MEDIUM
+    assert severity(Kind.DROP, -0.2, direction=Direction.DOWN, top_level=False) is Severity.LOW
