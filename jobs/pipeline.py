@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from jobs.detection.engine import detect
+from jobs.detection.panels import derive_ctr
 from jobs.detection.params import DetectionParams
 from jobs.domain import Finding, PropertySpec
 from jobs.ports import MetricSource
@@ -84,5 +85,5 @@ def detect_day(
         end=day,
         last_final=last_final,
     )
-    findings = detect(panels, params, day=day)
+    findings = detect(derive_ctr(panels), params, day=day)
     return repo.save_findings(engine, prop_id, findings)

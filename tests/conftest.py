@@ -47,7 +47,11 @@ def _need(service: str, url: str, default_port: int) -> None:
 def _clean_barometer_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's BAROMETER_* variables or ./barometer.toml."""
     for name in list(os.environ):
-        if name.startswith("BAROMETER_") and not name.startswith("BAROMETER_TEST_") and name != "BAROMETER_REQUIRE_SERVICES":
+        if (
+            name.startswith("BAROMETER_")
+            and not name.startswith("BAROMETER_TEST_")
+            and name != "BAROMETER_REQUIRE_SERVICES"
+        ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

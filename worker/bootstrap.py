@@ -105,6 +105,6 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
         channels["slack"] = SlackWebhookChannel(url=webhook)
         targets.append(Target("slack", subscription.slack_webhook_env))
     if not targets:
-        channels["file"] = DirectoryChannel(directory=Path(settings.outbox.dir))
+        channels["file"] = DirectoryChannel(directory=Path(settings.outbox.dir), sender=smtp.sender)
         targets += [Target("file", address) for address in subscription.email] or [Target("file", "digest")]
     return channels, targets

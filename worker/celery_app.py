@@ -115,3 +115,15 @@ def _init_observability(**_kwargs: Any) -> None:
 signals.worker_init.connect(_init_observability)
 signals.worker_process_init.connect(_init_observability)
 signals.beat_init.connect(_init_observability)
+
+
+def _setup_logging(**_kwargs: Any) -> None:
+    """Workers and beat log like the CLI: ``[logging] level`` and ``json_lines`` (connecting
+    this signal also stops Celery from replacing the root logger's handlers)."""
+    from worker.observability import configure_logging
+
+    logging_settings = get_settings().logging
+    configure_logging(level=logging_settings.level, json=logging_settings.json_lines)
+
+
+signals.setup_logging.connect(_setup_logging)

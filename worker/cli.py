@@ -101,7 +101,8 @@ def fetch(
     from worker.commands import fetch_range
 
     first, last = _date(start, "--start"), _date(end, "--end")
-    assert first is not None and last is not None
+    assert first is not None
+    assert last is not None
     written = fetch_range(_settings(), property_, start=first, end=last)
     typer.echo(f"{property_}: stored {written} points from {first} to {last}")
 

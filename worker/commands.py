@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TextIO
 
 from jobs import csvio, pipeline
-from jobs.detection.engine import detect_range, finding_to_json
+from jobs.detection.engine import detect_range
+from jobs.detection.explain import finding_to_json
 from jobs.errors import BarometerError, InputError
 from jobs.storage import repo
 from worker import bootstrap
@@ -71,8 +72,7 @@ def detect_file(settings: Settings, path: Path, *, start: date | None, end: date
     first_day, last_day = start or end or last, end or last
     if first_day > last_day:
         raise InputError(f"--start {first_day} is after --end {last_day}")
-    if last_day > last:
-        last_day = last
+    last_day = min(last_day, last)
     findings = detect_range(panels, settings.detection.params(), start=first_day, end=last_day)
     with _open_out(output) as out:
         for finding in findings:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from jobs.domain import Severity
 from worker import bootstrap
 from worker.service import DailyReport, run_daily
 from worker.settings import (
@@ -26,10 +27,16 @@ from worker.settings import (
 __all__ = ["DemoOutcome", "demo_settings", "run_demo"]
 
 DEMO_SUBSCRIPTION = "marketing"
+#: Who the demo digest is addressed to when no --email is given (written to the outbox only).
+DEMO_RECIPIENT = "marketing@example.com"
 
 
 def demo_settings(settings: Settings, *, outbox: Path, database_url: str, emails: tuple[str, ...]) -> Settings:
-    """``settings`` (for SMTP, Slack, LLM) with the demo's properties, subscription and database."""
+    """``settings`` (for SMTP, Slack, LLM) with the demo's properties, subscription and database.
+
+    Without ``emails`` the digest is addressed to an example recipient and only written to
+    ``outbox``, even when SMTP is configured: the demo never mails anyone unasked.
+    """
     properties = (
         PropertySettings(name="shop", source="demo", id="ga4", timezone="Europe/Berlin"),
         PropertySettings(name="shop-search", source="demo", id="gsc", timezone="America/Los_Angeles"),
@@ -37,14 +44,15 @@ def demo_settings(settings: Settings, *, outbox: Path, database_url: str, emails
     subscription = SubscriptionSettings(
         name=DEMO_SUBSCRIPTION,
         properties=tuple(p.name for p in properties),
-        email=emails,
+        email=emails or (DEMO_RECIPIENT,),
         timezone="Europe/Berlin",
-        min_severity="medium",  # type: ignore[arg-type]  # validated by pydantic
+        min_severity=Severity.MEDIUM,
     )
     return settings.model_copy(
         update={
             "storage": StorageSettings(database_url=database_url),
             "outbox": OutboxSettings(dir=str(outbox)),
+            "smtp": settings.smtp if emails else settings.smtp.model_copy(update={"host": ""}),
             "accounts": (),
             "properties": properties,
             "subscriptions": (subscription,),

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from alerts import outbox
 from alerts.policy import select_findings
 from jobs import pipeline
-from jobs.domain import Delivery, DeliveryStatus, Digest, PropertySpec
+from jobs.domain import Delivery, DeliveryStatus, Digest, Finding, PropertySpec
 from jobs.errors import BarometerError
 from jobs.storage import repo
 from jobs.storage.runs import latest_failures, recorded
@@ -109,6 +109,8 @@ def run_property(
     today = today or today_in(spec.timezone)
     last_final = report_date(settings, name, today=today)
     day = data_date or last_final
+    if day > last_final:
+        raise BarometerError(f"{name}: {day} is not final yet; the source has finished counting through {last_final}")
     engine = bootstrap.engine(settings)
     params = settings.detection.params()
     with recorded(engine, job="run_property", target=name, data_date=day):
@@ -133,10 +135,19 @@ def _fetch(settings: Settings, spec: PropertySpec, *, day: date, last_final: dat
     return pipeline.fetch(engine, source, spec, plan=plan, last_final=last_final)
 
 
-def _data_dates(settings: Settings, names: Sequence[str], *, data_date: date | None, now: Clock) -> dict[str, date]:
+def _data_dates(
+    settings: Settings, names: Sequence[str], *, data_date: date | None, now: Clock
+) -> tuple[dict[str, date], dict[str, str]]:
+    """Each property's report date, and the reason for each whose date cannot be known."""
     if data_date is not None:
-        return dict.fromkeys(names, data_date)
-    return {n: report_date(settings, n, today=today_in(settings.property(n).timezone, now=now)) for n in names}
+        return dict.fromkeys(names, data_date), {}
+    dates, problems = {}, {}
+    for name in names:
+        try:
+            dates[name] = report_date(settings, name, today=today_in(settings.property(name).timezone, now=now))
+        except BarometerError as exc:
+            problems[name] = str(exc)
+    return dates, problems
 
 
 def deliver_subscription(
@@ -149,10 +160,16 @@ def deliver_subscription(
     """
     subscription = settings.subscription(name)
     engine = bootstrap.engine(settings)
-    dates = _data_dates(settings, subscription.properties, data_date=data_date, now=now)
+    dates, problems = _data_dates(settings, subscription.properties, data_date=data_date, now=now)
+    if not dates:
+        raise BarometerError(
+            f"subscription {name!r}: no property has data to report on ({'; '.join(problems.values())})"
+        )
     key_date = max(dates.values())
     with recorded(engine, job="deliver", target=name, data_date=key_date):
-        digest = repo.find_digest(engine, name, key_date) or _build_digest(settings, name, dates, now=now)
+        digest = repo.find_digest(engine, name, key_date) or _build_digest(
+            settings, name, dates, problems=problems, now=now
+        )
         if not digest.findings and not subscription.quiet_digest:
             log.info("subscription %s: nothing to report on %s and quiet digests are off", name, key_date)
             return DeliveryReport(name, key_date, digest.id, ())
@@ -171,17 +188,21 @@ def deliver_subscription(
     return report
 
 
-def _build_digest(settings: Settings, name: str, dates: dict[str, date], *, now: Clock) -> Digest:
+def _build_digest(
+    settings: Settings, name: str, dates: dict[str, date], *, problems: dict[str, str], now: Clock
+) -> Digest:
     subscription = settings.subscription(name)
     engine = bootstrap.engine(settings)
-    found = []
+    found: list[Finding] = []
     for prop_name, day in dates.items():
         prop_id = repo.property_id(engine, prop_name)
         if prop_id is not None:
             found += repo.findings_for(engine, prop_id, day)
     findings = select_findings(found, min_severity=subscription.min_severity)
     key_date = max(dates.values())
-    failures = latest_failures(engine, job="run_property", targets=list(dates), data_date=key_date)
+    failures = dict(problems)
+    for prop_name, day in dates.items():
+        failures.update(latest_failures(engine, job="run_property", targets=[prop_name], data_date=day))
     notices = tuple(f"{prop}: no fresh data ({reason})" for prop, reason in sorted(failures.items()))
     summary = bootstrap.summariser_for(settings, subscription).summarise(findings, data_date=key_date)
     digest = Digest(

@@ -33,8 +33,7 @@ __all__ = [
 
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "ga4": ("sessions", "totalUsers", "keyEvents"),
-    "gsc": ("clicks", "impressions", "ctr", "position"),
-    "demo": ("sessions", "keyEvents"),
+    "gsc": ("clicks", "impressions", "position"),  # ctr is derived from clicks / impressions
     "csv": (),
 }
 
@@ -96,6 +95,12 @@ class SentrySettings(_Section):
     traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    #: JSON lines (for containers and log shippers) instead of plain text.
+    json_lines: bool = False
+
+
 class OutboxSettings(_Section):
     #: Where digests are written when a subscription has no email or Slack configured.
     dir: str = "./outbox"
@@ -118,6 +123,13 @@ class PropertySettings(_Section):
 
     _tz = field_validator("timezone")(_check_timezone)
 
+    @property
+    def _flavour(self) -> str:
+        """The demo source imitates GA4 (``id = "ga4"``) or Search Console (``id = "gsc"``)."""
+        if self.source == "demo":
+            return "gsc" if self.id == "gsc" else "ga4"
+        return self.source
+
     def spec(self) -> PropertySpec:
         return PropertySpec(
             name=self.name,
@@ -125,7 +137,7 @@ class PropertySettings(_Section):
             id=self.id,
             account=self.account,
             timezone=self.timezone,
-            metrics=self.metrics or DEFAULT_METRICS[self.source],
+            metrics=self.metrics or DEFAULT_METRICS[self._flavour],
             breakdowns=self.breakdowns,
         )
 
@@ -231,6 +243,7 @@ class Settings(BaseSettings):
     google: GoogleSettings = GoogleSettings()
     sentry: SentrySettings = SentrySettings()
     outbox: OutboxSettings = OutboxSettings()
+    logging: LoggingSettings = LoggingSettings()
     detection: DetectionSettings = DetectionSettings()
     accounts: tuple[AccountSettings, ...] = ()
     properties: tuple[PropertySettings, ...] = ()
@@ -327,7 +340,7 @@ def _describe(exc: ValidationError) -> str:
         if error["type"] == "extra_forbidden":
             problems.append(f"{loc}: unknown key")
         elif loc and not message.startswith(loc.split(".")[0]):
-            shown = isinstance(got, str | int | float | bool) and "got " not in message
+            shown = isinstance(got, str | int | float | bool) and "got " not in message and repr(got) not in message
             suffix = f" (got {got!r})" if shown else ""
             problems.append(f"{loc}: {message}{suffix}")
         else:

@@ -30,7 +30,7 @@ def _pct(change: float) -> str:
 def _number(value: float) -> str:
     if abs(value) >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
-    return f"{value:,.2f}"
+    return f"{value:,.1f}"
 
 
 def describe_change(finding: Finding) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -30,12 +31,12 @@ DAY = date(2026, 3, 10)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> sa.Engine:
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
     created = db.create_engine(url)
     db.upgrade(created)
-    request.addfinalizer(created.dispose)
-    return created
+    yield created
+    created.dispose()
 
 
 def _finding(series: str = "total", observed: float = 40.0) -> Finding:
