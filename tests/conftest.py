@@ -80,16 +80,28 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database number of its own, flushed before and after the test."""
+    """A Redis database number of its own, flushed before and after the test.
+
+    Several test runs may share one Redis (developers, parallel sessions): a run claims a
+    free database number with a lease key in db 0 so no two runs flush each other's data.
+    """
     _need("Redis", REDIS_URL, 6379)
     import redis
 
-    db = 1 + (os.getpid() % 14)
-    url = f"{REDIS_URL.rstrip('/')}/{db}"
-    client = redis.Redis.from_url(url)
+    base = REDIS_URL.rstrip("/")
+    control = redis.Redis.from_url(f"{base}/0")
+    token = uuid.uuid4().hex
+    db = next((n for n in range(1, 16) if control.set(f"barometer-test:db:{n}", token, nx=True, ex=900)), None)
+    if db is None:
+        control.close()
+        pytest.fail("no free Redis database number (1-15) for this test run")
+    client = redis.Redis.from_url(f"{base}/{db}")
     client.flushdb()
     try:
-        yield url
+        yield f"{base}/{db}"
     finally:
         client.flushdb()
         client.close()
+        if control.get(f"barometer-test:db:{db}") == token.encode():
+            control.delete(f"barometer-test:db:{db}")
+        control.close()
