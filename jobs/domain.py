@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import enum
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -21,10 +22,12 @@ __all__ = [
     "Anomaly",
     "ChartData",
     "Contributor",
+    "Decomposition",
     "Delivery",
     "DeliveryStatus",
     "Digest",
     "Direction",
+    "Factor",
     "Finding",
     "Kind",
     "MetricPanel",
@@ -184,6 +187,52 @@ class Contributor:
     share: float
 
 
+def _relative(observed: float, expected: float) -> float:
+    if expected == 0:
+        return float("inf") if observed > 0 else 0.0
+    return (observed - expected) / expected
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    """One factor of a product metric, e.g. ``impressions`` or ``ctr`` of clicks."""
+
+    name: str
+    observed: float
+    expected: float
+
+    @property
+    def change(self) -> float:
+        """Relative change against expectation (-0.26 is 26% below)."""
+        return _relative(self.observed, self.expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Decomposition:
+    """A product metric split into its two factors on the finding's day:
+    ``keyEvents = sessions x conversion rate``, ``clicks = impressions x ctr``."""
+
+    metric: str
+    observed: float
+    expected: float
+    factors: tuple[Factor, ...]
+
+    @property
+    def change(self) -> float:
+        return _relative(self.observed, self.expected)
+
+    @property
+    def driver(self) -> Factor:
+        """The factor that moved most (on a log scale), i.e. the one that drove the change."""
+
+        def size(f: Factor) -> float:
+            if f.expected <= 0 or f.observed <= 0:
+                return float("inf") if f.observed != f.expected else 0.0
+            return abs(math.log(f.observed / f.expected))
+
+        return max(self.factors, key=size)
+
+
 @dataclass(frozen=True, slots=True)
 class ChartData:
     """What a finding's chart shows: actual against the expected band."""
@@ -204,6 +253,8 @@ class Finding:
     contributors: tuple[Contributor, ...] = ()
     chart: ChartData | None = None
     id: int | None = None
+    #: Which factor of a product metric drove the change (None: not a ratio metric).
+    decomposition: Decomposition | None = None
 
     @property
     def dedupe_key(self) -> str:

@@ -5,16 +5,28 @@ was expected from the columns before it, how wide is the 95% predictive interval
 how surprising is the observed value (one-sided tail probabilities both ways).
 
 Baseline: the last ``training_days`` (whole weeks) are cut into weeks; each series gets
-weekday factors (median over weeks of the day's ratio to its week's level, so one bad week
-cannot move them) and a weekly level with a Theil-Sen trend, extrapolated to ``col``.
-Counts and rates are multiplicative (``level x factor``), continuous metrics additive.
+weekday factors and a weekly level with a Theil-Sen trend, extrapolated to ``col`` (after
+two whole weeks more than 10% off the trend line on one side, the level re-bases onto
+them). Counts and rates are multiplicative (``level x factor``), continuous metrics
+additive. The fit is done twice: history points more than 4 standard deviations off the
+first fit (past anomalies, outages, holidays) are left out of the second, so they poison
+neither the baseline nor the noise estimate.
 
-Noise: counts are negative binomial, ``var = mu + alpha mu^2``; ``alpha`` comes from a
-robust (median) moment of the in-sample residuals over all weeks, shrunk towards the
-median ``alpha`` of the series' group (a property's dimension), so 56 points per series
-and many series inform it together. Rates (CTR) are binomial with the day's denominator
-plus a pooled extra-binomial variance. Continuous metrics use a pooled robust scale and a
-t distribution. Predictive variance adds the baseline's own estimation error.
+Noise, by model:
+
+- counts: negative binomial, ``var = mu + alpha mu^2``; ``alpha`` is a moment estimate
+  from all in-sample residuals (degrees-of-freedom corrected), shrunk towards the median
+  of the series' group (a property's dimension) by empirical Bayes: a series whose own
+  estimate is precise keeps it, a small or short one borrows from its group.
+- rates (CTR): clicks are binomial in impressions with an extra-binomial variance
+  ``tau (n p)^2`` estimated and pooled the same way; the expected rate is a ratio of
+  sums, so days with zero clicks are no problem.
+- continuous (position): a pooled residual variance and a t distribution.
+
+Small samples: the predictive variance adds the baseline's own estimation error, and
+tail probabilities use a t distribution whose degrees of freedom reflect how precisely
+the noise itself is known, so that p-values stay calibrated far into the tail where
+alerting decisions are made.
 """
 
 from __future__ import annotations
@@ -28,27 +40,39 @@ from scipy import stats
 
 from jobs.domain import FloatArray
 
-__all__ = ["DayScores", "Model", "nanmedian", "score_day"]
+__all__ = ["MEAN_ERROR", "MIN_WEEKS", "DayScores", "Model", "Pool", "nanmedian", "score_day"]
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
-#: Median of a chi-square with one degree of freedom: median(r^2) / this estimates var.
-_CHI2_MEDIAN = 0.4549364
-#: Weight, in days of evidence, of the group's pooled dispersion against a series' own.
-_POOL_WEIGHT = 28.0
 #: Relative distance from the trend line at which two whole weeks mean a new level.
 _REBASE = 0.10
 #: Fewest whole weeks of history a baseline needs.
 MIN_WEEKS = 3
-#: Calibrates the in-sample residual scale (medians of fitted residuals understate spread); measured
-#: by simulation so that about 5% of anomaly-free p-values fall below 0.05.
-_DOF_SCALE = 1.25
+#: History points this many standard deviations off the first fit are left out of the second.
+_OUTLIER_Z = 4.0
+#: Variance of the baseline's own estimate, as a share of one day's variance, times weeks.
+MEAN_ERROR = 1.9
+#: Degrees of freedom bounds of the predictive t tails.
+_DF_MIN, _DF_MAX = 4.0, 1e4
 
 
 class Model(enum.Enum):
     COUNT = "count"
     RATE = "rate"
     CONTINUOUS = "continuous"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Per series: the group's central noise parameter and the spread of the true
+    parameters around it (what empirical-Bayes shrinkage needs)."""
+
+    center: FloatArray
+    between: FloatArray
+
+    def take(self, rows: IntArray) -> Pool:
+        return Pool(self.center[rows], self.between[rows])
 
 
 @dataclass(frozen=True)
@@ -63,8 +87,22 @@ class DayScores:
     p_low: FloatArray
     #: P(value >= observed): small means "too high".
     p_high: FloatArray
-    #: The pooled dispersion each series was shrunk towards (reused for chart bands).
-    pool: FloatArray
+    #: The pooled noise parameters (reused to score a few rows consistently with the panel).
+    pool: Pool
+    #: Predictive standard deviation of the value (in the metric's unit).
+    sd: FloatArray
+
+    def take(self, rows: IntArray) -> DayScores:
+        return DayScores(
+            self.observed[rows],
+            self.expected[rows],
+            self.lower[rows],
+            self.upper[rows],
+            self.p_low[rows],
+            self.p_high[rows],
+            self.pool.take(rows),
+            self.sd[rows],
+        )
 
 
 def nanmedian(a: FloatArray, axis: int = -1) -> FloatArray:
@@ -96,7 +134,7 @@ def _level_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
     slopes = np.nan_to_num(slopes)
     intercepts = nanmedian(levels - slopes[:, None] * centers[None, :], axis=1)
     line = intercepts[:, None] + slopes[:, None] * centers[None, -2:]
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
         off = (levels[:, -2:] - line) / np.abs(line)
         moved = ((off > _REBASE).all(axis=1) | (off < -_REBASE).all(axis=1)) & np.isfinite(off).all(axis=1)
     return np.where(moved, levels[:, -2:].mean(axis=1), intercepts + slopes * at)
@@ -106,23 +144,18 @@ def _level_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
 class _Fit:
     expected: FloatArray  # (S,)
     fitted: FloatArray  # (S, K, 7) in-sample
-    history: FloatArray  # (S, K, 7)
     n: FloatArray  # valid history points per series
     weeks: int
 
-
-@dataclass(frozen=True)
-class _Day:
-    """What a noise model needs besides the fit."""
-
-    observed: FloatArray
-    groups: IntArray
-    dof: float
-    inflation: float
-    fixed_pool: FloatArray | None
+    @property
+    def dof(self) -> FloatArray:
+        """Residual degrees-of-freedom correction n / (n - parameters), per series."""
+        params = self.weeks + 6.0
+        return np.asarray(np.where(self.n > params + 2, self.n / np.maximum(self.n - params, 1.0), 3.0))
 
 
 def _fit(history: FloatArray, *, multiplicative: bool) -> _Fit:
+    """Weekday factors (median over weeks, so one bad week cannot move them) and weekly levels."""
     k = history.shape[1]
     centers = np.arange(k, dtype=np.float64) * 7.0 + 3.0
     level = _nanmean(history, axis=2, min_count=4)
@@ -146,32 +179,75 @@ def _fit(history: FloatArray, *, multiplicative: bool) -> _Fit:
         expected = at + factor[:, 0]
         fitted = level[:, :, None] + factor[:, None, :]
     enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
-    expected = np.where(enough, expected, np.nan)
     n = np.sum(~np.isnan(history - fitted), axis=(1, 2)).astype(np.float64)
-    return _Fit(expected=expected, fitted=fitted, history=history, n=n, weeks=k)
+    return _Fit(expected=np.where(enough, expected, np.nan), fitted=fitted, n=n, weeks=k)
 
 
-def _pooled(per_series: FloatArray, groups: IntArray, informative: npt.NDArray[np.bool_]) -> FloatArray:
-    """The median of ``per_series`` over the informative members of each series' group."""
-    pool = np.full(per_series.shape, np.nan)
+def _fit_rate(clicks: FloatArray, shown: FloatArray) -> _Fit:
+    """Rates as ratios of sums: weekly clicks / impressions, weekday factors likewise."""
+    k = clicks.shape[1]
+    centers = np.arange(k, dtype=np.float64) * 7.0 + 3.0
+    days = np.sum(~np.isnan(clicks), axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = np.where(days >= 4, np.nansum(clicks, axis=2) / np.nansum(shown, axis=2), np.nan)
+        base = shown * level[:, :, None]
+        factor = np.nansum(clicks, axis=1) / np.nansum(np.where(np.isnan(clicks), np.nan, base), axis=1)
+        factor = np.where(np.isfinite(factor) & (factor > 0), factor, 1.0)
+        factor = factor / factor.mean(axis=1)[:, None]
+        expected_clicks = shown * factor[:, None, :]
+        level = np.where(days >= 4, np.nansum(clicks, axis=2) / np.nansum(expected_clicks, axis=2), np.nan)
+    at = _level_at(level, centers, float(k * 7))
+    fitted = np.clip(level[:, :, None] * factor[:, None, :], 0.0, 1.0)
+    enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
+    expected = np.where(enough, np.clip(at * factor[:, 0], 0.0, 1.0), np.nan)
+    n = np.sum(~np.isnan(clicks - fitted), axis=(1, 2)).astype(np.float64)
+    return _Fit(expected=expected, fitted=fitted, n=n, weeks=k)
+
+
+def _pooled(per_series: FloatArray, sampling: FloatArray, groups: IntArray, informative: BoolArray) -> Pool:
+    """Each group's median parameter, and the variance of true parameters around it (the
+    robust spread of the members' estimates less their typical sampling variance)."""
+    center = np.full(per_series.shape, np.nan)
+    between = np.full(per_series.shape, np.nan)
     for g in np.unique(groups):
         members = groups == g
         chosen = members & informative & np.isfinite(per_series)
         if not chosen.any():
             chosen = members & np.isfinite(per_series)
-        if chosen.any():
-            pool[members] = float(np.median(per_series[chosen]))
-    return pool
+        if not chosen.any():
+            continue
+        values = per_series[chosen]
+        mid = float(np.median(values))
+        spread = (1.4826 * float(np.median(np.abs(values - mid)))) ** 2 - float(np.median(sampling[chosen]))
+        center[members] = mid
+        between[members] = max(spread, (0.3 * mid) ** 2, 1e-12)
+    return Pool(center, between)
 
 
-def _shrink(own: FloatArray, pool: FloatArray, n: FloatArray) -> FloatArray:
-    own = np.where(np.isfinite(own), own, pool)
-    return np.asarray((n * own + _POOL_WEIGHT * pool) / (n + _POOL_WEIGHT), dtype=np.float64)
+def _shrink(own: FloatArray, sampling: FloatArray, pool: Pool) -> tuple[FloatArray, FloatArray]:
+    """Empirical-Bayes estimate and its variance (precision-weighted own and group)."""
+    center = np.nan_to_num(pool.center)
+    between = np.where(np.isfinite(pool.between), pool.between, 1e-12)
+    w_own = np.where(np.isfinite(own) & np.isfinite(sampling), 1.0 / np.maximum(sampling, 1e-18), 0.0)
+    w_pool = 1.0 / between
+    value = (w_own * np.nan_to_num(own) + w_pool * center) / (w_own + w_pool)
+    return np.maximum(value, 0.0), 1.0 / (w_own + w_pool)
 
 
-def _robust_var(resid: FloatArray, dof: float) -> FloatArray:
-    flat = resid.reshape(resid.shape[0], -1)
-    return nanmedian(flat**2, axis=1) / _CHI2_MEDIAN * dof
+def _t_tails(p_low: FloatArray, p_high: FloatArray, df: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Normal-scale tail probabilities re-read on a t distribution with ``df`` (heavier tails)."""
+    with np.errstate(invalid="ignore"):
+        low = stats.t.sf(stats.norm.isf(np.clip(p_low, 1e-300, 1.0)), df)
+        high = stats.t.sf(stats.norm.isf(np.clip(p_high, 1e-300, 1.0)), df)
+    return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+
+
+def _df(known_part: FloatArray, variance_of_known: FloatArray, total: FloatArray) -> FloatArray:
+    """Degrees of freedom of a variance whose ``known_part`` is estimated with ``variance_of_known``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cv2 = variance_of_known * known_part**2 / total**2
+        df = 2.0 / cv2
+    return np.asarray(np.clip(np.nan_to_num(df, nan=_DF_MAX, posinf=_DF_MAX), _DF_MIN, _DF_MAX))
 
 
 def score_day(
@@ -182,99 +258,191 @@ def score_day(
     training_days: int,
     groups: IntArray,
     denominators: FloatArray | None = None,
-    fixed_pool: FloatArray | None = None,
+    fixed_pool: Pool | None = None,
 ) -> DayScores:
     """Score column ``col`` of ``values`` (S, T) using only columns before it.
 
-    ``groups`` labels series that share a dispersion pool; ``denominators`` (same shape as
+    ``groups`` labels series that share a noise pool; ``denominators`` (same shape as
     ``values``) are the impressions behind a rate; ``fixed_pool`` replaces the pooled
-    dispersion (used to score a few rows consistently with the whole panel).
+    noise parameters (used to score a few rows consistently with the whole panel).
     """
     s = values.shape[0]
     weeks = min(training_days, col) // 7
     observed = values[:, col].astype(np.float64)
     if weeks < MIN_WEEKS:
         nan = np.full(s, np.nan)
-        return DayScores(observed, nan, nan, nan, nan, nan, nan)
-    history = values[:, col - weeks * 7 : col].reshape(s, weeks, 7)
-    fit = _fit(history, multiplicative=model is not Model.CONTINUOUS)
+        return DayScores(observed, nan, nan, nan, nan, nan, Pool(nan, nan), nan)
     points = weeks * 7
-    dof = points / max(points - weeks - 6, 1) * _DOF_SCALE
-    inflation = 1.0 + 1.9 / weeks
-    ctx = _Day(observed, groups, dof, inflation, fixed_pool)
+    history = values[:, col - points : col].reshape(s, weeks, 7).astype(np.float64, copy=True)
+    inflation = 1.0 + MEAN_ERROR / weeks
     if model is Model.COUNT:
-        return _score_counts(fit, ctx)
+        return _score_counts(history, observed, groups, inflation, fixed_pool)
     if model is Model.RATE and denominators is not None:
-        den_hist = denominators[:, col - points : col].reshape(s, weeks, 7)
-        return _score_rates(fit, ctx, den_hist, denominators[:, col])
-    return _score_continuous(fit, ctx)
+        shown = denominators[:, col - points : col].reshape(s, weeks, 7)
+        return _score_rates(history, shown, observed, denominators[:, col], groups, inflation, fixed_pool)
+    return _score_continuous(history, observed, groups, inflation, fixed_pool)
 
 
-def _score_counts(fit: _Fit, ctx: _Day) -> DayScores:
-    y, groups, dof, inflation, fixed_pool = ctx.observed, ctx.groups, ctx.dof, ctx.inflation, ctx.fixed_pool
-    fitted = fit.fitted
+def _count_alpha(history: FloatArray, fit: _Fit) -> tuple[FloatArray, FloatArray]:
+    """Moment estimate of the NB dispersion per series, and its sampling variance."""
+    mu = np.where(fit.fitted > 0, fit.fitted, np.nan)
+    sq = (history - mu) ** 2 * fit.dof[:, None, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        rel = np.where(fitted > 0, (fit.history - fitted) / fitted, np.nan)
-        poisson = nanmedian(np.where(fitted > 0, 1.0 / fitted, np.nan).reshape(fitted.shape[0], -1), axis=1)
-    alpha_own = np.maximum(_robust_var(rel, dof) - poisson, 0.0)
-    mean_level = nanmedian(fitted.reshape(fitted.shape[0], -1), axis=1)
-    pool = fixed_pool if fixed_pool is not None else _pooled(alpha_own, groups, mean_level >= 5.0)
-    alpha = _shrink(alpha_own, np.nan_to_num(pool), fit.n)
+        mu2 = np.nansum(np.where(np.isnan(sq), np.nan, mu**2), axis=(1, 2))
+        alpha = np.nansum(sq - mu, axis=(1, 2)) / mu2
+        guess = np.maximum(alpha, 0.005)
+        var_t = np.where(np.isnan(sq), np.nan, mu + guess[:, None, None] * mu**2)
+        sampling = 2.0 * np.nansum(var_t**2, axis=(1, 2)) / mu2**2
+    return np.where(mu2 > 0, alpha, np.nan), np.where(mu2 > 0, sampling, np.nan)
+
+
+def _score_counts(
+    history: FloatArray, y: FloatArray, groups: IntArray, inflation: float, fixed_pool: Pool | None
+) -> DayScores:
+    fit = _fit(history, multiplicative=True)
+    own, sampling = _count_alpha(history, fit)
+    level = nanmedian(fit.fitted.reshape(fit.fitted.shape[0], -1), axis=1)
+    pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, level >= 5.0)
+    alpha, _ = _shrink(own, sampling, pool)
+    with np.errstate(invalid="ignore", divide="ignore"):  # second pass without the outliers
+        z = (history - fit.fitted) / np.sqrt(fit.fitted + alpha[:, None, None] * fit.fitted**2 + 0.25)
+    clean = np.where(np.abs(z) > _OUTLIER_Z, np.nan, history)
+    fit = _fit(clean, multiplicative=True)
+    own, sampling = _count_alpha(clean, fit)
+    alpha, alpha_var = _shrink(own, sampling, pool)
     mu = np.maximum(fit.expected, 0.5)
-    var = (mu + alpha * mu**2) * inflation
-    p = mu / var
-    n = mu * p / (1.0 - p)
+    noise = mu + alpha * mu**2
+    var = noise * inflation
+    df = _df(mu**2, alpha_var, var)
+    widen = (stats.t.isf(0.025, df) / 1.96) ** 2
     k = np.round(np.nan_to_num(y))
-    dist = stats.nbinom(np.nan_to_num(n, nan=1.0), np.nan_to_num(p, nan=0.5))
-    pmf = dist.pmf(k)
-    cdf = dist.cdf(k)
+    p_low, p_high = _nb_tails(k, mu, var)
+    p_low, p_high = _t_tails(p_low, p_high, df)
     bad = np.isnan(y) | np.isnan(fit.expected)
-    p_low = np.where(bad, np.nan, np.clip(cdf - 0.5 * pmf, 0.0, 1.0))
-    p_high = np.where(bad, np.nan, np.clip(1.0 - cdf + 0.5 * pmf, 0.0, 1.0))
-    lower = np.where(np.isnan(fit.expected), np.nan, dist.ppf(0.025))
-    upper = np.where(np.isnan(fit.expected), np.nan, dist.ppf(0.975))
-    return DayScores(y, fit.expected, lower, upper, p_low, p_high, np.asarray(pool, dtype=np.float64))
-
-
-def _score_rates(fit: _Fit, ctx: _Day, den_hist: FloatArray, den_today: FloatArray) -> DayScores:
-    y, groups, dof, inflation, fixed_pool = ctx.observed, ctx.groups, ctx.dof, ctx.inflation, ctx.fixed_pool
-    fitted = np.clip(fit.fitted, 0.0, 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        binomial = np.where(den_hist > 0, fitted * (1 - fitted) / den_hist, np.nan)
-        scale = np.where(fitted > 0, fitted, np.nan)
-        rel = (fit.history - fitted) / scale
-        rel_binomial = nanmedian((binomial / scale**2).reshape(fitted.shape[0], -1), axis=1)
-    tau_own = np.maximum(_robust_var(rel, dof) - rel_binomial, 0.0)  # relative extra variance
-    informative = nanmedian(den_hist.reshape(den_hist.shape[0], -1), axis=1) >= 100.0
-    pool = fixed_pool if fixed_pool is not None else _pooled(tau_own, groups, informative)
-    tau = _shrink(tau_own, np.nan_to_num(pool), fit.n)
-    p0 = np.clip(fit.expected, 1e-9, 1 - 1e-9)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var = (p0 * (1 - p0) / np.where(den_today > 0, den_today, np.nan) + tau * p0**2) * inflation
-        z = (y - fit.expected) / np.sqrt(var)
-    sd = np.sqrt(var)
+    lo, hi = _nb_interval(mu, var * widen)
+    missing = np.isnan(fit.expected)
     return DayScores(
         observed=y,
         expected=fit.expected,
-        lower=np.clip(fit.expected - 1.96 * sd, 0.0, 1.0),
-        upper=np.clip(fit.expected + 1.96 * sd, 0.0, 1.0),
-        p_low=stats.norm.cdf(z),
-        p_high=stats.norm.sf(z),
-        pool=np.asarray(pool, dtype=np.float64),
+        lower=np.where(missing, np.nan, lo),
+        upper=np.where(missing, np.nan, hi),
+        p_low=np.where(bad, np.nan, p_low),
+        p_high=np.where(bad, np.nan, p_high),
+        pool=pool,
+        sd=np.where(missing, np.nan, np.sqrt(var)),
     )
 
 
-def _score_continuous(fit: _Fit, ctx: _Day) -> DayScores:
-    y, groups, dof, inflation, fixed_pool = ctx.observed, ctx.groups, ctx.dof, ctx.inflation, ctx.fixed_pool
-    var_own = _robust_var(fit.history - fit.fitted, dof)
-    floor = (1e-3 * np.abs(np.nan_to_num(fit.expected))) ** 2 + 1e-12
-    log_own = np.log(np.maximum(var_own, floor))
-    pool = fixed_pool if fixed_pool is not None else _pooled(log_own, groups, fit.n >= 14)
-    var = np.exp(_shrink(log_own, np.nan_to_num(pool), fit.n)) * inflation
-    df = max(fit.weeks * 7 - fit.weeks - 6, 3)
+def _nb(mu: FloatArray, var: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """scipy's (n, p) of a negative binomial with mean ``mu`` and variance ``var`` (> mu)."""
+    var = np.maximum(var, mu * (1.0 + 1e-6))
+    p = mu / var
+    n = mu * p / (1.0 - p)
+    return np.nan_to_num(n, nan=1.0), np.nan_to_num(p, nan=0.5)
+
+
+def _nb_tails(k: FloatArray, mu: FloatArray, var: FloatArray) -> tuple[FloatArray, FloatArray]:
+    n, p = _nb(mu, var)
+    pmf = stats.nbinom.pmf(k, n, p)
+    cdf = stats.nbinom.cdf(k, n, p)
+    return np.clip(cdf - 0.5 * pmf, 0.0, 1.0), np.clip(1.0 - cdf + 0.5 * pmf, 0.0, 1.0)
+
+
+def _nb_interval(mu: FloatArray, var: FloatArray) -> tuple[FloatArray, FloatArray]:
+    n, p = _nb(mu, var)
+    return stats.nbinom.ppf(0.025, n, p), stats.nbinom.ppf(0.975, n, p)
+
+
+def _rate_tau(clicks: FloatArray, shown: FloatArray, fit: _Fit) -> tuple[FloatArray, FloatArray]:
+    """Moment estimate of the extra-binomial relative variance of clicks, and its sampling variance."""
+    m = shown * fit.fitted
+    binom = m * (1.0 - fit.fitted)
+    sq = (clicks - m) ** 2 * fit.dof[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m2 = np.nansum(np.where(np.isnan(sq), np.nan, m**2), axis=(1, 2))
+        tau = np.nansum(sq - binom, axis=(1, 2)) / m2
+        guess = np.maximum(tau, 0.005)
+        var_t = np.where(np.isnan(sq), np.nan, binom + guess[:, None, None] * m**2)
+        sampling = 2.0 * np.nansum(var_t**2, axis=(1, 2)) / m2**2
+    return np.where(m2 > 0, tau, np.nan), np.where(m2 > 0, sampling, np.nan)
+
+
+def _score_rates(
+    history: FloatArray,
+    shown_hist: FloatArray,
+    y: FloatArray,
+    shown: FloatArray,
+    groups: IntArray,
+    inflation: float,
+    fixed_pool: Pool | None,
+) -> DayScores:
+    valid = np.isfinite(history) & np.isfinite(shown_hist) & (shown_hist > 0)
+    n_hist = np.where(valid, shown_hist, np.nan)
+    clicks = np.where(valid, np.round(history * shown_hist), np.nan)
+    fit = _fit_rate(clicks, n_hist)
+    own, sampling = _rate_tau(clicks, n_hist, fit)
+    informative = nanmedian(n_hist.reshape(n_hist.shape[0], -1), axis=1) >= 100.0
+    pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, informative)
+    tau, _ = _shrink(own, sampling, pool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = n_hist * fit.fitted
+        z = (clicks - m) / np.sqrt(m * (1 - fit.fitted) + tau[:, None, None] * m**2 + 0.25)
+    keep = ~(np.abs(z) > _OUTLIER_Z)
+    clicks, n_hist = np.where(keep, clicks, np.nan), np.where(keep, n_hist, np.nan)
+    fit = _fit_rate(clicks, n_hist)
+    own, sampling = _rate_tau(clicks, n_hist, fit)
+    tau, tau_var = _shrink(own, sampling, pool)
+    p0 = np.clip(fit.expected, 1e-9, 1 - 1e-9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = np.where(shown > 0, shown, np.nan)
+        m = n * p0
+        var = (m * (1 - p0) + tau * m**2) * inflation
+        sd = np.sqrt(var)
+        c = np.round(y * n)
+        z_high = (c - 0.5 - m) / sd  # continuity-corrected
+        z_low = (m - c - 0.5) / sd
+        sd_rate = sd / n
+    df = _df(m**2, tau_var, var)
+    p_low, p_high = stats.t.sf(z_low, df), stats.t.sf(z_high, df)
+    half = stats.t.isf(0.025, df) * sd_rate
+    bad = np.isnan(y) | np.isnan(fit.expected) | np.isnan(n)
+    return DayScores(
+        observed=y,
+        expected=fit.expected,
+        lower=np.clip(fit.expected - half, 0.0, 1.0),
+        upper=np.clip(fit.expected + half, 0.0, 1.0),
+        p_low=np.where(bad, np.nan, np.minimum(p_low, 1.0)),
+        p_high=np.where(bad, np.nan, np.minimum(p_high, 1.0)),
+        pool=pool,
+        sd=sd_rate,
+    )
+
+
+def _score_continuous(
+    history: FloatArray, y: FloatArray, groups: IntArray, inflation: float, fixed_pool: Pool | None
+) -> DayScores:
+    def own_var(h: FloatArray, f: _Fit) -> tuple[FloatArray, FloatArray]:
+        resid2 = (h - f.fitted) ** 2 * f.dof[:, None, None]
+        var = _nanmean(resid2.reshape(resid2.shape[0], -1), axis=1, min_count=2)
+        floor = (1e-3 * np.abs(np.nan_to_num(f.expected))) ** 2 + 1e-12
+        log_var = np.log(np.maximum(var, floor))
+        return log_var, 2.0 / np.maximum(f.n - f.weeks - 6, 1.0)  # variance of a log variance
+
+    fit = _fit(history, multiplicative=False)
+    own, sampling = own_var(history, fit)
+    pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, fit.n >= 14)
+    log_var, _ = _shrink_log(own, sampling, pool)
+    with np.errstate(invalid="ignore"):
+        z = (history - fit.fitted) / np.sqrt(np.exp(log_var))[:, None, None]
+    clean = np.where(np.abs(z) > _OUTLIER_Z, np.nan, history)
+    fit = _fit(clean, multiplicative=False)
+    own, sampling = own_var(clean, fit)
+    log_var, log_var_var = _shrink_log(own, sampling, pool)
+    var = np.exp(log_var) * inflation
+    df = np.clip(2.0 / np.maximum(log_var_var, 1e-12), _DF_MIN, _DF_MAX)
     sd = np.sqrt(var)
     z = (y - fit.expected) / sd
-    half = stats.t.ppf(0.975, df) * sd
+    half = stats.t.isf(0.025, df) * sd
     return DayScores(
         observed=y,
         expected=fit.expected,
@@ -282,5 +450,15 @@ def _score_continuous(fit: _Fit, ctx: _Day) -> DayScores:
         upper=fit.expected + half,
         p_low=stats.t.cdf(z, df),
         p_high=stats.t.sf(z, df),
-        pool=np.asarray(pool, dtype=np.float64),
+        pool=pool,
+        sd=sd,
     )
+
+
+def _shrink_log(own: FloatArray, sampling: FloatArray, pool: Pool) -> tuple[FloatArray, FloatArray]:
+    """Like :func:`_shrink` on a log scale (log variances may be negative)."""
+    center = np.nan_to_num(pool.center)
+    between = np.where(np.isfinite(pool.between), np.maximum(pool.between, 0.05), 0.05)
+    w_own = np.where(np.isfinite(own), 1.0 / np.maximum(sampling, 1e-12), 0.0)
+    w_pool = 1.0 / between
+    return (w_own * np.nan_to_num(own) + w_pool * center) / (w_own + w_pool), 1.0 / (w_own + w_pool)

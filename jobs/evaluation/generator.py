@@ -1,0 +1,487 @@
+"""Labelled, realistic daily GA4/GSC-like series with known injected anomalies.
+
+Each configuration draws ``sites`` properties, GA4-like (``sessions``, ``keyEvents`` by
+``channel`` and ``landingPage``) or Search-Console-like (``impressions``, ``clicks`` and an
+impressions-weighted ``position`` by ``query``, ``impressions`` and ``clicks`` by ``page``;
+``ctr`` is derived by the reader). What makes them realistic:
+
+- weekly seasonality (B2B, B2C or flat weekday profiles, jittered per site and child),
+  a per-site trend and a slow random walk of the level;
+- counts overdispersed like web data: a daily shock common to a site, and per child a
+  negative binomial with its own dispersion (Poisson-like when small, a relative noise
+  floor when large); children sum to their total; keyEvents are binomial in sessions,
+  clicks binomial in impressions with a CTR that falls with position;
+- a long tail of low-volume children (Zipf shares), unlabelled holiday-like dips shared by
+  every series of a site, points missing at random and whole missing days.
+
+Anomalies (the labels) start inside the last ``eval_days``: spikes, drops, level shifts
+(persisting to the end), tracking outages of keyEvents, CTR changes with stable
+impressions and position changes. Each is injected only where it is at least
+``min_sigmas`` noise standard deviations (an evaluation of detection, not of the
+impossible) and on series expected to carry at least ``min_volume`` a day.
+
+Series are named ``{flavour}/{site}/total`` and ``{flavour}/{site}/{dimension}:{value}``
+(``naming="prefixed"``) or, for a one-property file, ``total`` and ``{dimension}:{value}``
+(``naming="plain"``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["CONFIGS", "Dataset", "GeneratorConfig", "Label", "generate", "read_labels", "write_labels"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+CHANNELS = ("Organic Search", "Direct", "Paid Search", "Email", "Referral", "Organic Social")
+_PROFILES = (
+    (1.0, 1.04, 1.03, 1.0, 0.92, 0.55, 0.5),  # B2B: quiet weekends
+    (0.95, 0.94, 0.96, 1.0, 1.06, 1.22, 1.15),  # B2C: busy weekends
+    (1.0, 1.0, 1.0, 0.99, 0.97, 0.9, 0.93),  # media: nearly flat
+)
+#: Metrics that move with each primary metric (their findings in an event's window are not
+#: false alarms, and not detections either).
+COUPLED: dict[str, tuple[str, ...]] = {
+    "sessions": ("keyEvents",),
+    "keyEvents": (),
+    "impressions": ("clicks",),
+    "clicks": ("ctr",),
+    "ctr": ("clicks",),
+    "position": ("ctr", "clicks"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorConfig:
+    name: str
+    sites: int = 30
+    ga4_share: float = 0.5
+    days: int = 150
+    eval_days: int = 56
+    children: tuple[int, int] = (6, 30)
+    #: Daily total of the site's main count (sessions or impressions), log-uniform range.
+    volume: tuple[float, float] = (400.0, 40_000.0)
+    #: Negative-binomial dispersion of children (relative noise floor = sqrt), log-uniform.
+    dispersion: tuple[float, float] = (0.002, 0.03)
+    #: Standard deviation of the daily log-shock shared by all series of a site.
+    site_noise: tuple[float, float] = (0.02, 0.08)
+    #: Largest |log growth| over 90 days.
+    trend: float = 0.35
+    #: Labelled events per 1,000 eligible series-days of the evaluation window.
+    event_rate: float = 2.0
+    missing: float = 0.003
+    gap_sites: float = 0.15
+    holidays: int = 2
+    holiday_depth: tuple[float, float] = (0.88, 0.96)
+    min_sigmas: float = 4.0
+    min_volume: float = 30.0
+    naming: str = "prefixed"
+    end: date = date(2025, 11, 30)
+
+
+CONFIGS: dict[str, GeneratorConfig] = {
+    # the development set the engine was tuned on
+    "dev": GeneratorConfig(name="dev"),
+    # held out: one big property, plain names, longer history, noisier, more gaps, other volumes
+    "holdout": GeneratorConfig(
+        name="holdout",
+        sites=1,
+        ga4_share=1.0,
+        days=200,
+        eval_days=70,
+        children=(60, 260),
+        volume=(30_000.0, 90_000.0),
+        dispersion=(0.004, 0.05),
+        site_noise=(0.04, 0.09),
+        trend=0.5,
+        event_rate=2.5,
+        missing=0.01,
+        gap_sites=1.0,
+        holidays=3,
+        naming="plain",
+        end=date(2026, 3, 15),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """One injected anomaly. ``end`` is its last affected day (a level shift persists to the
+    end of the data; its label ends 2 days after ``start``: it should be reported once)."""
+
+    series: str
+    metric: str
+    kind: str
+    start: date
+    end: date
+    factor: float
+    also: tuple[str, ...] = ()
+
+
+@dataclass
+class Dataset:
+    dates: tuple[date, ...]
+    eval_start: date
+    #: (series, metric) -> values over ``dates`` (NaN: missing, not written).
+    values: dict[tuple[str, str], FloatArray] = field(default_factory=dict)
+    labels: list[Label] = field(default_factory=list)
+
+    def rows(self) -> Iterator[tuple[str, str, str, str]]:
+        """CSV rows sorted by date, series, metric (what ``barometer export`` writes)."""
+        keys = sorted(self.values)
+        for j, day in enumerate(self.dates):
+            text = day.isoformat()
+            for series, metric in keys:
+                v = self.values[series, metric][j]
+                if np.isfinite(v):
+                    yield text, series, metric, (str(int(v)) if float(v).is_integer() else f"{v:.3f}")
+
+    def write_csv(self, path: Path) -> int:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(("date", "series", "metric", "value"))
+            n = 0
+            for row in self.rows():
+                writer.writerow(row)
+                n += 1
+        return n
+
+    def series_days(self, start: date, end: date) -> int:
+        """Scored cells: (series, metric, day) in ``start..end`` with a value, ctr included."""
+        lo, hi = self.dates.index(start), self.dates.index(end) + 1
+        n = sum(int(np.isfinite(v[lo:hi]).sum()) for v in self.values.values())
+        for (series, metric), v in self.values.items():
+            if metric == "clicks" and (series, "impressions") in self.values:
+                n += int(np.isfinite(v[lo:hi]).sum())
+        return n
+
+
+@dataclass
+class _Site:
+    rng: np.random.Generator
+    cfg: GeneratorConfig
+    prefix: str
+    dates: tuple[date, ...]
+    eval_from: int
+    holiday: FloatArray
+    out: Dataset
+    #: (first, last, series) of the events placed so far ("" for the site's total).
+    used: list[tuple[int, int, str]] = field(default_factory=list)
+
+    @property
+    def t(self) -> int:
+        return len(self.dates)
+
+    def name(self, child: str) -> str:
+        return f"{self.prefix}{child}"
+
+    def weekday(self, jitter: float) -> FloatArray:
+        base = np.asarray(_PROFILES[int(self.rng.integers(len(_PROFILES)))])
+        profile = base * np.exp(self.rng.normal(0.0, jitter, 7))
+        return np.asarray(profile[[d.weekday() for d in self.dates]], dtype=np.float64)
+
+    def level(self, scale: float) -> FloatArray:
+        """exp(trend + slow random walk) over the days."""
+        growth = self.rng.uniform(-scale, scale) * np.arange(self.t) / 90.0
+        weeks = np.cumsum(self.rng.normal(0.0, 0.015 * scale / 0.35, self.t // 7 + 2))
+        walk = np.interp(np.arange(self.t) / 7.0, np.arange(weeks.size), weeks)
+        return np.asarray(np.exp(growth + walk), dtype=np.float64)
+
+    def nb(self, mean: FloatArray, alpha: FloatArray) -> FloatArray:
+        a = np.broadcast_to(alpha, mean.shape)
+        lam = self.rng.gamma(1.0 / a, np.maximum(mean, 1e-9) * a)
+        return self.rng.poisson(lam).astype(np.float64)
+
+    def slot(self, length: int, series: str) -> int | None:
+        """A start day inside the evaluation window for an event on ``series`` (``""``: the
+        total) that overlaps no other event of the same series or of the total; a level
+        shift (``length`` 0) keeps its series for four weeks."""
+        for _ in range(30):
+            start = int(self.rng.integers(self.eval_from, self.t - 1))
+            lo, hi = start - 3, start + (length or 28) + 3
+            if all(hi <= a or lo >= b or (s and series and s != series) for a, b, s in self.used):
+                return start
+        return None
+
+    def reserve(self, series: str, start: int, length: int) -> None:
+        self.used.append((start - 3, start + (length or 28) + 3, series))
+
+    def label(
+        self, series: str, metric: str, kind: str, start: int, end: int, factor: float, key: str, days: int
+    ) -> None:
+        self.reserve(key, start, days)
+        last = min(start + 2, self.t - 1) if kind == "level_shift" else end
+        self.out.labels.append(
+            Label(self.name(series), metric, kind, self.dates[start], self.dates[last], round(factor, 4), COUPLED[metric])
+        )
+
+
+def _events(site: _Site, candidates: int) -> int:
+    """How many events this site gets (Poisson in its eligible series-days)."""
+    lam = site.cfg.event_rate * candidates * (site.t - site.eval_from) / 1000.0
+    return int(site.rng.poisson(lam))
+
+
+def _kind_factor(rng: np.random.Generator, kind: str) -> tuple[float, int]:
+    """(multiplier, days) of an anomaly of ``kind``."""
+    if kind == "spike":
+        return float(rng.uniform(1.6, 4.0)), int(rng.choice([1, 1, 1, 2]))
+    if kind == "drop":
+        return float(rng.uniform(0.2, 0.6)), int(rng.choice([1, 1, 1, 2]))
+    if kind == "level_shift":
+        up = rng.uniform() < 0.4
+        return float(rng.uniform(1.5, 2.2) if up else rng.uniform(0.35, 0.65)), 0
+    if kind == "outage":
+        return float(rng.uniform(0.0, 0.03)), int(rng.choice([1, 2, 3]))
+    if kind == "ctr":
+        up = rng.uniform() < 0.3
+        return float(rng.uniform(1.5, 2.0) if up else rng.uniform(0.35, 0.65)), int(rng.choice([1, 2, 3]))
+    raise ValueError(kind)
+
+
+def _window(site: _Site, start: int, days: int) -> npt.NDArray[np.bool_]:
+    on = np.zeros(site.t, dtype=np.bool_)
+    on[start : site.t if days == 0 else min(site.t, start + days)] = True
+    return on
+
+
+def _detectable(mean: float, rel_sd: float, factor: float, cfg: GeneratorConfig) -> bool:
+    sd = np.sqrt(mean + (rel_sd * mean) ** 2)
+    return mean >= cfg.min_volume and abs(factor - 1.0) * mean >= cfg.min_sigmas * sd
+
+
+def _ga4(site: _Site) -> None:
+    rng, cfg = site.rng, site.cfg
+    t = site.t
+    volume = float(np.exp(rng.uniform(*np.log(cfg.volume))))
+    week = site.weekday(0.03)
+    base = volume * week * site.level(cfg.trend) * site.holiday
+    shock_sd = rng.uniform(*cfg.site_noise)
+    shock = np.exp(rng.normal(0.0, shock_sd, t))
+    shares = rng.dirichlet(np.full(len(CHANNELS), 1.5))
+    ch_alpha = np.exp(rng.uniform(*np.log(cfg.dispersion), len(CHANNELS)))
+    ch_mean = base[None, :] * shares[:, None] * np.exp(rng.normal(0.0, 0.03, (len(CHANNELS), 7)))[:, [d.weekday() for d in site.dates]]
+    ch_mean *= np.stack([site.level(cfg.trend / 3) for _ in CHANNELS])
+    n_pages = int(rng.integers(cfg.children[0], cfg.children[1] + 1))
+    pages = tuple(f"/p{i:03d}" for i in range(n_pages))
+    weights = 1.0 / np.arange(1, n_pages + 1) ** rng.uniform(0.8, 1.3) * rng.uniform(0.7, 1.4, n_pages)
+    weights /= weights.sum()
+    page_level = np.stack([site.level(cfg.trend / 2) for _ in pages])
+    cr = rng.uniform(0.01, 0.06) * np.exp(rng.normal(0.0, 0.3, len(CHANNELS)))
+    page_cr = np.exp(rng.normal(0.0, 0.5, n_pages))
+
+    ch_factor = np.ones((len(CHANNELS), t))
+    cr_factor = np.ones((len(CHANNELS), t))
+    page_events: list[tuple[int, npt.NDArray[np.bool_], float]] = []
+    rel = np.sqrt(ch_alpha + shock_sd**2)
+    page_mean = weights[:, None] * page_level * base[None, :]
+    page_mean = page_mean / page_mean.sum(axis=0) * base[None, :]
+    page_rel = np.sqrt(np.median(ch_alpha) + shock_sd**2 + 1 / 80)
+    candidates = 2 * (1 + len(CHANNELS) + n_pages)
+    for _ in range(_events(site, candidates)):
+        kind = str(rng.choice(["spike", "drop", "level_shift", "outage", "spike", "drop", "level_shift"]))
+        factor, days = _kind_factor(rng, kind)
+        where = rng.uniform()
+        c, p = int(rng.integers(len(CHANNELS))), int(rng.integers(n_pages))
+        key = "" if kind == "outage" or where < 0.15 else f"c{c}" if where < 0.45 else f"p{p}"
+        start = site.slot(days, key)
+        if start is None:
+            continue
+        on = _window(site, start, days)
+        end = start + max(days, 1) - 1
+        if kind == "outage":  # a conversion tag removed: keyEvents of the whole site
+            if float((base * cr.mean())[start]) >= cfg.min_volume:
+                cr_factor[:, on] *= factor
+                site.label("total", "keyEvents", kind, start, end, factor, key, days)
+        elif not key:
+            if _detectable(float(base[start]), shock_sd, factor, cfg):
+                ch_factor[:, on] *= factor
+                site.label("total", "sessions", kind, start, end, factor, key, days)
+        elif key[0] == "c":
+            if _detectable(float(ch_mean[c, start]), float(rel[c]), factor, cfg):
+                ch_factor[c, on] *= factor
+                site.label(f"channel:{CHANNELS[c]}", "sessions", kind, start, end, factor, key, days)
+        elif _detectable(float(page_mean[p, start]), page_rel, factor, cfg):
+            page_events.append((p, on, factor))
+            site.label(f"landingPage:{pages[p]}", "sessions", kind, start, end, factor, key, days)
+
+    channel = site.nb(ch_mean * shock[None, :] * ch_factor, ch_alpha[:, None])
+    total = channel.sum(axis=0)
+    w = weights[:, None] * page_level * rng.gamma(80.0, 1 / 80.0, (n_pages, t))
+    w = w / w.sum(axis=0)
+    page = rng.multinomial(total.astype(np.int64), w.T).T.astype(np.float64)
+    for p, on, factor in page_events:
+        before = page[p].copy()
+        if factor >= 1:
+            page[p] += np.where(on, rng.poisson(before * (factor - 1.0)), 0.0)
+        else:
+            page[p] = np.where(on, rng.binomial(before.astype(np.int64), factor), before)
+        delta = page[p] - before
+        total = total + delta
+        ch_share = channel / np.maximum(channel.sum(axis=0), 1.0)
+        channel = np.maximum(channel + np.round(ch_share * delta[None, :]), 0.0)
+    conv_p = np.clip(cr[:, None] * cr_factor * rng.gamma(200.0, 1 / 200.0, t)[None, :], 0.0, 1.0)
+    conv = rng.binomial(channel.astype(np.int64), conv_p).astype(np.float64)
+    pw = page * page_cr[:, None]
+    pw = pw / np.maximum(pw.sum(axis=0), 1e-9)
+    page_conv = rng.multinomial(conv.sum(axis=0).astype(np.int64), np.where(pw.sum(axis=0) > 0, pw, 1.0 / n_pages).T)
+    total_conv = conv.sum(axis=0)
+    _put(site, "total", {"sessions": channel.sum(axis=0), "keyEvents": total_conv})
+    for c, name in enumerate(CHANNELS):
+        _put(site, f"channel:{name}", {"sessions": channel[c], "keyEvents": conv[c]})
+    for p, name in enumerate(pages):
+        _put(site, f"landingPage:{name}", {"sessions": page[p], "keyEvents": page_conv.T[p].astype(np.float64)})
+
+
+def _gsc(site: _Site) -> None:
+    rng, cfg = site.rng, site.cfg
+    t = site.t
+    volume = float(np.exp(rng.uniform(*np.log(cfg.volume)))) * 10.0  # impressions
+    week = site.weekday(0.02)
+    base = volume * week * site.level(cfg.trend) * site.holiday
+    shock_sd = rng.uniform(*cfg.site_noise)
+    shock = np.exp(rng.normal(0.0, shock_sd, t))
+    n_q = int(rng.integers(cfg.children[0], cfg.children[1] + 1))
+    queries = tuple(f"q{i:03d}" for i in range(n_q))
+    shares = 1.0 / np.arange(1, n_q + 1) ** rng.uniform(0.7, 1.2) * rng.uniform(0.7, 1.4, n_q)
+    shares /= shares.sum()
+    alpha = np.exp(rng.uniform(*np.log(cfg.dispersion), n_q))
+    q_mean = base[None, :] * shares[:, None] * np.stack([site.level(cfg.trend / 2) for _ in queries])
+    pos0 = rng.uniform(1.5, 20.0, n_q)
+    ctr0 = 0.35 / pos0**1.1 * rng.uniform(0.6, 1.4, n_q)
+    imp_factor = np.ones((n_q, t))
+    ctr_factor = np.ones((n_q, t))
+    pos_shift = np.zeros((n_q, t))
+    rel = np.sqrt(alpha + shock_sd**2)
+    for _ in range(_events(site, 4 * (n_q + 1))):
+        kind = str(rng.choice(["spike", "drop", "level_shift", "ctr", "ctr", "position", "level_shift"]))
+        q = int(rng.integers(n_q))
+        whole = rng.uniform() < 0.2 and kind != "position"
+        key = "" if whole else f"q{q}"
+        factor, days = _kind_factor(rng, "spike" if kind == "position" else kind)
+        start = site.slot(days, key)
+        if start is None:
+            continue
+        on = _window(site, start, days)
+        end = start + max(days, 1) - 1
+        if kind == "position":
+            delta = float(rng.uniform(3.0, 8.0)) * (1 if rng.uniform() < 0.8 else -0.5)
+            if float(q_mean[q, start]) >= cfg.min_volume * 20 and pos0[q] + delta >= 1.0:
+                pos_shift[q, on] += delta
+                site.label(f"query:{queries[q]}", "position", kind, start, end, delta, key, days)
+        elif kind == "ctr":
+            clicks = (q_mean * ctr0[:, None]).sum(axis=0) if whole else q_mean[q] * ctr0[q]
+            if _detectable(float(clicks[start]), 0.09, factor, cfg):
+                ctr_factor[slice(None) if whole else q, on] *= factor
+                site.label("total" if whole else f"query:{queries[q]}", "ctr", kind, start, end, factor, key, days)
+        elif whole:
+            if _detectable(float(base[start]), shock_sd, factor, cfg):
+                imp_factor[:, on] *= factor
+                site.label("total", "impressions", kind, start, end, factor, key, days)
+        elif _detectable(float(q_mean[q, start]), float(rel[q]), factor, cfg):
+            imp_factor[q, on] *= factor
+            site.label(f"query:{queries[q]}", "impressions", kind, start, end, factor, key, days)
+
+    imp = site.nb(q_mean * shock[None, :] * imp_factor, alpha[:, None])
+    pos = np.maximum(pos0[:, None] + pos_shift + rng.normal(0.0, 0.1, (n_q, t)) + rng.normal(0, 0.5, (n_q, t)) / np.sqrt(np.maximum(imp, 1.0)), 1.0)
+    ctr = 0.35 / pos**1.1 * (ctr0 * pos0**1.1 / 0.35)[:, None] * ctr_factor * rng.gamma(150.0, 1 / 150.0, (n_q, t))
+    clicks = rng.binomial(imp.astype(np.int64), np.clip(ctr, 0.0, 0.95)).astype(np.float64)
+    tot_imp, tot_clicks = imp.sum(axis=0), clicks.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tot_pos = np.round((imp * pos).sum(axis=0) / tot_imp, 2)
+        q_pos = np.where(imp > 0, np.round(pos, 2), np.nan)
+    _put(site, "total", {"impressions": tot_imp, "clicks": tot_clicks, "position": tot_pos})
+    for q, name in enumerate(queries):
+        _put(site, f"query:{name}", {"impressions": imp[q], "clicks": clicks[q], "position": q_pos[q]})
+    n_p = max(3, n_q // 2)
+    pw = rng.dirichlet(np.full(n_p, 0.8))
+    page_imp = rng.multinomial(tot_imp.astype(np.int64), pw).T.astype(np.float64)
+    page_clicks = rng.multinomial(tot_clicks.astype(np.int64), pw).T.astype(np.float64)
+    for p in range(n_p):
+        _put(site, f"page:/page{p:02d}", {"impressions": page_imp[p], "clicks": page_clicks[p]})
+
+
+def _put(site: _Site, child: str, metrics: dict[str, FloatArray]) -> None:
+    for metric, values in metrics.items():
+        site.out.values[site.name(child), metric] = np.asarray(values, dtype=np.float64).copy()
+
+
+def _holes(out: Dataset, rng: np.random.Generator, cfg: GeneratorConfig, prefixes: list[str]) -> None:
+    """Points missing at random and whole missing days (a site's export failed) — but never on a
+    labelled event's own days, so a label always has data to be detected on."""
+    protected: dict[str, set[int]] = {}
+    for lab in out.labels:
+        first = out.dates.index(lab.start)
+        protected.setdefault(lab.series, set()).update(range(first, min(first + 3, len(out.dates))))
+    gaps = {p: rng.integers(30, len(out.dates) - 1) for p in prefixes if rng.uniform() < cfg.gap_sites}
+    for (series, _metric), values in out.values.items():
+        drop = rng.uniform(size=values.size) < cfg.missing
+        for p, at in gaps.items():
+            if series.startswith(p):
+                drop[at : at + 1 + int(at) % 3] = True
+        drop[list(protected.get(series, ()))] = False
+        values[drop] = np.nan
+
+
+def generate(cfg: GeneratorConfig, seed: int) -> Dataset:
+    """A dataset for ``cfg``; the same (config, seed) always gives the same data and labels."""
+    rng = np.random.default_rng([seed, sum(map(ord, cfg.name))])
+    dates = tuple(cfg.end - timedelta(days=cfg.days - 1 - i) for i in range(cfg.days))
+    eval_from = cfg.days - cfg.eval_days
+    out = Dataset(dates=dates, eval_start=dates[eval_from])
+    holiday_days = rng.choice(np.arange(14, cfg.days - 1), size=cfg.holidays, replace=False)
+    prefixes = []
+    for s in range(cfg.sites):
+        ga4 = rng.uniform() < cfg.ga4_share
+        prefix = "" if cfg.naming == "plain" else f"{'ga4' if ga4 else 'gsc'}/site{s:02d}/"
+        prefixes.append(prefix)
+        holiday = np.ones(cfg.days)
+        holiday[holiday_days] = rng.uniform(*cfg.holiday_depth, holiday_days.size)
+        site = _Site(np.random.default_rng([seed, s, 11]), cfg, prefix, dates, eval_from, holiday, out)
+        (_ga4 if ga4 else _gsc)(site)
+        if cfg.naming == "plain" and s == 0 and cfg.ga4_share == 1.0:
+            gsc = _Site(np.random.default_rng([seed, s, 12]), cfg, prefix, dates, eval_from, holiday, out, site.used)
+            _gsc(gsc)
+    _holes(out, rng, cfg, prefixes)
+    out.labels.sort(key=lambda lab: (lab.start, lab.series, lab.metric))
+    return out
+
+
+_LABEL_HEADER = ("series", "metric", "kind", "start", "end", "factor", "also")
+
+
+def write_labels(labels: list[Label], path: Path) -> None:
+    """The labels file: ``series,metric,kind,start,end,factor,also`` (``also``: metrics that
+    move with the labelled one, ``;``-separated)."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(_LABEL_HEADER)
+        for lab in labels:
+            writer.writerow(
+                (lab.series, lab.metric, lab.kind, lab.start, lab.end, lab.factor, ";".join(lab.also))
+            )
+
+
+def read_labels(path: Path) -> list[Label]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return [
+            Label(
+                series=row["series"],
+                metric=row["metric"],
+                kind=row["kind"],
+                start=date.fromisoformat(row["start"]),
+                end=date.fromisoformat(row["end"]),
+                factor=float(row["factor"]),
+                also=tuple(m for m in row.get("also", "").split(";") if m),
+            )
+            for row in reader
+        ]
