@@ -5,16 +5,18 @@ was expected from the columns before it, how wide is the 95% predictive interval
 how surprising is the observed value (one-sided tail probabilities both ways).
 
 Baseline: the last ``training_days`` (whole weeks) are cut into weeks; each series gets
-weekday factors and a weekly level with a Theil-Sen trend, extrapolated to ``col`` (after
-two whole weeks more than 10% off the trend line on one side, the level re-bases onto
-them). Counts and rates are multiplicative (``level x factor``), continuous metrics
+weekday factors and a weekly level with a Theil-Sen trend, extrapolated to ``col``; when
+the last 2-4 whole weeks all sit more than 15% off the line of the weeks before them (a
+step, not a trend), the level re-bases onto those weeks alone. Counts and rates are multiplicative (``level x factor``), continuous metrics
 additive. The fit is done twice: history points more than 4 standard deviations off the
 first fit (past anomalies, outages, holidays) are left out of the second, so they poison
 neither the baseline nor the noise estimate.
 
 Noise, by model:
 
-- counts: negative binomial, ``var = mu + alpha mu^2``; ``alpha`` is a moment estimate
+- counts: overdispersed Poisson, ``var = mu + alpha mu^2``, with a log-normal rate (web
+  traffic moves by multiplicative shocks, whose upper tail is heavier than a negative
+  binomial's gamma would have it; tails by Gauss-Hermite quadrature); ``alpha`` is a moment estimate
   from all in-sample residuals (degrees-of-freedom corrected), shrunk towards the median
   of the series' group (a property's dimension) by empirical Bayes: a series whose own
   estimate is precise keeps it, a small or short one borrows from its group.
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special, stats
 
 from jobs.domain import FloatArray
 
@@ -45,8 +47,8 @@ __all__ = ["MEAN_ERROR", "MIN_WEEKS", "DayScores", "Model", "Pool", "nanmedian",
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Relative distance from the trend line at which two whole weeks mean a new level.
-_REBASE = 0.10
+#: Relative distance from the trend line of the weeks before at which the last weeks mean a new level.
+_REBASE = 0.15
 #: Fewest whole weeks of history a baseline needs.
 MIN_WEEKS = 3
 #: History points this many standard deviations off the first fit are left out of the second.
@@ -55,6 +57,9 @@ _OUTLIER_Z = 4.0
 MEAN_ERROR = 1.9
 #: Degrees of freedom bounds of the predictive t tails.
 _DF_MIN, _DF_MAX = 4.0, 1e4
+#: Gauss-Hermite nodes and weights (standard normal) for the log-normal rate mixture.
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(40)
+_GH_W = _GH_W / _GH_W.sum()
 
 
 class Model(enum.Enum):
@@ -123,21 +128,44 @@ def _nanmean(a: FloatArray, axis: int, min_count: int = 1) -> FloatArray:
         return np.where(n >= min_count, total / np.maximum(n, 1), np.nan)
 
 
-def _level_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
-    """Each series' weekly level (S, K) at day ``at``: a robust (Theil-Sen) line, unless the
-    last two weeks both sit more than :data:`_REBASE` off that line on the same side; then the
-    series has moved to a new level (an ongoing shift) and their mean is the level."""
+def _theil_sen(levels: FloatArray, centers: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per series, the intercept and slope of a Theil-Sen line through the weekly levels
+    (slope 0 with fewer than :data:`MIN_WEEKS` weeks)."""
     k = levels.shape[1]
     i, j = np.triu_indices(k, 1)
     slopes = nanmedian((levels[:, j] - levels[:, i]) / (centers[j] - centers[i]), axis=1)
-    slopes = np.where(np.sum(~np.isnan(levels), axis=1) >= MIN_WEEKS, slopes, 0.0)
-    slopes = np.nan_to_num(slopes)
+    slopes = np.nan_to_num(np.where(np.sum(~np.isnan(levels), axis=1) >= MIN_WEEKS, slopes, 0.0))
     intercepts = nanmedian(levels - slopes[:, None] * centers[None, :], axis=1)
-    line = intercepts[:, None] + slopes[:, None] * centers[None, -2:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        off = (levels[:, -2:] - line) / np.abs(line)
-        moved = ((off > _REBASE).all(axis=1) | (off < -_REBASE).all(axis=1)) & np.isfinite(off).all(axis=1)
-    return np.where(moved, levels[:, -2:].mean(axis=1), intercepts + slopes * at)
+    return intercepts, slopes
+
+
+def _level_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
+    """Each series' weekly level (S, K) at day ``at``: a robust (Theil-Sen) line, unless the
+    last 2-4 weeks all sit more than :data:`_REBASE` off the line of the weeks before them, on
+    one side: then the series has moved to a new level (a step, not a trend) and only those
+    weeks count (their own line from 3 weeks on, their mean before)."""
+    k = levels.shape[1]
+    intercepts, slopes = _theil_sen(levels, centers)
+    out = intercepts + slopes * at
+    done = np.zeros(levels.shape[0], dtype=np.bool_)
+    for recent in (4, 3, 2):
+        first = k - recent
+        if first < MIN_WEEKS:
+            continue
+        ic, sl = _theil_sen(levels[:, :first], centers[:first])
+        line = ic[:, None] + sl[:, None] * centers[None, first:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            off = (levels[:, first:] - line) / np.abs(line)
+            step = ((off > _REBASE).all(axis=1) | (off < -_REBASE).all(axis=1)) & np.isfinite(off).all(axis=1)
+        step &= ~done
+        if recent >= 3:
+            ic2, sl2 = _theil_sen(levels[:, first:], centers[first:])
+            new = ic2 + sl2 * at
+        else:
+            new = levels[:, first:].mean(axis=1)
+        out = np.where(step, new, out)
+        done |= step
+    return out
 
 
 @dataclass(frozen=True)
@@ -296,19 +324,32 @@ def _count_alpha(history: FloatArray, fit: _Fit) -> tuple[FloatArray, FloatArray
     return np.where(mu2 > 0, alpha, np.nan), np.where(mu2 > 0, sampling, np.nan)
 
 
+def _robust_excess(resid: FloatArray, base_var: FloatArray, scale: FloatArray) -> FloatArray:
+    """A first-pass, outlier-proof estimate of the extra variance per series: the squared MAD
+    of ``resid / scale`` less the median of ``base_var / scale^2`` (what is left over beyond
+    Poisson or binomial noise), so that the outliers the second pass drops cannot mask
+    themselves by inflating it."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = (resid / scale).reshape(resid.shape[0], -1)
+        center = nanmedian(rel, axis=1)
+        mad = 1.4826 * nanmedian(np.abs(rel - center[:, None]), axis=1)
+        floor = nanmedian((base_var / scale**2).reshape(resid.shape[0], -1), axis=1)
+    return np.asarray(np.maximum(np.nan_to_num(mad**2 - floor), 0.0), dtype=np.float64)
+
+
 def _score_counts(
     history: FloatArray, y: FloatArray, groups: IntArray, inflation: float, fixed_pool: Pool | None
 ) -> DayScores:
     fit = _fit(history, multiplicative=True)
-    own, sampling = _count_alpha(history, fit)
-    level = nanmedian(fit.fitted.reshape(fit.fitted.shape[0], -1), axis=1)
-    pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, level >= 5.0)
-    alpha, _ = _shrink(own, sampling, pool)
+    mu = np.where(fit.fitted > 0, fit.fitted, np.nan)
+    first = _robust_excess(history - mu, mu, mu)
     with np.errstate(invalid="ignore", divide="ignore"):  # second pass without the outliers
-        z = (history - fit.fitted) / np.sqrt(fit.fitted + alpha[:, None, None] * fit.fitted**2 + 0.25)
+        z = (history - mu) / np.sqrt(mu + first[:, None, None] * mu**2 + 0.25)
     clean = np.where(np.abs(z) > _OUTLIER_Z, np.nan, history)
     fit = _fit(clean, multiplicative=True)
     own, sampling = _count_alpha(clean, fit)
+    level = nanmedian(fit.fitted.reshape(fit.fitted.shape[0], -1), axis=1)
+    pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, level >= 5.0)
     alpha, alpha_var = _shrink(own, sampling, pool)
     mu = np.maximum(fit.expected, 0.5)
     noise = mu + alpha * mu**2
@@ -316,7 +357,7 @@ def _score_counts(
     df = _df(mu**2, alpha_var, var)
     widen = (stats.t.isf(0.025, df) / 1.96) ** 2
     k = np.round(np.nan_to_num(y))
-    p_low, p_high = _nb_tails(k, mu, var)
+    p_low, p_high = _pln_tails(k, mu, (var - mu) / mu**2)
     p_low, p_high = _t_tails(p_low, p_high, df)
     bad = np.isnan(y) | np.isnan(fit.expected)
     lo, hi = _nb_interval(mu, var * widen)
@@ -346,6 +387,18 @@ def _nb_tails(k: FloatArray, mu: FloatArray, var: FloatArray) -> tuple[FloatArra
     pmf = stats.nbinom.pmf(k, n, p)
     cdf = stats.nbinom.cdf(k, n, p)
     return np.clip(cdf - 0.5 * pmf, 0.0, 1.0), np.clip(1.0 - cdf + 0.5 * pmf, 0.0, 1.0)
+
+
+def _pln_tails(k: FloatArray, mu: FloatArray, alpha: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Mid-p tails of a Poisson whose rate is ``mu`` times a mean-one log-normal with
+    variance ``alpha`` (so ``var = mu + alpha mu^2``), integrated over the log-normal."""
+    s2 = np.log1p(np.maximum(np.nan_to_num(alpha), 0.0))
+    lam = np.maximum(mu, 1e-9)[:, None] * np.exp(np.sqrt(s2)[:, None] * _GH_X[None, :] - 0.5 * s2[:, None])
+    kk = k[:, None]
+    pmf = np.exp(kk * np.log(lam) - lam - special.gammaln(kk + 1.0))
+    low = (special.pdtr(kk, lam) - 0.5 * pmf) @ _GH_W
+    high = (special.pdtrc(kk, lam) + 0.5 * pmf) @ _GH_W
+    return np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
 
 
 def _nb_interval(mu: FloatArray, var: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -380,17 +433,16 @@ def _score_rates(
     n_hist = np.where(valid, shown_hist, np.nan)
     clicks = np.where(valid, np.round(history * shown_hist), np.nan)
     fit = _fit_rate(clicks, n_hist)
-    own, sampling = _rate_tau(clicks, n_hist, fit)
-    informative = nanmedian(n_hist.reshape(n_hist.shape[0], -1), axis=1) >= 100.0
-    pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, informative)
-    tau, _ = _shrink(own, sampling, pool)
+    m = n_hist * fit.fitted
+    first = _robust_excess(clicks - m, m * (1 - fit.fitted), np.where(m > 0, m, np.nan))
     with np.errstate(invalid="ignore", divide="ignore"):
-        m = n_hist * fit.fitted
-        z = (clicks - m) / np.sqrt(m * (1 - fit.fitted) + tau[:, None, None] * m**2 + 0.25)
+        z = (clicks - m) / np.sqrt(m * (1 - fit.fitted) + first[:, None, None] * m**2 + 0.25)
     keep = ~(np.abs(z) > _OUTLIER_Z)
     clicks, n_hist = np.where(keep, clicks, np.nan), np.where(keep, n_hist, np.nan)
     fit = _fit_rate(clicks, n_hist)
     own, sampling = _rate_tau(clicks, n_hist, fit)
+    informative = nanmedian(n_hist.reshape(n_hist.shape[0], -1), axis=1) >= 100.0
+    pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, informative)
     tau, tau_var = _shrink(own, sampling, pool)
     p0 = np.clip(fit.expected, 1e-9, 1 - 1e-9)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -398,12 +450,12 @@ def _score_rates(
         m = n * p0
         var = (m * (1 - p0) + tau * m**2) * inflation
         sd = np.sqrt(var)
-        c = np.round(y * n)
-        z_high = (c - 0.5 - m) / sd  # continuity-corrected
-        z_low = (m - c - 0.5) / sd
         sd_rate = sd / n
+        c = np.round(np.nan_to_num(y * n))
+        excess = np.nan_to_num((var - m) / m**2)  # beyond Poisson (a binomial's is a little less)
     df = _df(m**2, tau_var, var)
-    p_low, p_high = stats.t.sf(z_low, df), stats.t.sf(z_high, df)
+    p_low, p_high = _pln_tails(c, np.nan_to_num(m, nan=1.0), excess)
+    p_low, p_high = _t_tails(p_low, p_high, df)
     half = stats.t.isf(0.025, df) * sd_rate
     bad = np.isnan(y) | np.isnan(fit.expected) | np.isnan(n)
     return DayScores(
@@ -429,14 +481,14 @@ def _score_continuous(
         return log_var, 2.0 / np.maximum(f.n - f.weeks - 6, 1.0)  # variance of a log variance
 
     fit = _fit(history, multiplicative=False)
-    own, sampling = own_var(history, fit)
-    pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, fit.n >= 14)
-    log_var, _ = _shrink_log(own, sampling, pool)
-    with np.errstate(invalid="ignore"):
-        z = (history - fit.fitted) / np.sqrt(np.exp(log_var))[:, None, None]
+    resid = history - fit.fitted
+    first = _robust_excess(resid, np.zeros_like(resid), np.ones_like(resid))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = resid / np.sqrt(np.maximum(first, 1e-12))[:, None, None]
     clean = np.where(np.abs(z) > _OUTLIER_Z, np.nan, history)
     fit = _fit(clean, multiplicative=False)
     own, sampling = own_var(clean, fit)
+    pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, fit.n >= 14)
     log_var, log_var_var = _shrink_log(own, sampling, pool)
     var = np.exp(log_var) * inflation
     df = np.clip(2.0 / np.maximum(log_var_var, 1e-12), _DF_MIN, _DF_MAX)
