@@ -182,23 +182,31 @@ class _Fit:
         return np.asarray(np.where(self.n > params + 2, self.n / np.maximum(self.n - params, 1.0), 3.0))
 
 
-def _fit(history: FloatArray, *, multiplicative: bool) -> _Fit:
-    """Weekday factors (median over weeks, so one bad week cannot move them) and weekly levels."""
+def _week_level(values: FloatArray, *, robust: bool) -> FloatArray:
+    """Each week's level from at least 4 of its days: the median (robust) or the mean."""
+    if not robust:
+        return _nanmean(values, axis=2, min_count=4)
+    return np.where(np.sum(~np.isnan(values), axis=2) >= 4, nanmedian(values, axis=2), np.nan)
+
+
+def _fit(history: FloatArray, *, multiplicative: bool, robust: bool = False) -> _Fit:
+    """Weekday factors (median over weeks, so one bad week cannot move them) and weekly levels
+    (``robust``: medians of the days, so a few bad days cannot move them either)."""
     k = history.shape[1]
     centers = np.arange(k, dtype=np.float64) * 7.0 + 3.0
-    level = _nanmean(history, axis=2, min_count=4)
+    level = _week_level(history, robust=robust)
     with np.errstate(invalid="ignore", divide="ignore"):
         if multiplicative:
             factor = nanmedian(history / level[:, :, None], axis=1)
             factor = np.where(np.isfinite(factor), factor, 1.0)
             factor = factor / np.where(factor.mean(axis=1) > 0, factor.mean(axis=1), 1.0)[:, None]
             safe = np.where(factor > 0, factor, np.nan)
-            level = _nanmean(history / safe[:, None, :], axis=2, min_count=4)
+            level = _week_level(history / safe[:, None, :], robust=robust)
         else:
             factor = nanmedian(history - level[:, :, None], axis=1)
             factor = np.nan_to_num(factor)
             factor = factor - factor.mean(axis=1)[:, None]
-            level = _nanmean(history - factor[:, None, :], axis=2, min_count=4)
+            level = _week_level(history - factor[:, None, :], robust=robust)
     at = _level_at(level, centers, float(k * 7))
     if multiplicative:
         expected = np.maximum(at, 0.0) * factor[:, 0]
@@ -340,14 +348,17 @@ def _robust_excess(resid: FloatArray, base_var: FloatArray, scale: FloatArray) -
 def _score_counts(
     history: FloatArray, y: FloatArray, groups: IntArray, inflation: float, fixed_pool: Pool | None
 ) -> DayScores:
-    fit = _fit(history, multiplicative=True)
+    fit = _fit(history, multiplicative=True, robust=True)
     mu = np.where(fit.fitted > 0, fit.fitted, np.nan)
     first = _robust_excess(history - mu, mu, mu)
     with np.errstate(invalid="ignore", divide="ignore"):  # second pass without the outliers
         z = (history - mu) / np.sqrt(mu + first[:, None, None] * mu**2 + 0.25)
     clean = np.where(np.abs(z) > _OUTLIER_Z, np.nan, history)
     fit = _fit(clean, multiplicative=True)
-    own, sampling = _count_alpha(clean, fit)
+    # the noise is estimated on every point, outliers pulled in to the cut-off (winsorised):
+    # dropping them would make heavy-tailed noise look light-tailed
+    reach = _OUTLIER_Z * np.sqrt(fit.fitted + first[:, None, None] * fit.fitted**2 + 0.25)
+    own, sampling = _count_alpha(np.clip(history, fit.fitted - reach, fit.fitted + reach), fit)
     level = nanmedian(fit.fitted.reshape(fit.fitted.shape[0], -1), axis=1)
     pool = fixed_pool if fixed_pool is not None else _pooled(own, sampling, groups, level >= 5.0)
     alpha, alpha_var = _shrink(own, sampling, pool)
@@ -480,7 +491,7 @@ def _score_continuous(
         log_var = np.log(np.maximum(var, floor))
         return log_var, 2.0 / np.maximum(f.n - f.weeks - 6, 1.0)  # variance of a log variance
 
-    fit = _fit(history, multiplicative=False)
+    fit = _fit(history, multiplicative=False, robust=True)
     resid = history - fit.fitted
     first = _robust_excess(resid, np.zeros_like(resid), np.ones_like(resid))
     with np.errstate(invalid="ignore", divide="ignore"):

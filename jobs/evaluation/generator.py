@@ -17,8 +17,8 @@ impressions-weighted ``position`` by ``query``, ``impressions`` and ``clicks`` b
 Anomalies (the labels) start inside the last ``eval_days``: spikes, drops, level shifts
 (persisting to the end), tracking outages of keyEvents, CTR changes with stable
 impressions and position changes. Each is injected only where it is at least
-``min_sigmas`` noise standard deviations (an evaluation of detection, not of the
-impossible) and on series expected to carry at least ``min_volume`` a day.
+``min_sigmas`` noise standard deviations on a log scale (an evaluation of detection,
+not of the impossible) and on series expected to carry at least ``min_volume`` a day.
 
 Series are named ``{flavour}/{site}/total`` and ``{flavour}/{site}/{dimension}:{value}``
 (``naming="prefixed"``) or, for a one-property file, ``total`` and ``{dimension}:{value}``
@@ -81,7 +81,7 @@ class GeneratorConfig:
     gap_sites: float = 0.15
     holidays: int = 2
     holiday_depth: tuple[float, float] = (0.88, 0.96)
-    min_sigmas: float = 4.0
+    min_sigmas: float = 5.0
     min_volume: float = 30.0
     naming: str = "prefixed"
     end: date = date(2025, 11, 30)
@@ -254,8 +254,13 @@ def _window(site: _Site, start: int, days: int) -> npt.NDArray[np.bool_]:
 
 
 def _detectable(mean: float, rel_sd: float, factor: float, cfg: GeneratorConfig) -> bool:
-    sd = np.sqrt(mean + (rel_sd * mean) ** 2)
-    return mean >= cfg.min_volume and abs(factor - 1.0) * mean >= cfg.min_sigmas * sd
+    """At least ``min_sigmas`` standard deviations of the day's noise, on a log scale (where a
+    doubling and a halving are the same size), and enough volume to say anything."""
+    if mean < cfg.min_volume:
+        return False
+    log_sd = np.sqrt(np.log1p(rel_sd**2 + 1.0 / mean))
+    after = max(factor * mean, 0.5)
+    return bool(abs(np.log(after / mean)) >= cfg.min_sigmas * log_sd)
 
 
 def _ga4(site: _Site) -> None:
