@@ -23,7 +23,7 @@ from pathlib import Path
 from jobs.csvio import read_panels_csv
 from jobs.evaluation import CONFIGS, Flag, Score, generate, score, write_labels
 from jobs.evaluation.baselines import BASELINES
-from worker.commands import detect_file
+from worker.detect import detect_file
 from worker.settings import Settings
 
 BAROMETER = "barometer (barometer detect)"
@@ -71,8 +71,11 @@ def run(configs: list[str], seeds: list[int], keep: Path | None, verbose: bool) 
                     s = score(data.labels, flags, series_days=cells)
                     totals[label] = totals[label] + s if label in totals else s
                 if verbose:
-                    print(f"{name} seed {seed}: {rows:,} rows, {cells:,} series-days, {len(data.labels)} events, "
-                          f"barometer {took:.1f}s", file=sys.stderr)
+                    print(
+                        f"{name} seed {seed}: {rows:,} rows, {cells:,} series-days, {len(data.labels)} events, "
+                        f"barometer {took:.1f}s",
+                        file=sys.stderr,
+                    )
                     _details(score(data.labels, runs[BAROMETER], series_days=cells))
         results[name] = totals
     return results

@@ -144,11 +144,14 @@ def detect(
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write ('-' for stdout).")] = Path("-"),
 ) -> None:
     """Stateless detection on a file, walking forward: the decision on D uses rows dated <= D."""
-    from worker.commands import detect_file
+    from worker.detect import detect_file
 
-    count = detect_file(_settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output)
+    result = detect_file(_settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output)
+    note = result.note(file)
+    if note:
+        typer.echo(note, err=True)
     if str(output) != "-":
-        typer.echo(f"{count} finding(s) written to {output}")
+        typer.echo(f"{result.findings} finding(s) written to {output}")
 
 
 @config_app.command("check")

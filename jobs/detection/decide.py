@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
 
+from jobs.detection import noise
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, score_day
@@ -48,15 +48,17 @@ _CHART_DAYS = 56
 #: The three-day test's bar is this much stricter than a single day's: runs of days share
 #: more than the model knows (a level drifting, a week of news), so runs are likelier.
 _RUN_STRICTER = 0.1
+#: A day must be at least this far off (one-sided) for the three-day test to consider it.
+_RUN_TODAY = 0.01
 _VOLUME_BACKED = frozenset({"ctr", "position"})
 
 
 def _bh(p: FloatArray, families: list[IntArray], alpha: float) -> tuple[BoolArray, FloatArray]:
     q = np.full(p.shape, np.nan)
-    for idx in families:
-        idx = idx[np.isfinite(p[idx])]
+    for family in families:
+        idx = family[np.isfinite(p[family])]
         if idx.size:
-            q[idx] = sps.false_discovery_control(p[idx], method="bh")
+            q[idx] = noise.bh(p[idx])
     with np.errstate(invalid="ignore"):
         return np.asarray(q < alpha), q
 
@@ -73,7 +75,7 @@ def _families(scorer: Scorer, testable: BoolArray) -> list[IntArray]:
 
 
 def _z(p: FloatArray) -> FloatArray:
-    return np.asarray(sps.norm.isf(np.clip(np.nan_to_num(p, nan=0.5), 1e-300, 1.0)), dtype=np.float64)
+    return noise.norm_isf(np.nan_to_num(p, nan=0.5))
 
 
 class _Runs:
@@ -117,7 +119,7 @@ class _Runs:
         if not (delta > 0 and spread > 0):
             return False
         both = scorer.mp.direction is DirectionFilter.BOTH
-        p = (2.0 if both else 1.0) * float(sps.norm.sf(delta / spread))
+        p = (2.0 if both else 1.0) * float(noise.norm_sf(delta / spread))
         return p < scorer.mp.max_p_value and delta >= scorer.mp.min_change_pct * abs(expected)
 
 
@@ -129,7 +131,9 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     with np.errstate(invalid="ignore"):
         delta = s.observed - s.expected
         up = delta > 0
-        wanted = ~up if mp.direction is DirectionFilter.DOWN else up if mp.direction is DirectionFilter.UP else delta != 0
+        wanted = (
+            ~up if mp.direction is DirectionFilter.DOWN else up if mp.direction is DirectionFilter.UP else delta != 0
+        )
         testable = np.isfinite(delta) & np.isfinite(p) & scorer.volume_ok(s, col)
     effect = scorer.effect(s, col)
     families = _families(scorer, testable)
@@ -137,7 +141,11 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     with np.errstate(invalid="ignore"):
         sig &= p < mp.max_p_value
     off_today = np.where(up, scorer.off(s, col, True), scorer.off(s, col, False)) & testable
-    cand = np.flatnonzero((sig & effect & wanted & testable) | (off_today & wanted))
+    # runs are looked at for the significant and for the clearly off (one-sided p < 0.01):
+    # a level shift found by its three days' evidence needs at least that today
+    with np.errstate(invalid="ignore"):
+        clear = off_today & (np.fmin(s.p_low, s.p_high) < _RUN_TODAY)
+    cand = np.flatnonzero((sig & effect & wanted & testable) | (clear & wanted))
     if cand.size == 0:
         return []
     parent = scorer.parents[cand]
@@ -148,7 +156,7 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     def prior(i: int, k: int) -> bool:
         return bool(runs.off[bool(up[i])][k][where[i]])
 
-    sig3 = _level_shift_test(scorer, col, s, runs, rows, off_today & wanted, up, families)
+    sig3 = _level_shift_test(scorer, col, s, runs, rows, clear & wanted, up, families)
     stable = scorer.stable_volume(col)
     kinds: dict[int, Kind] = {}
     for i in cand.tolist():
@@ -193,7 +201,7 @@ def _level_shift_test(
     # the baseline's own error is shared by the three days: the mean of their z-scores has
     # variance (1/3 + c) / (1 + c), c the baseline's share of one day's variance
     c = MEAN_ERROR / max(min(scorer.mp.training_days, col) // 7, MIN_WEEKS)
-    combined = sps.norm.sf((z0 + z1 + z2) / 3.0 / np.sqrt((1.0 / 3.0 + c) / (1.0 + c)))
+    combined = noise.norm_sf((z0 + z1 + z2) / 3.0 / np.sqrt((1.0 / 3.0 + c) / (1.0 + c)))
     p3[rows[three]] = np.minimum(1.0, (2.0 if both else 1.0) * combined[three])
     sig3, _ = _bh(p3, families, scorer.mp.sensitivity)
     with np.errstate(invalid="ignore"):
@@ -223,7 +231,7 @@ def _fold_children(scorer: Scorer, kinds: dict[int, Kind], s: DayScores, moving:
     scaled = s.expected * ratio
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (s.observed - scaled) / (s.sd * np.maximum(ratio, np.sqrt(ratio)))
-        p = np.where(folded, 2.0 * sps.norm.sf(np.abs(z)), np.nan)
+        p = np.where(folded, 2.0 * noise.norm_sf(np.abs(z)), np.nan)
         material = np.abs(s.observed - scaled) >= scorer.mp.min_change_pct * scaled
     stands, _ = _bh(p, [np.asarray(r, dtype=np.int64) for r in scorer.dims.values()], scorer.mp.sensitivity)
     for i, kind in kinds.items():
@@ -251,8 +259,8 @@ def _assemble(
             day=panel.dates[col],
             observed=float(s.observed[i]),
             expected=float(s.expected[i]),
-            lower=float(s.lower[i]),
-            upper=float(s.upper[i]),
+            lower=charts[n].lower[-1],
+            upper=charts[n].upper[-1],
             p_value=float(p[i]),
             q_value=None if top else float(q[i]),
             direction=Direction.UP if s.observed[i] > s.expected[i] else Direction.DOWN,

@@ -23,13 +23,13 @@ import numpy as np
 
 from jobs.detection.decide import panel_findings
 from jobs.detection.explain import finding_sort_key
-from jobs.detection.panels import aligned, dimension_of, parents
+from jobs.detection.panels import aligned, parents
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.detection.ratios import fold_ratios
 from jobs.detection.stats import DayScores, IntArray, Model, Pool, score_day
 from jobs.domain import COUNT_METRICS, Finding, FloatArray, MetricPanel
 
-__all__ = ["LOOSE", "Scorer", "detect", "detect_range"]
+__all__ = ["LOOSE", "Scorer", "Walk", "detect", "detect_range", "walk"]
 
 RATE_METRICS = frozenset({"ctr"})
 VOLUME_BACKED = frozenset({"ctr", "position"})
@@ -54,6 +54,7 @@ class Scorer:
     volume: Scorer | None = None
     denominators: FloatArray | None = None
     cache: dict[int, DayScores] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.model = _model(self.panel.metric)
@@ -62,14 +63,17 @@ class Scorer:
         cols = [c for c in cols if 0 <= c < len(self.panel.dates)]
         self.values[:, cols] = np.nan
         self.dims: dict[str, list[int]] = {}
+        groups = np.zeros(len(self.panel.series), dtype=np.int64)
         for i, name in enumerate(self.panel.series):
-            dim = dimension_of(name)
-            if dim is not None:
-                self.dims.setdefault(dim, []).append(i)
-        labels = {dim: n + 1 for n, dim in enumerate(self.dims)}
-        self.groups: IntArray = np.array(
-            [labels.get(dimension_of(s) or "", 0) for s in self.panel.series], dtype=np.int64
-        )
+            dim, sep, _ = name.partition(":")
+            if sep:
+                rows = self.dims.get(dim)
+                if rows is None:
+                    rows = self.dims[dim] = []
+                    self.labels[dim] = len(self.dims)
+                rows.append(i)
+                groups[i] = self.labels[dim]
+        self.groups: IntArray = groups
         self.parents: IntArray = parents(self.panel.series)
 
     def at(self, col: int) -> DayScores:
@@ -81,6 +85,7 @@ class Scorer:
                 training_days=self.mp.training_days,
                 groups=self.groups,
                 denominators=self.denominators,
+                intervals=False,
             )
         return self.cache[col]
 
@@ -95,6 +100,7 @@ class Scorer:
             groups=self.groups[rows],
             denominators=den,
             fixed_pool=pool,
+            intervals=False,
         )
 
     def p_values(self, s: DayScores) -> FloatArray:
@@ -174,13 +180,25 @@ def detect(panels: Sequence[MetricPanel], params: DetectionParams, *, day: date)
     return tuple(_Engine(panels, params).day(day))
 
 
-def detect_range(
-    panels: Sequence[MetricPanel], params: DetectionParams, *, start: date, end: date
-) -> tuple[Finding, ...]:
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """What a walk over days found, and how much of the data it could judge.
+
+    ``unscored`` counts series x metric that had values in the walked days but not enough
+    history (3 whole weeks with 4+ days each) to be scored on any of them: too short to
+    judge, skipped rather than an error.
+    """
+
+    findings: tuple[Finding, ...]
+    series: int
+    unscored: int
+
+
+def walk(panels: Sequence[MetricPanel], params: DetectionParams, *, start: date, end: date) -> Walk:
     """Walk forward over ``start``..``end``: each day decided as :func:`detect` would on it.
 
-    Ordered by day, then most severe first. Scores are shared between days, not data:
-    the decision on D never sees a row dated after D.
+    Findings are ordered by day, then most severe first. Scores are shared between days,
+    not data: the decision on D never sees a row dated after D.
     """
     engine = _Engine(panels, params)
     out: list[Finding] = []
@@ -188,4 +206,20 @@ def detect_range(
     while day <= end:
         out.extend(engine.day(day))
         day += timedelta(days=1)
-    return tuple(out)
+    seen = scored = 0
+    for scorer in engine.scorers.values():
+        days = list(scorer.cache.values())
+        if not days:
+            continue
+        has_value = np.any([np.isfinite(d.observed) for d in days], axis=0)
+        has_baseline = np.any([np.isfinite(d.expected) for d in days], axis=0)
+        seen += int(has_value.sum())
+        scored += int((has_value & has_baseline).sum())
+    return Walk(tuple(out), seen, seen - scored)
+
+
+def detect_range(
+    panels: Sequence[MetricPanel], params: DetectionParams, *, start: date, end: date
+) -> tuple[Finding, ...]:
+    """The findings of :func:`walk` over ``start``..``end``."""
+    return walk(panels, params, start=start, end=end).findings

@@ -47,20 +47,29 @@ def parents(names: Sequence[str]) -> npt.NDArray[np.int64]:
     A child's parent is its site's ``total``, else the top-level series named like the site
     prefix (``"gsc/shop"`` for ``"gsc/shop/page:/x"``).
     """
-    index = {name: i for i, name in enumerate(names)}
+    index = {name: i for i, name in enumerate(names) if ":" not in name}
+    by_site: dict[str, int] = {}
     out = np.full(len(names), -1, dtype=np.int64)
     for i, name in enumerate(names):
-        if dimension_of(name) is None:
+        head, sep, _ = name.partition(":")
+        if not sep:
             continue
-        site = site_of(name)
-        found = index.get(f"{site}{TOTAL_SERIES}", index.get(site.rstrip("/"), -1) if site else -1)
+        site = head.rpartition("/")[0]
+        found = by_site.get(site)
+        if found is None:
+            found = by_site[site] = index.get(f"{site}/{TOTAL_SERIES}" if site else TOTAL_SERIES, index.get(site, -1))
         out[i] = found
     return out
 
 
 def series_order(names: Iterable[str]) -> tuple[str, ...]:
     """Top-level series first (the total before anything else), then children by name."""
-    return tuple(sorted(set(names), key=lambda s: (s.find(":") >= 0, s != "total", s)))
+    ordered = sorted(set(names))
+    top = [n for n in ordered if ":" not in n]
+    if TOTAL_SERIES in top:
+        top.remove(TOTAL_SERIES)
+        top.insert(0, TOTAL_SERIES)
+    return (*top, *(n for n in ordered if ":" in n))
 
 
 def build_panels(observations: Iterable[Observation], *, last_final: date | None = None) -> tuple[MetricPanel, ...]:

@@ -220,7 +220,9 @@ class _Site:
         self.reserve(key, start, days)
         last = min(start + 2, self.t - 1) if kind == "level_shift" else end
         self.out.labels.append(
-            Label(self.name(series), metric, kind, self.dates[start], self.dates[last], round(factor, 4), COUPLED[metric])
+            Label(
+                self.name(series), metric, kind, self.dates[start], self.dates[last], round(factor, 4), COUPLED[metric]
+            )
         )
 
 
@@ -273,7 +275,11 @@ def _ga4(site: _Site) -> None:
     shock = np.exp(rng.normal(0.0, shock_sd, t))
     shares = rng.dirichlet(np.full(len(CHANNELS), 1.5))
     ch_alpha = np.exp(rng.uniform(*np.log(cfg.dispersion), len(CHANNELS)))
-    ch_mean = base[None, :] * shares[:, None] * np.exp(rng.normal(0.0, 0.03, (len(CHANNELS), 7)))[:, [d.weekday() for d in site.dates]]
+    ch_mean = (
+        base[None, :]
+        * shares[:, None]
+        * np.exp(rng.normal(0.0, 0.03, (len(CHANNELS), 7)))[:, [d.weekday() for d in site.dates]]
+    )
     ch_mean *= np.stack([site.level(cfg.trend / 3) for _ in CHANNELS])
     n_pages = int(rng.integers(cfg.children[0], cfg.children[1] + 1))
     pages = tuple(f"/p{i:03d}" for i in range(n_pages))
@@ -396,7 +402,13 @@ def _gsc(site: _Site) -> None:
             site.label(f"query:{queries[q]}", "impressions", kind, start, end, factor, key, days)
 
     imp = site.nb(q_mean * shock[None, :] * imp_factor, alpha[:, None])
-    pos = np.maximum(pos0[:, None] + pos_shift + rng.normal(0.0, 0.1, (n_q, t)) + rng.normal(0, 0.5, (n_q, t)) / np.sqrt(np.maximum(imp, 1.0)), 1.0)
+    pos = np.maximum(
+        pos0[:, None]
+        + pos_shift
+        + rng.normal(0.0, 0.1, (n_q, t))
+        + rng.normal(0, 0.5, (n_q, t)) / np.sqrt(np.maximum(imp, 1.0)),
+        1.0,
+    )
     ctr = 0.35 / pos**1.1 * (ctr0 * pos0**1.1 / 0.35)[:, None] * ctr_factor * rng.gamma(150.0, 1 / 150.0, (n_q, t))
     clicks = rng.binomial(imp.astype(np.int64), np.clip(ctr, 0.0, 0.95)).astype(np.float64)
     tot_imp, tot_clicks = imp.sum(axis=0), clicks.sum(axis=0)
@@ -470,9 +482,7 @@ def write_labels(labels: list[Label], path: Path) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(_LABEL_HEADER)
         for lab in labels:
-            writer.writerow(
-                (lab.series, lab.metric, lab.kind, lab.start, lab.end, lab.factor, ";".join(lab.also))
-            )
+            writer.writerow((lab.series, lab.metric, lab.kind, lab.start, lab.end, lab.factor, ";".join(lab.also)))
 
 
 def read_labels(path: Path) -> list[Label]:

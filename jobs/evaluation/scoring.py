@@ -105,8 +105,7 @@ def score(labels: Iterable[Label], flags: Iterable[Flag], *, series_days: int) -
         if matched:
             continue
         neutral = any(
-            _window(lab)[0] <= flag.day <= _window(lab)[1]
-            and flag.metric in (lab.metric, *lab.also)
+            _window(lab)[0] <= flag.day <= _window(lab)[1] and flag.metric in (lab.metric, *lab.also)
             for lab in by_site.get(site_of(flag.series), ())
         )
         if not neutral:
