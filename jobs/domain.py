@@ -30,6 +30,7 @@ __all__ = [
     "Factor",
     "Finding",
     "Kind",
+    "Label",
     "MetricPanel",
     "Observation",
     "PointFlag",
@@ -72,6 +73,17 @@ class Kind(enum.StrEnum):
     OUTAGE = "outage"
     #: A rate (CTR, position, conversion rate) moved while its volume did not.
     RATE_CHANGE = "rate_change"
+
+
+class Label(enum.StrEnum):
+    """An analyst's verdict on a finding (``barometer feedback``)."""
+
+    #: Real, but known and explained (a campaign, a holiday): keep it out of future baselines.
+    EXPECTED = "expected"
+    #: Not a real change: counted as a false alarm in backtests.
+    FALSE_ALARM = "false_alarm"
+    #: A real change worth the alert.
+    CONFIRMED = "confirmed"
 
 
 class Severity(enum.StrEnum):

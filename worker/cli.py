@@ -154,6 +154,11 @@ def detect(
         typer.echo(f"{result.findings} finding(s) written to {output}")
 
 
+from worker import cli_detection  # noqa: E402 (its commands join the app defined above)
+
+cli_detection.register(app)
+
+
 @config_app.command("check")
 def config_check() -> None:
     """Validate barometer.toml (and BAROMETER_* overrides); name the exact bad key."""

@@ -128,6 +128,8 @@ def fold_ratios(found: Sequence[Finding], scorers: Mapping[Key, Scorer]) -> list
             continue  # the rank moved (up = worse) and took CTR and clicks with it
         out.append(replace(f, decomposition=parts) if parts is not None else f)
     return [
-        replace(f, decomposition=carried.get((f.anomaly.property, f.anomaly.series, f.anomaly.metric), f.decomposition))
+        f
+        if f.decomposition is not None
+        else replace(f, decomposition=carried.get((f.anomaly.property, f.anomaly.series, f.anomaly.metric)))
         for f in out
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from itertools import islice
 
@@ -27,7 +28,8 @@ from jobs.domain import (
     PropertySpec,
     Severity,
 )
-from jobs.storage.codec import decode_detail, encode_detail
+from jobs.storage import points
+from jobs.storage.codec import decode_decomposition, decode_detail, encode_detail
 from jobs.storage.tables import DigestRow, FindingRow, MetricPointRow, PropertyRow
 
 __all__ = [
@@ -96,11 +98,14 @@ def set_fetched_through(engine: sa.Engine, prop_id: int, day: date) -> None:
 
 
 def upsert_points(engine: sa.Engine, prop_id: int, observations: Iterable[Observation]) -> int:
-    """Store observations in batches; an existing (property, metric, series, day) is replaced."""
+    """Store observations in batches; an existing (property, metric, series, day) is replaced,
+    except that a point an analyst marked EXCLUDED stays excluded."""
     base = _insert(engine, _POINTS)
+    # an analyst's EXCLUDED mark survives re-fetching the day; the source's own flags are replaced
+    kept = _POINTS.c.flags.op("&")(int(PointFlag.EXCLUDED)).op("|")(base.excluded.flags)
     stmt = base.on_conflict_do_update(
         index_elements=["property_id", "metric", "series", "day"],
-        set_={"value": base.excluded.value, "flags": base.excluded.flags},
+        set_={"value": base.excluded.value, "flags": kept},
     )
     written = 0
     iterator = iter(observations)
@@ -158,7 +163,16 @@ def load_panels(
     last_final: date,
     metrics: Sequence[str] = (),
 ) -> tuple[MetricPanel, ...]:
-    """One panel per stored metric over ``start..end``; flagged points become NaN."""
+    """One panel per stored metric over ``start..end``; flagged points become NaN.
+
+    Aggregated in the database (see :mod:`jobs.storage.points`); row by row only for the
+    rare property whose series names contain the aggregation's separator.
+    """
+    fast = points.load_panels(
+        engine, prop_id, prop_name=prop_name, start=start, end=end, last_final=last_final, metrics=metrics
+    )
+    if fast is not None:
+        return fast
     query = sa.select(_POINTS.c.metric, _POINTS.c.series, _POINTS.c.day, _POINTS.c.value, _POINTS.c.flags).where(
         _POINTS.c.property_id == prop_id, _POINTS.c.day >= start, _POINTS.c.day <= end
     )
@@ -220,7 +234,7 @@ def save_findings(engine: sa.Engine, prop_id: int, findings: Sequence[Finding]) 
 
 
 def _with_id(finding: Finding, finding_id: int) -> Finding:
-    return Finding(finding.anomaly, finding.severity, finding.contributors, finding.chart, finding_id)
+    return replace(finding, id=finding_id)
 
 
 def _finding_row(prop_id: int, f: Finding) -> dict[str, object]:
@@ -240,7 +254,7 @@ def _finding_row(prop_id: int, f: Finding) -> dict[str, object]:
         "p_value": a.p_value,
         "q_value": a.q_value,
         "dedupe_key": f.dedupe_key,
-        "detail": encode_detail(f.contributors, f.chart),
+        "detail": encode_detail(f.contributors, f.chart, f.decomposition),
         "created_at": _now(),
     }
 
@@ -268,7 +282,8 @@ def _finding_from(row: sa.Row[tuple[object, ...]]) -> Finding:
         direction=Direction(m["direction"]),
         kind=Kind(m["kind"]),
     )
-    return Finding(anomaly, Severity(m["severity"]), contributors, chart, int(m["id"]))
+    decomposition = decode_decomposition(str(m["detail"]))
+    return Finding(anomaly, Severity(m["severity"]), contributors, chart, int(m["id"]), decomposition)
 
 
 def findings_for(engine: sa.Engine, prop_id: int, day: date) -> tuple[Finding, ...]:
