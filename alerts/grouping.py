@@ -11,8 +11,11 @@ findings on the same property, day and direction when
 2. both are on the same breakdown series (one page, several metrics);
 3. one is on the total and lists the other's series among its contributors (the drop
    and what drove it) — for an outage, only on the same metric;
-4. both are breakdown children of the same metric and neither is an outage (many pages
-   or queries moving together).
+4. both are breakdown children of the same metric, dimension and kind, and neither is
+   an outage (many pages or queries moving together);
+5. both are breakdown children of the same metric in different dimensions, neither an
+   outage, with observed and expected values within 10% of each other: the same
+   traffic seen through two breakdowns (a query and the one page it lands on).
 
 Joins are transitive (union-find). Within an incident the lead is a total if there is
 one, then the most severe, then the most basic metric (sessions before users before key
@@ -31,21 +34,43 @@ from jobs.domain import TOTAL_SERIES, Finding, Incident, Kind
 __all__ = ["group_incidents", "related"]
 
 
+#: Rule 5: how close two children's observed and expected values must be to count as the same traffic.
+SAME_TRAFFIC = 0.10
+
+
+def _dimension(series: str) -> str:
+    return series.partition(":")[0]
+
+
+def _close(x: float, y: float) -> bool:
+    return abs(x - y) <= SAME_TRAFFIC * max(abs(x), abs(y))
+
+
 def related(a: Finding, b: Finding) -> bool:
     """Whether ``a`` and ``b`` share a cause by the rules in the module docstring."""
     x, y = a.anomaly, b.anomaly
     if (x.property, x.day, x.direction) != (y.property, y.day, y.direction):
         return False
     x_total, y_total = x.series == TOTAL_SERIES, y.series == TOTAL_SERIES
-    x_out, y_out = x.kind is Kind.OUTAGE, y.kind is Kind.OUTAGE
     if x_total and y_total:
-        return x_out == y_out
+        return (x.kind is Kind.OUTAGE) == (y.kind is Kind.OUTAGE)
     if not x_total and not y_total:
-        return x.series == y.series or (x.metric == y.metric and not x_out and not y_out)
+        return _children_related(a, b)
     total, child = (a, b) if x_total else (b, a)
     if total.anomaly.kind is Kind.OUTAGE and total.anomaly.metric != child.anomaly.metric:
         return False
     return any(c.series == child.anomaly.series for c in total.contributors)
+
+
+def _children_related(a: Finding, b: Finding) -> bool:
+    x, y = a.anomaly, b.anomaly
+    if x.series == y.series:
+        return True
+    if Kind.OUTAGE in (x.kind, y.kind) or x.metric != y.metric:
+        return False
+    if _dimension(x.series) == _dimension(y.series):
+        return x.kind is y.kind
+    return _close(x.observed, y.observed) and _close(x.expected, y.expected)
 
 
 #: Which metric leads an incident of equally severe totals: the volume people think in first.
@@ -58,56 +83,87 @@ def _lead_key(finding: Finding) -> tuple[bool, int, int, float, str]:
     return (a.series != TOTAL_SERIES, -finding.severity.rank, primary, -impact(finding), finding.dedupe_key)
 
 
+class _Groups:
+    """Union-find over the positions of ``findings``, joined by the rules of :func:`related`
+    through indexes (linear time, not pairwise)."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = findings
+        self.parent = list(range(len(findings)))
+
+    def root(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, i: int, j: int) -> None:
+        ri, rj = self.root(i), self.root(j)
+        if ri != rj:
+            self.parent[max(ri, rj)] = min(ri, rj)
+
+    def by_keys(self) -> tuple[dict[tuple[object, ...], list[int]], dict[tuple[object, ...], list[int]]]:
+        """Rules 1, 2 and 4; returns the children by series and the non-outage children by metric."""
+        first: dict[tuple[object, ...], int] = {}
+        children: dict[tuple[object, ...], list[int]] = defaultdict(list)
+        by_metric: dict[tuple[object, ...], list[int]] = defaultdict(list)
+        for i, f in enumerate(self.findings):
+            a = f.anomaly
+            where = (a.property, a.day, a.direction)
+            outage = a.kind is Kind.OUTAGE
+            if a.series == TOTAL_SERIES:
+                keys: list[tuple[object, ...]] = [(*where, "totals", outage)]
+            else:
+                keys = [(*where, "series", a.series)]
+                children[(*where, a.series)].append(i)
+                if not outage:
+                    keys.append((*where, "metric", a.metric, _dimension(a.series), a.kind))
+                    by_metric[(*where, a.metric)].append(i)
+            for key in keys:
+                self.join(i, first.setdefault(key, i))
+        return children, by_metric
+
+    def by_contributors(self, children: dict[tuple[object, ...], list[int]]) -> None:
+        """Rule 3: a total and the children it lists as contributors."""
+        for i, total in enumerate(self.findings):
+            a = total.anomaly
+            if a.series != TOTAL_SERIES:
+                continue
+            for c in total.contributors:
+                for j in children.get((a.property, a.day, a.direction, c.series), ()):
+                    if a.kind is not Kind.OUTAGE or self.findings[j].anomaly.metric == a.metric:
+                        self.join(i, j)
+
+    def by_traffic(self, by_metric: dict[tuple[object, ...], list[int]]) -> None:
+        """Rule 5: neighbours by observed value, then the full test."""
+        for members in by_metric.values():
+            members.sort(key=lambda k: self.findings[k].anomaly.observed)
+            for n, i in enumerate(members):
+                x = self.findings[i].anomaly
+                for j in members[n + 1 :]:
+                    y = self.findings[j].anomaly
+                    if not _close(x.observed, y.observed):
+                        break
+                    if _dimension(x.series) != _dimension(y.series) and _close(x.expected, y.expected):
+                        self.join(i, j)
+
+
 def group_incidents(findings: Sequence[Finding]) -> tuple[Incident, ...]:
     """``findings`` as incidents (each finding in exactly one), most important first.
 
-    Equivalent to joining every pair for which :func:`related` holds, in linear time:
-    each rule is applied through an index instead of pairwise comparison.
+    Equivalent to joining every pair for which :func:`related` holds.
     """
     ordered = sorted(findings, key=rank_key)
-    parent = list(range(len(ordered)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(i: int, j: int) -> None:
-        ri, rj = root(i), root(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-
-    first: dict[tuple[object, ...], int] = {}
-    children: dict[tuple[object, ...], list[int]] = defaultdict(list)
+    groups = _Groups(ordered)
+    children, by_metric = groups.by_keys()
+    groups.by_contributors(children)
+    groups.by_traffic(by_metric)
+    members: dict[int, list[Finding]] = defaultdict(list)
     for i, f in enumerate(ordered):
-        a = f.anomaly
-        where = (a.property, a.day, a.direction)
-        outage = a.kind is Kind.OUTAGE
-        if a.series == TOTAL_SERIES:
-            keys: list[tuple[object, ...]] = [(*where, "totals", outage)]  # rule 1
-        else:
-            keys = [(*where, "series", a.series)]  # rule 2
-            if not outage:
-                keys.append((*where, "metric", a.metric))  # rule 4
-            children[(*where, a.series)].append(i)
-        for key in keys:
-            join(i, first.setdefault(key, i))
-    for i, total in enumerate(ordered):  # rule 3
-        a = total.anomaly
-        if a.series != TOTAL_SERIES:
-            continue
-        for c in total.contributors:
-            for j in children.get((a.property, a.day, a.direction, c.series), ()):
-                if a.kind is not Kind.OUTAGE or ordered[j].anomaly.metric == a.metric:
-                    join(i, j)
-    groups: dict[int, list[Finding]] = defaultdict(list)
-    for i, f in enumerate(ordered):
-        groups[root(i)].append(f)
+        members[groups.root(i)].append(f)
     incidents = []
-    for members in groups.values():
-        lead = min(members, key=_lead_key)
-        rest = [f for f in members if f is not lead]  # already in rank order
-        incidents.append(Incident(findings=(lead, *rest)))
+    for group in members.values():
+        lead = min(group, key=_lead_key)
+        incidents.append(Incident(findings=(lead, *(f for f in group if f is not lead))))  # rest in rank order
     incidents.sort(key=lambda inc: (-inc.severity.rank, *rank_key(inc.lead)[1:]))
     return tuple(incidents)

@@ -1,10 +1,11 @@
 """What each subscription was told, day by day: the memory behind deduplication.
 
 After a digest or an immediate alert is stored, :func:`record` writes one ``alert_log``
-row per finding it carries: ``digest``/``alert`` for the findings it shows, ``seen`` for
-those it holds back or suppresses. Rows are keyed by (subscription, problem, day, via)
-and inserted if absent, so recording the same stored digest again changes nothing;
-a crash between storing a digest and recording it is repaired by the next call.
+row per finding it carries: ``digest``/``alert`` for the findings it shows (including
+those listed as suppressed under an incident), ``seen`` for those it holds back. Rows
+are keyed by (subscription, problem, day, via) and inserted if absent, so recording the
+same stored digest again changes nothing; a crash between storing a digest and
+recording it is repaired by the next call.
 
 A problem counts as *notified* by a row only if that digest or alert has at least one
 delivery marked sent: a digest that never reached anyone did not tell anyone.
@@ -75,7 +76,7 @@ def record(engine: sa.Engine, digest: Digest, *, now: datetime) -> int:
         raise ValueError("record: the digest must be stored (have an id) first")
     via = "alert" if digest.immediate else "digest"
     entries: list[tuple[Finding, str]] = [(f, via) for f in digest.findings]
-    entries += [(f, "seen") for incident in digest.incidents for f in incident.suppressed]
+    entries += [(f, via) for incident in digest.incidents for f in incident.suppressed]  # listed under it: told
     entries += [(h.finding, "seen") for h in digest.held_back]
     subscription = base_subscription(digest.subscription)
     values = [

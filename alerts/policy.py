@@ -28,7 +28,7 @@ from alerts.history import Sighting, problem_key
 from alerts.inhibition import FindingKey, Inhibition, finding_key, inhibit
 from alerts.mutes import Mute
 from alerts.ranking import impact, rank_key
-from alerts.render import finding_phrase, finding_subject
+from alerts.render import collapse_of, finding_phrase
 from jobs.domain import Direction, Finding, HeldBack, Incident, Kind, Severity
 
 __all__ = ["Plan", "PolicyParams", "impact", "plan", "select_findings"]
@@ -193,7 +193,7 @@ def plan(
         key = finding_key(f)
         if key in suppressed and key not in held and finding_key(suppressed[key]) in held:
             cause = suppressed[key]
-            held[key] = f"suppressed: caused by the tracking break of {finding_subject(cause)} (not alerted either)"
+            held[key] = f"suppressed: follows from {collapse_of(cause)} ({held[finding_key(cause)]})"
     held_back = tuple(HeldBack(f, held[finding_key(f)]) for f in wanted if finding_key(f) in held)
     return Plan(tuple(incidents), held_back)
 

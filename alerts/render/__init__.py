@@ -19,6 +19,7 @@ __all__ = [
     "FindingFacts",
     "IncidentFacts",
     "clean",
+    "collapse_of",
     "finding_facts",
     "finding_phrase",
     "finding_subject",
@@ -226,6 +227,15 @@ def finding_facts(finding: Finding) -> FindingFacts:
     )
 
 
+def collapse_of(finding: Finding) -> str:
+    """What an outage is called where it suppresses others: ``"the tracking break of key events
+    on shop"`` (a total) or ``"the collapse of impressions of Page /x on shop-search"``."""
+    if finding.anomaly.kind is not Kind.OUTAGE:
+        return finding_subject(finding)
+    what = "the tracking break" if finding.anomaly.series == TOTAL_SERIES else "the collapse"
+    return f"{what} of {finding_subject(finding)}"
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentFacts:
     """One incident as display strings (raw: escape before putting them in markup)."""
@@ -252,9 +262,7 @@ def incident_facts(incident: Incident) -> IncidentFacts:
         severity=incident.severity.value,
         note=clean(incident.note, limit=500),
         suppressed=tuple(clean(f"{finding_phrase(f)} ({f.anomaly.property})", limit=300) for f in incident.suppressed),
-        suppressed_because=f"the tracking break of {finding_subject(incident.lead)}"
-        if incident.lead.anomaly.kind is Kind.OUTAGE
-        else finding_subject(incident.lead),
+        suppressed_because=collapse_of(incident.lead),
         related=clean(related, limit=300),
     )
 
