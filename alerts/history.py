@@ -98,9 +98,11 @@ def record(engine: sa.Engine, digest: Digest, *, now: datetime) -> int:
         return 0
     insert = postgresql.insert(_LOG) if engine.dialect.name == "postgresql" else sqlite.insert(_LOG)
     stmt = insert.on_conflict_do_nothing(index_elements=["subscription", "problem_key", "day", "via"])
-    with engine.begin() as conn:
-        result = conn.execute(stmt, values)
-    return max(0, result.rowcount)
+    count = sa.select(sa.func.count()).select_from(_LOG).where(_LOG.c.digest_id == digest.id)
+    with engine.begin() as conn:  # rowcount of an executemany is not reliable on every driver: count
+        before = int(conn.execute(count).scalar_one())
+        conn.execute(stmt, values)
+        return int(conn.execute(count).scalar_one()) - before
 
 
 def sightings(engine: sa.Engine, *, subscription: str, since: date, until: date) -> Mapping[str, tuple[Sighting, ...]]:

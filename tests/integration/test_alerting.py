@@ -48,7 +48,7 @@ def make_settings(url: str, port: int, **subscription: object) -> Settings:
         storage=StorageSettings(database_url=url),
         smtp=SMTPSettings(host="127.0.0.1", port=port, starttls=False, sender="barometer@shop.example"),
         properties=(PropertySettings(name="shop", source="csv"), PropertySettings(name="search", source="csv")),
-        subscriptions=(SubscriptionSettings(**sub),),  # type: ignore[arg-type]
+        subscriptions=(SubscriptionSettings(**sub),),
     )
 
 

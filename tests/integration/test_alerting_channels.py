@@ -77,7 +77,7 @@ def _settings(url: str, endpoints: Endpoints, **subscription: object) -> Setting
         smtp=SMTPSettings(host="127.0.0.1", port=endpoints.smtp.port, starttls=True, username="barometer"),
         slack=SlackSettings(api_url=endpoints.api.url, timeout_seconds=5),
         properties=(PropertySettings(name="shop", source="csv"),),
-        subscriptions=(SubscriptionSettings(**sub),),  # type: ignore[arg-type]
+        subscriptions=(SubscriptionSettings(**sub),),
     )
 
 

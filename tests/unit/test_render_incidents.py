@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import replace
 from email.message import EmailMessage
+from typing import Any
 
 from alerts.render.email import render_email
 from alerts.render.payload import render_payload
@@ -35,7 +36,7 @@ ONGOING = finding(
 )
 
 
-def _grouped(**changes: object) -> Digest:
+def _grouped(**changes: Any) -> Digest:
     digest = sample_digest(findings=(OUTAGE, SESSIONS, USERS, PAGE))
     return replace(
         digest,
