@@ -260,7 +260,7 @@ def incident_facts(incident: Incident) -> IncidentFacts:
         lead=finding_facts(incident.lead),
         parts=parts,
         severity=incident.severity.value,
-        note=clean(incident.note, limit=500),
+        note=clean(incident.note[:1].upper() + incident.note[1:], limit=500),
         suppressed=tuple(clean(f"{finding_phrase(f)} ({f.anomaly.property})", limit=300) for f in incident.suppressed),
         suppressed_because=collapse_of(incident.lead),
         related=clean(related, limit=300),

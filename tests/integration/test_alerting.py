@@ -99,7 +99,7 @@ def test_an_ongoing_level_shift_is_alerted_once_and_again_only_when_it_escalates
         "Nothing new on shop, search for 2026-11-19",
         "Nothing new on shop, search for 2026-11-20",
     ]
-    assert "Note: escalated: -40% when alerted on 2026-11-16, -70% now" in text(smtp.received[2])
+    assert "Note: Escalated: -40% when alerted on 2026-11-16, -70% now" in text(smtp.received[2])
     assert "ongoing: alerted on 2026-11-16 and not worse since" in text(smtp.received[1])
     assert "ongoing: alerted on 2026-11-18 and not worse since" in text(smtp.received[4])
 
@@ -175,7 +175,7 @@ def test_an_immediate_alert_goes_out_once_and_the_digest_says_it_was_sent(sqlite
     assert text(alert).startswith("IMMEDIATE ALERT\n")
     assert "sessions down" not in text(alert).lower()  # a drop is not an immediate kind
     assert digest.message["Subject"] == "2 changes on shop, search: key events down 100%, sessions down 38%"
-    assert "Note: already alerted at 06:00 UTC (immediate alert)" in text(digest)
+    assert "Note: Already alerted at 06:00 UTC (immediate alert)" in text(digest)
 
 
 def test_smtp_down_then_up_the_digest_is_sent_exactly_once(sqlite_url: str) -> None:

@@ -73,7 +73,7 @@ def test_the_text_part_lists_parts_notes_suppressed_and_held_back() -> None:
     assert "   with total users down 38% and 1 more (one incident)" in text
     assert "   + Total users down 38% [high]" in text
     assert f"   + Sessions down 97% on Landing page {HOSTILE_PAGE} [medium]" in text
-    assert "   Note: already alerted at 06:12 UTC (immediate alert)" in text
+    assert "   Note: Already alerted at 06:12 UTC (immediate alert)" in text
     assert "   Suppressed because of the tracking break of key events on shop:" in text
     assert "   - session key event rate down 100% (shop)" in text
     assert "Not alerted this time:" in text
@@ -98,7 +98,7 @@ def test_slack_shows_one_section_per_incident_and_escapes_everything() -> None:
     assert "<!channel>" not in raw
     assert "<script>" not in raw
     contexts = [e["text"] for b in payload["blocks"] if b["type"] == "context" for e in b["elements"]]
-    assert ":information_source: already alerted at 06:12 UTC (immediate alert)" in contexts
+    assert ":information_source: Already alerted at 06:12 UTC (immediate alert)" in contexts
     assert any(c.startswith("Also in this incident: Total users down 38% (543 vs 878, high)") for c in contexts)
     assert any(c.startswith("Suppressed because of the tracking break of key events on shop: ") for c in contexts)
     assert any("&lt;!channel&gt; shoes" in c and c.startswith(":zzz: Not alerted this time:") for c in contexts)
