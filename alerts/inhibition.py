@@ -74,11 +74,11 @@ class Inhibition:
 
     kept: tuple[Finding, ...]
     suppressed: tuple[tuple[Finding, Finding], ...]  # (suppressed finding, the outage behind it)
+    by_inhibitor: Mapping[FindingKey, tuple[Finding, ...]]
 
     def under(self, inhibitor: Finding) -> tuple[Finding, ...]:
         """The findings ``inhibitor`` suppressed, in input order."""
-        key = finding_key(inhibitor)
-        return tuple(f for f, by in self.suppressed if finding_key(by) == key)
+        return self.by_inhibitor.get(finding_key(inhibitor), ())
 
 
 def _causes(outage: Finding, other: Finding) -> bool:
@@ -99,15 +99,18 @@ def _upstream_first(finding: Finding) -> tuple[bool, int, str]:
 
 def inhibit(findings: Sequence[Finding]) -> Inhibition:
     """Split ``findings`` into those that stay and those an outage among them explains."""
+    keys = [finding_key(f) for f in findings]
     outages = sorted((f for f in findings if f.anomaly.kind is Kind.OUTAGE), key=_upstream_first)
     suppressed_by: dict[FindingKey, Finding] = {}
     for outage in outages:
         if finding_key(outage) in suppressed_by:
             continue  # an inhibited outage inhibits nothing
-        for other in findings:
-            key = finding_key(other)
+        for key, other in zip(keys, findings, strict=True):
             if key not in suppressed_by and _causes(outage, other):
                 suppressed_by[key] = outage
-    kept = tuple(f for f in findings if finding_key(f) not in suppressed_by)
-    pairs = tuple((f, suppressed_by[finding_key(f)]) for f in findings if finding_key(f) in suppressed_by)
-    return Inhibition(kept=kept, suppressed=pairs)
+    kept = tuple(f for key, f in zip(keys, findings, strict=True) if key not in suppressed_by)
+    pairs = tuple((f, suppressed_by[key]) for key, f in zip(keys, findings, strict=True) if key in suppressed_by)
+    grouped: dict[FindingKey, list[Finding]] = {}
+    for f, by in pairs:
+        grouped.setdefault(finding_key(by), []).append(f)
+    return Inhibition(kept=kept, suppressed=pairs, by_inhibitor={k: tuple(v) for k, v in grouped.items()})

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import cast
 
 import sqlalchemy as sa
@@ -36,6 +37,7 @@ _T = cast(sa.Table, MuteRow.__table__)  # type: ignore[attr-defined]  # set by S
 _PROPERTY_PART = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]+$")
 
 
+@lru_cache(maxsize=1024)
 def parse_pattern(pattern: str) -> tuple[str, str, str]:
     """``(property, metric, series)`` globs of ``pattern``; raises AlertsError when malformed."""
     text = pattern.strip()

@@ -37,6 +37,9 @@ __all__ = [
 
 #: How many contributors a finding lists; the rest are summarised by the share they leave.
 MAX_CONTRIBUTORS = 5
+#: How many parts and suppressed findings an incident lists before "and N more".
+MAX_PARTS = 10
+MAX_SUPPRESSED = 20
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -241,7 +244,8 @@ class IncidentFacts:
     """One incident as display strings (raw: escape before putting them in markup)."""
 
     lead: FindingFacts
-    parts: tuple[FindingFacts, ...]
+    parts: tuple[FindingFacts, ...]  # at most MAX_PARTS
+    more_parts: int
     severity: str
     note: str
     suppressed: tuple[str, ...]  # "key events down 60% on Channel Email (shop)"
@@ -251,17 +255,22 @@ class IncidentFacts:
 
 def incident_facts(incident: Incident) -> IncidentFacts:
     """The facts every renderer shows for ``incident``, in the same words."""
-    parts = tuple(finding_facts(f) for f in incident.parts)
+    parts = tuple(finding_facts(f) for f in incident.parts[:MAX_PARTS])
     related = ""
     if parts:
         first = finding_phrase(incident.parts[0])
-        related = f"with {first}" + (f" and {len(parts) - 1} more" if len(parts) > 1 else "")
+        n = len(incident.parts)
+        related = f"with {first}" + (f" and {n - 1:,} more" if n > 1 else "")
+    suppressed = [clean(f"{finding_phrase(f)} ({f.anomaly.property})", limit=300) for f in incident.suppressed]
+    if len(suppressed) > MAX_SUPPRESSED:
+        suppressed[MAX_SUPPRESSED:] = [f"and {len(suppressed) - MAX_SUPPRESSED:,} more"]
     return IncidentFacts(
         lead=finding_facts(incident.lead),
         parts=parts,
+        more_parts=len(incident.parts) - len(parts),
         severity=incident.severity.value,
         note=clean(incident.note[:1].upper() + incident.note[1:], limit=500),
-        suppressed=tuple(clean(f"{finding_phrase(f)} ({f.anomaly.property})", limit=300) for f in incident.suppressed),
+        suppressed=tuple(suppressed),
         suppressed_because=collapse_of(incident.lead),
         related=clean(related, limit=300),
     )

@@ -117,8 +117,9 @@ def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str =
     views = []
     for incident in incidents_of(digest):
         lead = charts.view(incident.lead, base_url=base_url)
-        parts = tuple(charts.view(f, base_url=base_url) for f in incident.parts)
-        views.append(_IncidentView(incident_facts(incident), _COLOURS.get(incident.severity, "#607d8b"), lead, parts))
+        facts = incident_facts(incident)
+        parts = tuple(charts.view(f, base_url=base_url) for f in incident.parts[: len(facts.parts)])
+        views.append(_IncidentView(facts, _COLOURS.get(incident.severity, "#607d8b"), lead, parts))
     domain = charts.domain
 
     subject = subject_line(digest)

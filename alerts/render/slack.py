@@ -86,6 +86,7 @@ def _incident_blocks(facts: IncidentFacts, severity: Severity) -> list[dict[str,
         lines.append(
             "Also in this incident: "
             + " · ".join(f"{e(p.title)} ({e(p.actual)} vs {e(p.expected)}, {e(p.severity)})" for p in facts.parts)
+            + (f" · and {facts.more_parts:,} more" if facts.more_parts else "")
         )
     if facts.suppressed:
         lines.append(

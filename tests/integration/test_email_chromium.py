@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from alerts.render.email import render_email
-from jobs.domain import Contributor, HeldBack, Incident, Kind, Severity
+from jobs.domain import Contributor, Digest, HeldBack, Incident, Kind, Severity
 from tests.fakes import HOSTILE_PAGE, finding, sample_digest
 
 WIDTH, HEIGHT = 800, 1400
@@ -47,7 +47,7 @@ def inline_images(message: EmailMessage) -> str:
     for part in message.walk():
         if part.get_content_type() == "image/png":
             cid = str(part["Content-ID"]).strip("<>")
-            data = base64.b64encode(bytes(part.get_payload(decode=True))).decode()  # type: ignore[arg-type]
+            data = base64.b64encode(bytes(part.get_payload(decode=True))).decode()
             assert f"cid:{cid}" in html
             html = html.replace(f"cid:{cid}", f"data:image/png;base64,{data}")
     assert "cid:" not in html
@@ -81,7 +81,7 @@ def screenshot(html: str, directory: Path) -> Path:
     return png
 
 
-def digest_to_render() -> object:
+def digest_to_render() -> Digest:
     """A realistic digest: a tracking break with what it suppressed, a site-wide drop with
     its parts, hostile names, a notice and a held-back problem."""
     organic = "sessionDefaultChannelGroup:Organic Search"
@@ -127,7 +127,7 @@ def digest_to_render() -> object:
 
 def test_the_html_email_renders_as_a_readable_page_with_its_charts(tmp_path: Path) -> None:
     digest = digest_to_render()
-    message = render_email(digest, sender="barometer@example.com", recipient="team@shop.example")  # type: ignore[arg-type]
+    message = render_email(digest, sender="barometer@example.com", recipient="team@shop.example")
     html = inline_images(message)
     assert "<script>" not in html
     png = screenshot(html, tmp_path)
