@@ -114,7 +114,11 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
         targets += [Target("email", address) for address in subscription.email]
     if subscription.slack_webhook_env:
         url = secret(subscription.slack_webhook_env)
-        channels["slack"] = SlackWebhookChannel(url=url) if url else _missing("slack", subscription.slack_webhook_env)
+        channels["slack"] = (
+            SlackWebhookChannel(url=url, timeout=settings.slack.timeout_seconds)
+            if url
+            else _missing("slack", subscription.slack_webhook_env)
+        )
         targets.append(Target("slack", subscription.slack_webhook_env))
     if subscription.slack_bot_token_env:
         token = secret(subscription.slack_bot_token_env)

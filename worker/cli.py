@@ -85,6 +85,10 @@ def run(
     report = run_daily(_settings(), data_date=_date(date_, "--date"), only_property=property_)
     for result in report.properties:
         typer.echo(f"{result.property}: {result.findings} finding(s) on {result.data_date} ({result.points} points)")
+        for alert in result.alerts:
+            typer.echo(
+                f"{result.property}: immediate alert {alert.digest_id} to {alert.subscription}: {alert.sent} sent"
+            )
     for name, reason in report.failures.items():
         typer.echo(f"{name}: FAILED: {reason}", err=True)
     for d in report.deliveries:
