@@ -43,6 +43,8 @@ class Allowed:
     ratios: list[tuple[float, str]] = field(default_factory=list)  # (>= 1, "up" | "down")
     counts: set[int] = field(default_factory=set)
     dates: set[date] = field(default_factory=set)
+    #: Some cited value collapsed to (near) zero: "zero" may be said.
+    near_zero: bool = False
 
     @property
     def years(self) -> set[int]:
@@ -59,8 +61,9 @@ def _add_pair(allowed: Allowed, actual: float, expected: float, *, percent_unit:
     if percent_unit:  # CTR in percent: the values are percentages, differences are points
         allowed.percents += [(actual, "other"), (expected, "other")]
         allowed.points.append(diff)
-    else:
-        allowed.values += [actual, expected, diff]
+    allowed.values += [actual, expected, diff]
+    if actual == 0 or expected == 0 or (expected > 0 and actual / expected <= 0.05):
+        allowed.near_zero = True
     direction = _direction(actual, expected)
     if expected != 0:
         allowed.percents.append((abs(actual - expected) / abs(expected) * 100, direction))
@@ -81,8 +84,7 @@ def _add_finding(allowed: Allowed, f: FindingFact) -> None:
     bounds = [f.lower, f.upper]
     if percent_unit:
         allowed.percents += [(b, "other") for b in bounds]
-    else:
-        allowed.values += bounds
+    allowed.values += bounds
     for c in f.contributors:
         _add_contributor(allowed, c, percent_unit=percent_unit)
     allowed.counts.add(len(f.contributors))

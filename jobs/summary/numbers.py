@@ -206,7 +206,7 @@ _MAGNITUDES = {"dozens": (24, 100), "hundreds": (100, 1e3), "thousands": (1e3, 1
 _OTHER_NUMBER_WORDS = frozenset(
     _words(
         "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty "
-        "ninety hundred thousand million billion trillion dozen zero"
+        "ninety hundred thousand million billion trillion dozen"
     )
 )
 _WORD = re.compile(r"(?<![\w-])[a-z]+(?![\w-])", re.I)
@@ -234,6 +234,8 @@ def _word_problem(word: str, text: str, start: int, allowed: Allowed) -> str | N
     elif word in _MAGNITUDES:
         low, high = _MAGNITUDES[word]
         reason = None if any(low <= abs(v) < high for v in allowed.values) else "matches no value in the cited facts"
+    elif word == "zero":
+        reason = None if allowed.near_zero else "matches no value near zero in the cited facts"
     elif word in _OTHER_NUMBER_WORDS:
         reason = "is a number in words (write numbers as digits, copied from the facts)"
     return reason

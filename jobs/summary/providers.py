@@ -17,14 +17,16 @@ like in the environment never redirect barometer's calls.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import anthropic
-import openai
 from pydantic import SecretStr
 
 from jobs.errors import LLMError
 from jobs.ports import Completion, ModelRequest
+
+if TYPE_CHECKING:  # the SDKs take a second or two to import: only when a model is called
+    import anthropic
+    import openai
 
 __all__ = ["DEFAULT_BASE_URLS", "AnthropicModel", "OpenAIChatModel"]
 
@@ -41,6 +43,9 @@ JsonMode = Literal["json_schema", "json_object", "none"]
 
 def _describe(exc: Exception, *, timeout: float, retries: int, secret: str) -> str:
     """One line for a vendor error (the same shape for both SDKs), with any secret removed."""
+    import anthropic
+    import openai
+
     if isinstance(exc, openai.APITimeoutError | anthropic.APITimeoutError):
         text = f"timed out after {timeout:g}s ({retries} retries)"
     elif isinstance(exc, openai.APIConnectionError | anthropic.APIConnectionError):
@@ -106,6 +111,8 @@ class OpenAIChatModel(_Base):
         self._client: openai.OpenAI | None = None
 
     def _connect(self) -> openai.OpenAI:
+        import openai
+
         if self._client is None:
             self._client = openai.OpenAI(
                 api_key=self._key(required=self.provider != "ollama"),
@@ -130,6 +137,8 @@ class OpenAIChatModel(_Base):
         return options
 
     def complete(self, request: ModelRequest) -> Completion:
+        import openai
+
         client = self._connect()
         messages: list[Any] = [
             {"role": "system", "content": request.system},
@@ -161,6 +170,8 @@ class AnthropicModel(_Base):
         self._client: anthropic.Anthropic | None = None
 
     def _connect(self) -> anthropic.Anthropic:
+        import anthropic
+
         if self._client is None:
             self._client = anthropic.Anthropic(
                 api_key=self._key(required=True),
@@ -171,6 +182,8 @@ class AnthropicModel(_Base):
         return self._client
 
     def complete(self, request: ModelRequest) -> Completion:
+        import anthropic
+
         client = self._connect()
         tool: Any = {
             "name": self.TOOL,

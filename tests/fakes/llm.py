@@ -78,9 +78,10 @@ def _sentence(f: dict[str, Any]) -> str:
     where = "" if f["dimension"] == "total" else f' for {f["dimension"]} "{f["name"]}"'
     moved = "fell" if f["direction"] == "down" else "rose"
     change = "" if f["change_pct"] is None else f" {_fmt(abs(f['change_pct']))}%"
+    unit = "%" if f["unit"] == "percent" else ""
     text = (
-        f"{f['metric_label'].capitalize()} on {f['property']}{where} {moved}{change} to {_fmt(f['actual'])} "
-        f"against an expected {_fmt(f['expected'])} on {f['date']}."
+        f"{f['metric_label'].capitalize()} on {f['property']}{where} {moved}{change} to {_fmt(f['actual'])}{unit} "
+        f"against an expected {_fmt(f['expected'])}{unit} on {f['date']}."
     )
     if f["contributors"]:
         c = f["contributors"][0]
