@@ -52,7 +52,7 @@ _QUOTED = re.compile(
 )
 _URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[^\s\"'<>]+", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_MENTION = re.compile(r"(?<![\w])@[\w.-]+")
+_MENTION = re.compile(r"(?<![\w])@[\w-]+(?:\.[\w-]+)*")
 _MARKUP = re.compile(r"<[\s/!@#a-z]|\]\(|\bjavascript:|&#?\w+;", re.I)
 _DOMAIN = re.compile(r"(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(?![\w-])", re.I)
 _PATH = re.compile(r"(?<![\w/.:@-])/[^\s\"'“”‘’«»<>()\[\]{},;]*")
@@ -123,8 +123,8 @@ def _leftovers(text: str) -> list[Problem]:
     for m in re.finditer(r"\S+", text):
         token = m.group()
         if any(ch.isdigit() or unicodedata.category(ch) == "No" for ch in token):
-            start = m.start() + len(token) - len(token.lstrip(MASK))
-            end = m.end() - (len(token) - len(token.rstrip(MASK)))
+            start = m.start() + len(token) - len(token.lstrip(MASK + "(\"'"))
+            end = m.end() - (len(token) - len(token.rstrip(MASK + ".,;:!?)\"'")))
             problems.append(Problem(start, max(end, start + 1), "is a number that could not be verified"))
     return problems
 

@@ -174,11 +174,11 @@ def _number_problem(m: re.Match[str], text: str, allowed: Allowed) -> str | None
     if m["ord"]:
         return None if x.is_integer() and 1 <= x <= max(allowed.counts | {1}) else "is not a rank in the facts"
     said = _said_direction(text, m.start(), m["sign"])
-    if unit in ("%", "percent", "per cent", "percent") or unit.startswith("per"):
-        return _tagged_ok(x, decimals, allowed.percents, said)
     if unit.startswith(("percentage", "pp", "point")):
         pool = [*allowed.points, *allowed.values] if unit.startswith("point") else allowed.points
         return None if any(_close(x, decimals, 1.0, v) for v in pool) else "matches no difference in the facts"
+    if unit == "%" or unit.startswith("per"):
+        return _tagged_ok(x, decimals, allowed.percents, said)
     if unit in ("x", "×", "times"):
         return _ratio_ok(x, decimals, allowed, said)
     scale = _SCALES.get(unit, 1.0)
