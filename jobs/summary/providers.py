@@ -6,7 +6,8 @@
   Ollama (``localhost:11434/v1``), vLLM and proxies. The answer is forced into the JSON
   schema (``response_format``), or into any JSON object for endpoints without schemas.
 - :class:`AnthropicModel` speaks Messages through the ``anthropic`` SDK and forces the
-  answer into the schema as the input of a single tool.
+  answer into the schema as the input of a single tool. (The Messages API of this SDK
+  takes no temperature; the setting applies to OpenAI-compatible endpoints.)
 
 Timeouts and bounded retries (429, 5xx, connection errors; with backoff) are the SDKs'
 own (``timeout``, ``max_retries``). Every vendor error becomes one :class:`LLMError` line
@@ -91,7 +92,9 @@ class _Base:
         if self._api_key is not None:
             return self._api_key.get_secret_value()
         if required:
-            raise LLMError(f"{self.provider}: no API key (environment variable {self._key_name or '?'} is empty)")
+            raise LLMError(
+                f"{self.provider} {self.model}: no API key (environment variable {self._key_name or '?'} is empty)"
+            )
         return "unused"  # local servers (Ollama) take no key, but the SDK insists on one
 
     def _fail(self, exc: Exception) -> LLMError:
@@ -146,17 +149,24 @@ class OpenAIChatModel(_Base):
         ]
         try:
             response = client.chat.completions.create(model=self.model, messages=messages, **self._options(request))
+            return self._completion(response)
         except openai.OpenAIError as exc:
             raise self._fail(exc) from None
+        except LLMError:
+            raise
+        except Exception as exc:  # the SDK or we choking on a broken response: this provider failed
+            raise self._fail(exc) from exc
+
+    def _completion(self, response: Any) -> Completion:
         if not response.choices:
             raise LLMError(f"{self.provider} {self.model}: the response has no choices")
         message = response.choices[0].message
         text = message.content or (f"(refused: {message.refusal})" if message.refusal else "")
         usage = response.usage
         return Completion(
-            text=text,
-            tokens_in=usage.prompt_tokens if usage else None,
-            tokens_out=usage.completion_tokens if usage else None,
+            text=str(text),
+            tokens_in=int(usage.prompt_tokens) if usage else None,
+            tokens_out=int(usage.completion_tokens) if usage else None,
         )
 
 
@@ -190,7 +200,6 @@ class AnthropicModel(_Base):
             "description": "Write the report's headline and paragraphs, citing fact ids.",
             "input_schema": dict(request.schema),
         }
-        extra: dict[str, Any] = {} if self.temperature is None else {"temperature": self.temperature}
         try:
             response = client.messages.create(
                 model=self.model,
@@ -199,10 +208,15 @@ class AnthropicModel(_Base):
                 messages=[{"role": "user", "content": request.user}],
                 tools=[tool],
                 tool_choice={"type": "tool", "name": self.TOOL},
-                **extra,
             )
+            return self._completion(response)
         except anthropic.AnthropicError as exc:
             raise self._fail(exc) from None
+        except Exception as exc:  # the SDK or we choking on a broken response: this provider failed
+            raise self._fail(exc) from exc
+
+    @staticmethod
+    def _completion(response: Any) -> Completion:
         text = ""
         for block in response.content:
             if block.type == "tool_use":
@@ -210,4 +224,6 @@ class AnthropicModel(_Base):
                 break
             if block.type == "text":
                 text += block.text
-        return Completion(text=text, tokens_in=response.usage.input_tokens, tokens_out=response.usage.output_tokens)
+        return Completion(
+            text=text, tokens_in=int(response.usage.input_tokens), tokens_out=int(response.usage.output_tokens)
+        )

@@ -15,7 +15,8 @@ numbers), ``injected`` (obeys an injected instruction: a link and a number), ``r
 ("nothing unusual"), ``malformed`` (prose, not JSON), ``wrong_schema`` (JSON without
 paragraphs), ``slow`` (waits :attr:`slow_seconds`, then faithful), ``error500``, ``error429``
 (with ``Retry-After: 0``), ``no_usage`` (faithful, without token counts). A
-:class:`Content` answers with the given text verbatim.
+:class:`Content` answers with the given text verbatim; a :class:`RawBody` is sent as the
+whole HTTP response body (not even JSON).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Content", "FakeLLM", "Request", "faithful_answer"]
+__all__ = ["Content", "FakeLLM", "RawBody", "Request", "faithful_answer"]
 
 PROMPT_TOKENS = 1200
 COMPLETION_TOKENS = 150
@@ -68,6 +69,14 @@ class Content:
     """Answer with exactly this text (Anthropic: as a text block)."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """Answer with this HTTP status and body, as they are (a broken proxy, a wrong endpoint)."""
+
+    status: int
+    body: str
 
 
 def _fmt(value: float) -> str:
@@ -128,7 +137,7 @@ class FakeLLM:
         self.default = default
         self.slow_seconds = 2.0
         self.requests: list[Request] = []
-        self._script: deque[str | Content] = deque()
+        self._script: deque[str | Content | RawBody] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         fake = self
@@ -140,8 +149,12 @@ class FakeLLM:
                 with fake._lock:
                     fake.requests.append(request)
                     behaviour = fake._script.popleft() if fake._script else fake.default
-                status, payload, headers = fake._respond(request, behaviour)
-                data = json.dumps(payload).encode()
+                headers: dict[str, str] = {}
+                if isinstance(behaviour, RawBody):
+                    status, data = behaviour.status, behaviour.body.encode()
+                else:
+                    status, payload, headers = fake._respond(request, behaviour)
+                    data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -166,7 +179,7 @@ class FakeLLM:
         self.anthropic_url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def script(self, *behaviours: str | Content) -> None:
+    def script(self, *behaviours: str | Content | RawBody) -> None:
         """Answer the next requests this way, in order; then :attr:`default`."""
         with self._lock:
             self._script.extend(behaviours)

@@ -19,13 +19,13 @@ def test_the_chain_is_the_primary_then_the_fallbacks_with_models_per_task(tmp_pa
     settings = _load(
         tmp_path,
         '[llm]\nprovider = "openai"\nmodel = "gpt-4.1"\nalert_model = "gpt-4.1-mini"\nmax_retries = 1\n'
-        '[[llm.fallbacks]]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
+        '[[llm.fallbacks]]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-6"\n'
         '[[llm.fallbacks]]\nprovider = "gemini"\nmodel = "gemini-2.5-pro"\nalert_model = "gemini-2.5-flash"\n',
     )
     chain = settings.llm.chain()
     assert [(e.provider, e.model_for("digest"), e.model_for("alert")) for e in chain] == [
         ("openai", "gpt-4.1", "gpt-4.1-mini"),
-        ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5"),
+        ("anthropic", "claude-sonnet-4-6", "claude-sonnet-4-6"),
         ("gemini", "gemini-2.5-pro", "gemini-2.5-flash"),
     ]
     assert [e.api_key_env for e in chain] == ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"]

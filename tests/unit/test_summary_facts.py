@@ -153,7 +153,7 @@ def test_prices_by_exact_name_then_longest_prefix_with_overrides() -> None:
     table = PriceTable({"gpt-4.1-mini": Price(1.0, 2.0), "local": Price(0, 0)})
     assert table.price("gpt-4.1-mini-2025-04-14") == Price(1.0, 2.0)
     assert table.price("gpt-4.1-2025-04-14") == DEFAULT_PRICES["gpt-4.1"]
-    assert table.price("claude-sonnet-4-5") == DEFAULT_PRICES["claude-sonnet-4"]
+    assert table.price("claude-sonnet-4-6") == DEFAULT_PRICES["claude-sonnet-4"]
     assert table.price("mystery") is None
     assert table.cost("gpt-4.1-mini", 1_000_000, 500_000) == pytest.approx(2.0)
     assert table.cost("mystery", 1000, 1000) == 0.0
