@@ -188,13 +188,13 @@ def db_current() -> None:
 def main() -> None:
     """Entry point: turn barometer's own errors into one line on stderr and exit status 1."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n here
     except (BarometerError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except (click.ClickException, typer.TyperException) as exc:  # typer >= 0.2x vendors its own click
+        exc.show()  # type: ignore[union-attr]
+        sys.exit(getattr(exc, "exit_code", 2))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -203,3 +203,5 @@ def main() -> None:
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)
