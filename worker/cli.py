@@ -13,7 +13,7 @@ import click
 import typer
 
 from jobs.errors import BarometerError
-from worker.cli_llm import eval_app, llm_app
+from worker.cli_llm import describe_llm, eval_app, llm_app
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["app", "main"]
@@ -164,6 +164,7 @@ def config_check() -> None:
         f"{where}: ok ({len(settings.properties)} properties, {len(settings.subscriptions)} subscriptions, "
         f"{len(settings.accounts)} accounts)"
     )
+    typer.echo(describe_llm(settings))
 
 
 @db_app.command("upgrade")

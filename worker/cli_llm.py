@@ -13,10 +13,26 @@ from jobs.errors import BarometerError, InputError
 from jobs.summary.evaluate import GOLDEN_DIR, Score, format_table, load_bundles, score
 from worker.settings import Settings, SubscriptionSettings, load_settings
 
-__all__ = ["eval_app", "evaluate_summaries", "format_calls", "llm_app"]
+__all__ = ["describe_llm", "eval_app", "evaluate_summaries", "format_calls", "llm_app"]
 
 llm_app = typer.Typer(help="Language-model summaries: the audit trail of every call.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate parts of barometer on golden data.", no_args_is_help=True)
+
+
+def describe_llm(settings: Settings) -> str:
+    """One line for ``config check``: the failover chain, its models and whether each key is set."""
+    from worker.settings import secret
+
+    chain = settings.llm.chain()
+    if not chain:
+        return "llm: off (template summaries)"
+    parts = []
+    for e in chain:
+        alert = f", alerts {e.alert_model}" if e.alert_model and e.alert_model != e.model else ""
+        key = f"key {e.api_key_env}: {'set' if secret(e.api_key_env) else 'MISSING'}" if e.api_key_env else "no key"
+        parts.append(f"{e.provider} {e.model}{alert} ({key})")
+    cap = settings.llm.monthly_budget_usd
+    return "llm: " + " -> ".join(parts) + (f"; cap ${cap:.2f}/month" if cap > 0 else "; no cost cap")
 
 
 def _cell(text: str, width: int) -> str:

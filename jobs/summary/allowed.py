@@ -17,14 +17,32 @@ from urllib.parse import urlsplit
 
 from jobs.summary.facts import ContributorFact, FactSheet, FindingFact
 
-__all__ = ["Allowed", "allowed_for", "fold", "known_names", "known_paths", "normalise", "sheet_names"]
+__all__ = [
+    "Allowed",
+    "allowed_for",
+    "fold",
+    "invisible_removed",
+    "known_names",
+    "known_paths",
+    "normalise",
+    "sheet_names",
+]
 
 _DASHES = {0x2010: "-", 0x2011: "-", 0x2012: "-", 0x2013: "-", 0x2014: "-", 0x2212: "-", 0xFE63: "-"}
 
 
+def invisible_removed(text: str) -> str:
+    """``text`` without format characters (zero-width spaces, bidi overrides, soft hyphens).
+
+    They render as nothing or reorder what is shown, so "9<ZWSP>8%" reads as 98% but would
+    be checked as 9 and 8%: they are removed from the summary before it is checked and sent.
+    """
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 def normalise(text: str) -> str:
     """NFKC (fullwidth and superscript digits become ASCII), dashes as ``-``, spaces as `` ``."""
-    flat = unicodedata.normalize("NFKC", text).translate(_DASHES)
+    flat = unicodedata.normalize("NFKC", invisible_removed(text)).translate(_DASHES)
     return "".join(" " if ch.isspace() else ch for ch in flat)
 
 

@@ -80,6 +80,17 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _embedded_object(text: str) -> Any:
+    """The JSON object inside prose ("Here you go: {...}"), or None. It is validated like any other."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        return json.loads(text[start : end + 1])
+    except json.JSONDecodeError:
+        return None
+
+
 def parse_answer(raw: str | dict[str, Any]) -> Answer:
     """The validated answer from a model's text (a JSON object, optionally in a code fence)."""
     if isinstance(raw, str):
@@ -90,8 +101,12 @@ def parse_answer(raw: str | dict[str, Any]) -> Answer:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
-            snippet = text[:60].replace("\n", " ")
-            raise MalformedAnswer(f"the answer is not JSON ({exc.msg} at char {exc.pos}; starts {snippet!r})") from None
+            raw = _embedded_object(text)
+            if raw is None:
+                snippet = text[:60].replace("\n", " ")
+                raise MalformedAnswer(
+                    f"the answer is not JSON ({exc.msg} at char {exc.pos}; starts {snippet!r})"
+                ) from None
     if not isinstance(raw, dict):
         raise MalformedAnswer(f"the answer is JSON but not an object (got {type(raw).__name__})")
     try:

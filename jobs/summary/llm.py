@@ -28,6 +28,7 @@ from typing import NamedTuple
 from jobs.domain import Finding, LLMCall, LLMOutcome
 from jobs.errors import LLMError
 from jobs.ports import CallLog, LanguageModel, ModelRequest, Summariser, Summary
+from jobs.summary.allowed import invisible_removed
 from jobs.summary.answer import Answer, MalformedAnswer, Paragraph, parse_answer
 from jobs.summary.facts import FactSheet
 from jobs.summary.guard import check_answer
@@ -80,10 +81,11 @@ class SummaryReport:
     answer: Answer | None
 
 
-def _strip_citations(answer: Answer) -> Answer:
-    """Remove "(F1)"-style ids a model wrote into its prose; they belong in the facts list."""
+def _tidy(answer: Answer) -> Answer:
+    """The answer without invisible characters, and without "(F1)"-style ids in its prose."""
 
     def strip(text: str) -> str:
+        text = invisible_removed(text)
         return _CITATIONS.sub("", text).strip() or text
 
     paragraphs = tuple(Paragraph(text=strip(p.text), facts=p.facts) for p in answer.paragraphs)
@@ -187,7 +189,7 @@ class LLMSummariser:
         tokens_out = completion.tokens_out if completion.tokens_out is not None else estimate_tokens(completion.text)
         usage = _Usage(tokens_in, tokens_out, latency)
         try:
-            answer = _strip_citations(parse_answer(completion.text))
+            answer = _tidy(parse_answer(completion.text))
         except MalformedAnswer as exc:
             log.warning("LLM answer from %s %s is malformed: %s", model.provider, model.model, exc)
             return self._record(model, LLMOutcome.REJECTED, usage=usage, violations=(str(exc),))

@@ -167,3 +167,17 @@ def test_usage_errors_are_a_usage_message_not_a_traceback(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().endswith("Error: No such option: --bogus")
+
+
+def test_config_check_shows_the_model_chain_and_missing_keys(tmp_path: Path, env: dict[str, str]) -> None:
+    config = Path(env["BAROMETER_CONFIG"])
+    config.write_text(
+        config.read_text()
+        + '[[llm.fallbacks]]\nprovider = "anthropic"\nmodel = "claude-haiku-4-5"\napi_key_env = "NOT_SET_KEY"\n'
+    )
+    result = barometer("config", "check", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "llm: openai gpt-4.1, alerts gpt-4.1-mini (key TEST_LLM_KEY: set) -> "
+        "anthropic claude-haiku-4-5 (key NOT_SET_KEY: MISSING); no cost cap"
+    )

@@ -215,3 +215,20 @@ def test_an_alert_is_about_one_finding_and_says_so_in_the_prompt_version() -> No
     assert [f["id"] for f in _facts(model.requests[0])["findings"]] == ["F1"]
     assert "single real-time alert" in model.requests[0].system
     assert log.calls[0].prompt_version == "alert/facts-v1"
+
+
+def test_invisible_characters_are_removed_from_what_goes_out() -> None:
+    answer = {
+        "headline": "Key events down 9\u200b8%",
+        "paragraphs": [{"text": "Key events fell\u00ad 98% to \u202e4.", "facts": ["F1"]}],
+    }
+    report = _run(_summariser(ScriptedModel(json.dumps(answer)), log=MemoryCallLog()))
+    assert report.summary.headline == "Key events down 98%"
+    assert report.summary.text == "Key events fell 98% to 4."
+
+
+def test_a_json_object_wrapped_in_prose_is_still_checked_and_used() -> None:
+    answer = {"headline": "Key events down 98%", "paragraphs": [{"text": "Key events fell 98% to 4.", "facts": ["F1"]}]}
+    wrapped = f"Here is the summary:\n{json.dumps(answer)}\nHope this helps!"
+    report = _run(_summariser(ScriptedModel(wrapped), log=MemoryCallLog()))
+    assert report.summary.text == "Key events fell 98% to 4."

@@ -237,3 +237,10 @@ def test_random_numbers_inserted_into_a_faithful_text_are_always_caught() -> Non
         assert problems(text), text
         caught += 1
     assert caught > 150
+
+
+def test_invisible_characters_cannot_split_a_number_from_the_guard() -> None:
+    # a zero-width space shows "98%" to a reader; the guard must check 98%, not 9 and 8%
+    assert problems("Key events fell 9\u200b8%.") == []
+    assert [v.snippet for v in problems("Key events fell 9\u200b7%.")] == ["97%"]
+    assert [v.snippet for v in problems("Sessions fell \u202e14%.")] == ["14%"]
