@@ -64,8 +64,9 @@ _VOCABULARY = re.compile(
     re.I,
 )
 _REASSURING = re.compile(
-    r"\b(all quiet|nothing unusual|no (?:unusual )?changes?|no anomal\w*|nothing to report|no cause for concern"
-    r"|everything (?:is|looks|was) (?:fine|normal|stable|ok|good))\b",
+    r"\b(all quiet|all good|nothing unusual|nothing to report|no cause for concern"
+    r"|no (?:anomalies|anomaly|changes?) (?:were |was )?(?:found|detected|seen)"
+    r"|everything (?:is|looks|was|seems) (?:fine|normal|stable|ok|okay|good))\b",
     re.I,
 )
 

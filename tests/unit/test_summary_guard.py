@@ -244,3 +244,20 @@ def test_invisible_characters_cannot_split_a_number_from_the_guard() -> None:
     assert problems("Key events fell 9\u200b8%.") == []
     assert [v.snippet for v in problems("Key events fell 9\u200b7%.")] == ["97%"]
     assert [v.snippet for v in problems("Sessions fell \u202e14%.")] == ["14%"]
+
+
+@pytest.mark.parametrize(
+    ("text", "reassures"),
+    [
+        ("Nothing unusual happened.", True),
+        ("All good on shop.", True),
+        ("No anomalies were detected.", True),
+        ("Everything looks normal.", True),
+        ("Key events fell 98%; other channels showed no unusual movement.", False),
+        ("There is no sign that sessions recovered.", False),
+    ],
+)
+def test_reassurance_is_refused_when_there_are_findings(text: str, reassures: bool) -> None:
+    answer = _answer((text, ("F1",)))
+    found = [v for v in check_answer(answer, SHEET) if "reassures" in v.reason]
+    assert bool(found) is reassures
