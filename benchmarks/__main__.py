@@ -106,7 +106,7 @@ def demo(tmp: Path) -> str:
 
 def _prompt_line(label: str, findings: tuple[Any, ...], data_date: date, *, max_tokens: int = 0) -> str:
     from jobs.summary.prompt import fit_prompt
-    from worker.settings import LLMSettings
+    from worker.settings_llm import LLMSettings
 
     llm = LLMSettings()
     prompt = fit_prompt(
@@ -134,7 +134,8 @@ def llm_prompt(tmp: Path) -> str:
     from jobs.summary.prompt import fit_prompt, render_facts
     from worker import bootstrap
     from worker.demo import DEMO_SUBSCRIPTION, run_demo
-    from worker.settings import LLMSettings, Settings, StorageSettings
+    from worker.settings import Settings, StorageSettings
+    from worker.settings_llm import LLMSettings
 
     url = f"sqlite:///{tmp / 'demo.db'}"
     outcome = run_demo(Settings(), outbox=tmp / "outbox", database_url=url)

@@ -22,7 +22,8 @@ from jobs.summary.prompt import Task
 from jobs.summary.providers import AnthropicModel, OpenAIChatModel
 from jobs.summary.template import TemplateSummariser
 from worker import db
-from worker.settings import ConfigError, LLMEndpointSettings, Settings, SubscriptionSettings, secret
+from worker.settings import ConfigError, Settings, SubscriptionSettings, secret
+from worker.settings_llm import LLMEndpointSettings
 
 __all__ = ["channels_for", "engine", "forget_engine", "language_model", "source_for", "summariser_for"]
 

@@ -27,6 +27,9 @@ from tests.fakes.smtp import SmtpServer
 from worker import bootstrap, service
 from worker.settings import Settings, load_settings
 
+MODELS = {"openai": "gpt-4.1", "anthropic": "claude-haiku-4-5"}
+URLS = {"openai": lambda fake: fake.openai_url, "anthropic": lambda fake: fake.anthropic_url}
+
 #: What the fake's unfaithful answers say; none of it may ever reach a reader.
 LIES = ("37%", "12,345", "500%", "evil.example", "all good", "Nothing unusual")
 
@@ -37,14 +40,16 @@ def llm() -> Iterator[FakeLLM]:
         yield fake
 
 
-def make_settings(tmp_path: Path, llm: FakeLLM, *, database_url: str = "", smtp: SmtpServer | None = None) -> Settings:
+def make_settings(
+    tmp_path: Path, llm: FakeLLM, *, database_url: str = "", smtp: SmtpServer | None = None, provider: str = "openai"
+) -> Settings:
     smtp_toml = f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nstarttls = false\n' if smtp else ""
     path = tmp_path / "barometer.toml"
     url = database_url or f"sqlite:///{tmp_path / 'b.db'}"
     path.write_text(
         f'[storage]\ndatabase_url = "{url}"\n'
         f'[outbox]\ndir = "{tmp_path / "outbox"}"\n{smtp_toml}'
-        f'[llm]\nprovider = "openai"\nmodel = "gpt-4.1"\nbase_url = "{llm.openai_url}"\n'
+        f'[llm]\nprovider = "{provider}"\nmodel = "{MODELS[provider]}"\nbase_url = "{URLS[provider](llm)}"\n'
         'api_key_env = "TEST_LLM_KEY"\nmax_retries = 1\ntimeout_seconds = 0.5\n'
         '[[properties]]\nname = "shop"\nsource = "csv"\n'
         '[[subscriptions]]\nname = "marketing"\nproperties = ["shop"]\nemail = ["team@shop.example"]\n'
@@ -215,3 +220,28 @@ def test_calls_are_linked_and_counted_on_postgresql(tmp_path: Path, llm: FakeLLM
         assert all(c.created_at.tzinfo is not None for c in calls)
     finally:
         bootstrap.forget_engine(postgres_url)
+
+
+@pytest.mark.parametrize(
+    ("script", "outcomes", "summariser"),
+    [
+        (("injected", "faithful"), ["rejected", "ok"], "anthropic claude-haiku-4-5 (fact-checked)"),
+        (("hallucinated", "malformed"), ["rejected", "rejected", "fallback"], "template"),
+        (("error500", "error500"), ["error", "fallback"], "template"),
+    ],
+    ids=["injected-then-faithful", "hallucinated-then-malformed", "error500"],
+)
+def test_the_same_holds_through_the_anthropic_sdk(
+    tmp_path: Path, llm: FakeLLM, script: tuple[str, ...], outcomes: list[str], summariser: str
+) -> None:
+    settings = make_settings(tmp_path, llm, provider="anthropic")
+    llm.script(*script)
+
+    report = deliver(settings)
+
+    assert report.sent == 1
+    assert {r.path for r in llm.requests} == {"/v1/messages"}
+    message, payload = outbox_message(tmp_path)
+    assert_safe(message, payload)
+    assert f"Summary written by {summariser}" in parts(message)[0]
+    assert [c.outcome.value for c in reversed(recent_calls(bootstrap.engine(settings)))] == outcomes
