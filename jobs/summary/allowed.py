@@ -63,6 +63,8 @@ class Allowed:
     dates: set[date] = field(default_factory=set)
     #: Some cited value collapsed to (near) zero: "zero" may be said.
     near_zero: bool = False
+    #: Some cited metric is an amount of money (revenue): currency signs may be used.
+    money: bool = False
 
     @property
     def years(self) -> set[int]:
@@ -105,6 +107,7 @@ def _add_finding(allowed: Allowed, f: FindingFact) -> None:
     allowed.values += bounds
     for c in f.contributors:
         _add_contributor(allowed, c, percent_unit=percent_unit)
+    allowed.money = allowed.money or "revenue" in f.metric.lower()
     allowed.counts.add(len(f.contributors))
     allowed.dates.add(f.day)
 

@@ -114,17 +114,26 @@ _DOWN = frozenset(
 _CLAUSE = re.compile(r"[.;:!?,(]")
 
 
-def _said_direction(text: str, start: int, sign: str | None) -> str | None:
-    """``up``/``down`` from an explicit sign, else from the nearest direction word before ``start``."""
-    if sign:
-        return "up" if sign == "+" else "down"
-    clause = _CLAUSE.split(text[max(0, start - 80) : start])[-1]
-    for word in reversed(re.findall(r"[a-z]+", clause.lower())[-6:]):
+def _direction_of(words: list[str]) -> str | None:
+    for word in words:
         if word in _UP:
             return "up"
         if word in _DOWN:
             return "down"
     return None
+
+
+def _said_direction(text: str, start: int, sign: str | None, end: int | None = None) -> str | None:
+    """``up``/``down`` from an explicit sign, else the nearest direction word before ``start``
+    in the same clause, else one right after ``end`` ("a 41% rise")."""
+    if sign:
+        return "up" if sign == "+" else "down"
+    before = _CLAUSE.split(text[max(0, start - 80) : start])[-1]
+    said = _direction_of(list(reversed(re.findall(r"[a-z]+", before.lower())[-6:])))
+    if said is None and end is not None:
+        after = _CLAUSE.split(text[end : end + 40])[0]
+        said = _direction_of(re.findall(r"[a-z]+", after.lower())[:2])
+    return said
 
 
 def _close(x: float, decimals: int, scale: float, value: float) -> bool:
@@ -166,25 +175,36 @@ def _ratio_ok(k: float, decimals: int, allowed: Allowed, said: str | None) -> st
     return f"says {said}, but the cited facts went {'/'.join(sorted(hits))}"
 
 
+def _form_problem(m: re.Match[str], x: float, decimals: int, unit: str, allowed: Allowed) -> str | None:
+    """Problems with how a number is written: a rank beyond the list, money, 4.000."""
+    if m["ord"] and not (x.is_integer() and 1 <= x <= max(allowed.counts | {1})):
+        return "is not a rank in the facts"
+    if m["cur"] and not allowed.money:
+        return "is an amount of money; the facts hold no money"
+    if decimals == 3 and x >= 1 and x.is_integer() and not unit:
+        return "is ambiguous (a thousands separator or three decimals?): write 4,000 or 4"
+    return None
+
+
 def _number_problem(m: re.Match[str], text: str, allowed: Allowed) -> str | None:
     raw = m["num"].replace(",", "")
     x = float(raw)
     decimals = len(raw.partition(".")[2])
     unit = (m["unit"] or "").strip().lower()
-    if m["ord"]:
-        return None if x.is_integer() and 1 <= x <= max(allowed.counts | {1}) else "is not a rank in the facts"
-    said = _said_direction(text, m.start(), m["sign"])
+    reason = _form_problem(m, x, decimals, unit, allowed)
+    if reason or m["ord"]:
+        return reason
+    said = _said_direction(text, m.start(), m["sign"], m.end())
     if unit.startswith(("percentage", "pp", "point")):
         pool = [*allowed.points, *allowed.values] if unit.startswith("point") else allowed.points
-        return None if any(_close(x, decimals, 1.0, v) for v in pool) else "matches no difference in the facts"
-    if unit == "%" or unit.startswith("per"):
-        return _tagged_ok(x, decimals, allowed.percents, said)
-    if unit in ("x", "×", "times"):
-        return _ratio_ok(x, decimals, allowed, said)
-    scale = _SCALES.get(unit, 1.0)
-    if _plain_ok(x, decimals, scale, allowed, integer=decimals == 0):
-        return None
-    return "matches no cited fact"
+        reason = None if any(_close(x, decimals, 1.0, v) for v in pool) else "matches no difference in the facts"
+    elif unit == "%" or unit.startswith("per"):
+        reason = _tagged_ok(x, decimals, allowed.percents, said)
+    elif unit in ("x", "×", "times"):
+        reason = _ratio_ok(x, decimals, allowed, said)
+    elif not _plain_ok(x, decimals, _SCALES.get(unit, 1.0), allowed, integer=decimals == 0):
+        reason = "matches no cited fact"
+    return reason
 
 
 def check_numbers(text: str, allowed: Allowed) -> tuple[str, list[Problem]]:
