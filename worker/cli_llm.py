@@ -29,7 +29,8 @@ def describe_llm(settings: Settings) -> str:
     parts = []
     for e in chain:
         alert = f", alerts {e.alert_model}" if e.alert_model and e.alert_model != e.model else ""
-        key = f"key {e.api_key_env}: {'set' if secret(e.api_key_env) else 'MISSING'}" if e.api_key_env else "no key"
+        missing = "not set (optional)" if e.provider in ("ollama", "openai_compatible") else "MISSING"
+        key = f"key {e.api_key_env}: {'set' if secret(e.api_key_env) else missing}" if e.api_key_env else "no key"
         parts.append(f"{e.provider} {e.model}{alert} ({key})")
     cap = settings.llm.monthly_budget_usd
     return "llm: " + " -> ".join(parts) + (f"; cap ${cap:.2f}/month" if cap > 0 else "; no cost cap")

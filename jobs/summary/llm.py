@@ -133,17 +133,18 @@ class LLMSummariser:
         """Like :meth:`summarise`, with every attempt (for evaluation and tests)."""
         if not findings:  # nothing to explain: no call, no cost
             return SummaryReport(self._fallback.summarise(findings, data_date=data_date), (), None, None)
-        prompt = fit_prompt(
-            findings,
-            data_date=data_date,
-            properties=self._properties,
-            task=self.task,
-            max_findings=self._max_findings,
-            max_contributors=self._max_contributors,
-            max_tokens=self._max_prompt_tokens,
-        )
         attempts: list[Attempt] = []
+        prompt: Prompt | None = None
         try:
+            prompt = fit_prompt(
+                findings,
+                data_date=data_date,
+                properties=self._properties,
+                task=self.task,
+                max_findings=self._max_findings,
+                max_contributors=self._max_contributors,
+                max_tokens=self._max_prompt_tokens,
+            )
             if prompt is None:
                 reason = f"the top finding alone needs more than llm.max_prompt_tokens = {self._max_prompt_tokens}"
                 return self._give_up(findings, data_date, attempts, prompt, reason)

@@ -118,7 +118,7 @@ class OpenAIChatModel(_Base):
 
         if self._client is None:
             self._client = openai.OpenAI(
-                api_key=self._key(required=self.provider != "ollama"),
+                api_key=self._key(required=self.provider not in ("ollama", "openai_compatible")),
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=self.max_retries,

@@ -129,8 +129,8 @@ def test_anthropic_messages_with_a_forced_tool(tmp_path: Path, llm: FakeLLM) -> 
 def test_openai_compatible_providers_go_through_the_openai_sdk(
     tmp_path: Path, llm: FakeLLM, provider: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if provider == "ollama":
-        monkeypatch.delenv("TEST_LLM_KEY")  # a local Ollama takes no key
+    if provider in ("ollama", "openai_compatible"):
+        monkeypatch.delenv("TEST_LLM_KEY")  # a local Ollama or vLLM takes no key
     settings = make_settings(tmp_path, openai_toml(llm, provider=provider))
     report = summarise(settings)
 
