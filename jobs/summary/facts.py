@@ -132,7 +132,7 @@ class FindingFact:
                     "name": c.name,
                     "actual": display_number(c.actual),
                     "expected": display_number(c.expected),
-                    "share_pct": round(c.share * 100),
+                    "share_pct": round(c.share * 100) if math.isfinite(c.share) else None,
                 }
                 for c in self.contributors
             ],

@@ -157,3 +157,12 @@ def test_prices_by_exact_name_then_longest_prefix_with_overrides() -> None:
     assert table.price("mystery") is None
     assert table.cost("gpt-4.1-mini", 1_000_000, 500_000) == pytest.approx(2.0)
     assert table.cost("mystery", 1000, 1000) == 0.0
+
+
+def test_missing_values_are_null_not_a_crash() -> None:
+    nan = float("nan")
+    gap = finding(observed=12.0, expected=nan, contributors=(Contributor("landingPage:/x", nan, 3.0, nan),))
+    payload = build_sheet([gap], data_date=DATA_DATE, max_findings=1, max_contributors=3).payload()["findings"][0]
+    assert (payload["expected"], payload["change_pct"]) == (None, None)
+    assert payload["contributors"][0]["actual"] is None
+    assert payload["contributors"][0]["share_pct"] is None
