@@ -25,9 +25,8 @@ from alerts import history, outbox
 from alerts.mutes import active_mutes
 from alerts.policy import Plan, PolicyParams, plan
 from jobs.domain import Delivery, DeliveryStatus, Digest, Finding
-from jobs.storage import repo
+from jobs.storage import llm_calls, repo
 from jobs.storage.runs import latest_failures
-from jobs.summary.template import TemplateSummariser
 from worker import bootstrap
 from worker.settings import Settings, SubscriptionSettings
 
@@ -138,7 +137,10 @@ def build_digest(
         incidents=planned.incidents,
         held_back=planned.held_back,
     )
-    return repo.save_digest(engine, digest)
+    saved = repo.save_digest(engine, digest)
+    if saved.id is not None:
+        llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
+    return saved
 
 
 def send_immediate(
@@ -161,7 +163,8 @@ def send_immediate(
             planned = _plan(settings, subscription, findings, days=[day], at=at, immediate=True)
             if not planned.incidents:
                 continue
-            summary = TemplateSummariser(properties=(property_name,)).summarise(planned.leads, data_date=day)
+            summariser = bootstrap.summariser_for(settings, subscription, task="alert")
+            summary = summariser.summarise(planned.leads, data_date=day)
             digest = repo.save_digest(
                 engine,
                 Digest(
@@ -177,6 +180,8 @@ def send_immediate(
                     immediate=True,
                 ),
             )
+            if digest.id is not None:
+                llm_calls.link_to_digest(engine, summary.call_ids, digest.id)
         history.record(engine, digest, now=now())
         reports.append(_deliver(settings, subscription, digest, property_name=property_name, now=now))
     return tuple(reports)

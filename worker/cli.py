@@ -14,6 +14,7 @@ import typer
 
 from jobs.errors import BarometerError
 from worker.cli_alerts import register as register_alert_commands
+from worker.cli_llm import describe_llm, eval_app, llm_app
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["app", "main"]
@@ -32,6 +33,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 register_alert_commands(app)
+app.add_typer(llm_app, name="llm")
+app.add_typer(eval_app, name="eval")
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -167,6 +170,7 @@ def config_check() -> None:
         f"{where}: ok ({len(settings.properties)} properties, {len(settings.subscriptions)} subscriptions, "
         f"{len(settings.accounts)} accounts)"
     )
+    typer.echo(describe_llm(settings))
 
 
 @db_app.command("upgrade")
@@ -191,13 +195,13 @@ def db_current() -> None:
 def main() -> None:
     """Entry point: turn barometer's own errors into one line on stderr and exit status 1."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n here
     except (BarometerError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except (click.ClickException, typer.TyperException) as exc:  # typer >= 0.2x vendors its own click
+        exc.show()  # type: ignore[union-attr]
+        sys.exit(getattr(exc, "exit_code", 2))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -206,3 +210,5 @@ def main() -> None:
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)
