@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,6 +102,175 @@ def demo(tmp: Path) -> str:
     outcome = run_demo(Settings(), outbox=tmp / "outbox", database_url=f"sqlite:///{tmp / 'demo.db'}")
     findings = sum(r.findings for r in outcome.report.properties)
     return f"demo end to end: {time.perf_counter() - started:.2f}s, {findings} findings, {len(outcome.files)} files"
+
+
+@bench
+def alert_policy(tmp: Path) -> str:
+    """The alert policy on a bad day: 5,000 findings (3 properties, totals with contributors,
+    4,000 children, 40 outages), 30 days of alert log, 20 mutes; then the email of the result."""
+    from datetime import UTC, datetime
+
+    from alerts.history import Sighting, problem_key
+    from alerts.mutes import Mute
+    from alerts.policy import PolicyParams, plan
+    from alerts.render.email import render_email
+    from jobs.domain import Anomaly, Contributor, Digest, Direction, Finding, Kind, Severity
+
+    rng = np.random.default_rng(3)
+    day = date(2026, 11, 18)
+    findings: list[Finding] = []
+    for n in range(5_000):
+        prop = f"site{n % 3}"
+        child = n >= 1_000
+        series = f"landingPage:/p{n}" if child else (TOTAL_SERIES if n < 30 else f"query:q{n}")
+        metric = ("sessions", "totalUsers", "keyEvents", "clicks")[n % 4] if not child else "sessions"
+        expected = float(rng.uniform(50, 5_000))
+        outage = n % 125 == 0
+        observed = 0.0 if outage else expected * float(rng.uniform(0.2, 0.8))
+        parts = tuple(Contributor(f"landingPage:/p{1_000 + k}", 1.0, 2.0, 0.1) for k in range(10)) if n < 30 else ()
+        anomaly = Anomaly(
+            prop,
+            series,
+            metric,
+            day,
+            observed,
+            expected,
+            expected * 0.8,
+            expected * 1.2,
+            1e-6,
+            None,
+            Direction.DOWN,
+            Kind.OUTAGE if outage else Kind.DROP,
+        )
+        severity = (Severity.LOW, Severity.MEDIUM, Severity.HIGH)[n % 3] if not outage else Severity.CRITICAL
+        findings.append(Finding(anomaly, severity, parts, None, n + 1))
+    now = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+    history: dict[str, tuple[Sighting, ...]] = {}
+    for f in findings[::5]:
+        key = problem_key(f)
+        history[key] = tuple(
+            Sighting(key, day - timedelta(days=d), "digest", "high", 0.6, now) for d in range(1, 31, 3)
+        )
+    mutes = [
+        Mute(i, f"site{i % 3}/sessions/landingPage:/p{i}*", "", "", now, now + timedelta(days=1)) for i in range(20)
+    ]
+    started = time.perf_counter()
+    result = plan(
+        findings, params=PolicyParams(min_severity=Severity.LOW), subscription="s", mutes=mutes, history=history
+    )
+    planned = time.perf_counter() - started
+    digest = Digest(
+        "s",
+        day,
+        ("site0", "site1", "site2"),
+        result.findings,
+        "h",
+        "s",
+        now,
+        incidents=result.incidents,
+        held_back=result.held_back,
+        id=1,
+    )
+    started = time.perf_counter()
+    size = len(render_email(digest, sender="b@example.com", recipient="t@example.com").as_bytes())
+    rendered = time.perf_counter() - started
+    return (
+        f"plan 5,000 findings: {planned:.2f}s -> {len(result.incidents)} incidents, {len(result.held_back)} held back; "
+        f"email of it: {rendered:.2f}s, {size / 1e6:.1f} MB"
+    )
+
+
+def _prompt_line(label: str, findings: tuple[Any, ...], data_date: date, *, max_tokens: int = 0) -> str:
+    from jobs.summary.prompt import fit_prompt
+    from worker.settings_llm import LLMSettings
+
+    llm = LLMSettings()
+    prompt = fit_prompt(
+        findings,
+        data_date=data_date,
+        max_findings=llm.max_findings,
+        max_contributors=llm.max_contributors,
+        max_tokens=max_tokens or llm.max_prompt_tokens,
+    )
+    assert prompt is not None
+    shown = len(prompt.sheet.findings)
+    contributors = max((len(f.contributors) for f in prompt.sheet.findings), default=0)
+    return f"{label}: {prompt.tokens:,} tokens ({shown} of {len(findings)} findings, <= {contributors} contributors)"
+
+
+@bench
+def llm_prompt(tmp: Path) -> str:
+    """Prompt tokens per digest (estimated, chars/4) at the default [llm] limits, and the fact check's speed."""
+    import json
+
+    from jobs.domain import Anomaly, Contributor, Direction, Finding, Kind, Severity
+    from jobs.storage import repo
+    from jobs.summary.answer import parse_answer
+    from jobs.summary.guard import check_answer
+    from jobs.summary.prompt import fit_prompt, render_facts
+    from worker import bootstrap
+    from worker.demo import DEMO_SUBSCRIPTION, run_demo
+    from worker.settings import Settings, StorageSettings
+    from worker.settings_llm import LLMSettings
+
+    url = f"sqlite:///{tmp / 'demo.db'}"
+    outcome = run_demo(Settings(), outbox=tmp / "outbox", database_url=url)
+    delivered = outcome.report.deliveries[0]
+    engine = bootstrap.engine(Settings(storage=StorageSettings(database_url=url)))
+    digest = repo.find_digest(engine, DEMO_SUBSCRIPTION, delivered.data_date)
+    assert digest is not None
+    day = date(2026, 6, 30)
+    big = tuple(
+        Finding(
+            Anomaly(
+                "shop",
+                f"landingPage:/category/{i}/a-long-descriptive-product-slug",
+                "sessions",
+                day,
+                100.0 + i,
+                400.0,
+                340.0,
+                460.0,
+                1e-6,
+                1e-4,
+                Direction.DOWN,
+                Kind.DROP,
+            ),
+            Severity.MEDIUM,
+            tuple(Contributor(f"sessionSource:partner-{j}.example.com/campaign-{j}", 10, 40, 0.1) for j in range(8)),
+        )
+        for i in range(500)
+    )
+    lines = [
+        _prompt_line("demo digest", digest.findings, digest.data_date),
+        _prompt_line("500 findings", big, day),
+        _prompt_line("the same with max_prompt_tokens 1,500", big, day, max_tokens=1500),
+    ]
+    llm = LLMSettings()
+    prompt = fit_prompt(
+        big, data_date=day, max_findings=llm.max_findings, max_contributors=llm.max_contributors, max_tokens=6000
+    )
+    assert prompt is not None
+    facts = json.loads(render_facts(prompt.sheet))["findings"]
+    answer = parse_answer(
+        {
+            "headline": f"Sessions down {abs(facts[0]['change_pct'])}% on shop",
+            "paragraphs": [
+                {
+                    "text": f'Sessions on landing page "{f["name"]}" fell {abs(f["change_pct"])}% to {f["actual"]:,} '
+                    f"against an expected {f['expected']:,} on {f['date']}.",
+                    "facts": [f["id"]],
+                }
+                for f in facts[:3]
+            ],
+        }
+    )
+    runs = 200
+    started = time.perf_counter()
+    for _ in range(runs):
+        assert check_answer(answer, prompt.sheet) == ()
+    per_check = (time.perf_counter() - started) / runs * 1000
+    return "; ".join(lines) + f" (limit {llm.max_prompt_tokens:,}); fact check {per_check:.1f} ms per answer"
 
 
 def main(argv: list[str]) -> int:

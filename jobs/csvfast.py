@@ -208,10 +208,10 @@ def _chunk(text: _Text, days: _Days, lo: int, hi: int) -> _Lines:
     """Lines whose first byte is in [lo, hi) (``lo`` and ``hi`` are line starts)."""
     buf = text.buf
     part = buf[lo:hi]
-    pos = np.flatnonzero((part == 44) | (part == 10))
-    if pos.size % 4:
+    found = np.flatnonzero((part == 44) | (part == 10))
+    if found.size % 4:
         raise _Unusual
-    pos = pos.reshape(-1, 4) + lo
+    pos = found.reshape(-1, 4) + lo
     c1, c2, c3, end = pos[:, 0], pos[:, 1], pos[:, 2], pos[:, 3]
     if not (buf[end] == 10).all():
         raise _Unusual  # a line with other than 3 commas

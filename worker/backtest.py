@@ -65,7 +65,10 @@ class BacktestReport:
         )
         labelled = sum(self.labelled.values())
         false = self.labelled.get(Label.FALSE_ALARM.value, 0)
-        out = [head, f"labelled in this window: {labelled} ({false} false alarm(s), {self.false_alarms_firing} still firing)"]
+        out = [
+            head,
+            f"labelled in this window: {labelled} ({false} false alarm(s), {self.false_alarms_firing} still firing)",
+        ]
         if not self.rows:
             out.append("nothing would have fired")
             return out
@@ -110,7 +113,12 @@ def run_backtest(settings: Settings, property_name: str, *, days: int, chart: Pa
     start = end - timedelta(days=days - 1)
     params = settings.detection.params()
     panels = repo.load_panels(
-        engine, prop_id, prop_name=spec.name, start=start - timedelta(days=history_days(params)), end=end, last_final=end
+        engine,
+        prop_id,
+        prop_name=spec.name,
+        start=start - timedelta(days=history_days(params)),
+        end=end,
+        last_final=end,
     )
     done = walk(derive_ctr(panels), params, start=start, end=end)
     labelled = feedback.labels_between(engine, prop_id, start=start, end=end)

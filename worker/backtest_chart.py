@@ -59,7 +59,9 @@ def render_weeks(rows: Sequence[_Row], *, start: date, end: date, title: str) ->
         ax.bar(xs, heights, bottom=bottom, color=_PALETTE[n % len(_PALETTE)], label=metric, width=0.7)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     if any(false.values()):
-        ax.bar(xs, [false[w] for w in weeks], fill=False, hatch="///", edgecolor="#333333", width=0.7, label="false alarms")
+        ax.bar(
+            xs, [false[w] for w in weeks], fill=False, hatch="///", edgecolor="#333333", width=0.7, label="false alarms"
+        )
     step = max(1, len(weeks) // 12)
     ax.set_xticks(xs[::step], weeks[::step], rotation=30, ha="right", fontsize=7)
     ax.tick_params(axis="y", labelsize=7)

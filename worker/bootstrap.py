@@ -11,16 +11,29 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from alerts.channels import Channel, DirectoryChannel, SlackWebhookChannel, SmtpChannel
+from alerts.channels import (
+    Channel,
+    DirectoryChannel,
+    SlackApiChannel,
+    SlackWebhookChannel,
+    SmtpChannel,
+    UnavailableChannel,
+    WebhookChannel,
+)
 from alerts.outbox import Target
 from jobs.domain import PropertySpec
-from jobs.ports import MetricSource, Summariser
+from jobs.ports import LanguageModel, MetricSource, Summariser
 from jobs.sources.demo import DemoSource
+from jobs.storage.llm_calls import SqlCallLog
+from jobs.summary.llm import LLMSummariser
+from jobs.summary.prompt import Task
+from jobs.summary.providers import AnthropicModel, OpenAIChatModel
 from jobs.summary.template import TemplateSummariser
 from worker import db
 from worker.settings import ConfigError, Settings, SubscriptionSettings, secret
+from worker.settings_llm import LLMEndpointSettings
 
-__all__ = ["channels_for", "engine", "forget_engine", "source_for", "summariser_for"]
+__all__ = ["channels_for", "engine", "forget_engine", "language_model", "source_for", "summariser_for"]
 
 _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()
@@ -72,18 +85,65 @@ def source_for(spec: PropertySpec, *, today: date) -> MetricSource:
     )
 
 
-def summariser_for(settings: Settings, subscription: SubscriptionSettings) -> Summariser:
-    """The template summariser (the deterministic default and the LLM fallback)."""
-    del settings
-    return TemplateSummariser(properties=subscription.properties)
+def language_model(endpoint: LLMEndpointSettings, *, task: Task = "digest") -> LanguageModel:
+    """The SDK client of one ``[llm]`` endpoint for ``task``; its key read from ``api_key_env``.
+
+    Gemini, xAI, Ollama and ``openai_compatible`` endpoints are reached through the openai
+    SDK at their OpenAI-compatible base URLs; Anthropic through the anthropic SDK.
+    """
+    common = {
+        "provider": endpoint.provider,
+        "model": endpoint.model_for(task),
+        "base_url": endpoint.base_url,
+        "api_key": secret(endpoint.api_key_env),
+        "key_name": endpoint.api_key_env,
+        "timeout": endpoint.timeout_seconds,
+        "max_retries": endpoint.max_retries,
+        "temperature": endpoint.temperature,
+    }
+    if endpoint.provider == "anthropic":
+        return AnthropicModel(**common)
+    return OpenAIChatModel(json_mode=endpoint.json_mode, **common)
+
+
+def summariser_for(settings: Settings, subscription: SubscriptionSettings, *, task: Task = "digest") -> Summariser:
+    """The summariser of a subscription's digests (``task="digest"``) or real-time alerts (``"alert"``).
+
+    Without ``[llm] provider`` it is the deterministic template. Otherwise an
+    :class:`LLMSummariser` over the failover chain (``[llm]`` then ``[[llm.fallbacks]]``,
+    each with its model for ``task``), recording every call in the database and falling
+    back to the template.
+    """
+    template = TemplateSummariser(properties=subscription.properties)
+    llm = settings.llm
+    chain = llm.chain()
+    if not chain:
+        return template
+    return LLMSummariser(
+        models=[language_model(endpoint, task=task) for endpoint in chain],
+        calls=SqlCallLog(engine(settings)),
+        fallback=template,
+        prices=llm.price_table(),
+        task=task,
+        properties=subscription.properties,
+        monthly_budget_usd=llm.monthly_budget_usd,
+        max_prompt_tokens=llm.max_prompt_tokens,
+        max_findings=llm.max_findings,
+        max_contributors=llm.max_contributors,
+        max_output_tokens=llm.max_output_tokens,
+    )
 
 
 def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tuple[dict[str, Channel], list[Target]]:
     """The channels and delivery targets of a subscription.
 
-    Email goes over SMTP when ``[smtp] host`` is set; Slack when the subscription's webhook
-    variable holds a URL. Without either, the digest is written to ``[outbox] dir``
-    (one ``.eml`` per email recipient, or a single digest file) so nothing is lost.
+    * ``email`` over SMTP when ``[smtp] host`` is set, else each address's digest is
+      written to ``[outbox] dir`` (one ``.eml`` per recipient);
+    * ``slack`` (incoming webhook), ``slack_api`` (bot token + channel) and ``webhook``
+      (generic JSON) when configured. A configured variable that is empty gives a
+      channel that fails permanently and says so (recorded, logged at ERROR, named in the
+      next digest), never a silent skip;
+    * with no target at all, or none that can work, the digest goes to ``[outbox] dir``.
     """
     channels: dict[str, Channel] = {}
     targets: list[Target] = []
@@ -100,11 +160,40 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
             timeout=smtp.timeout_seconds,
         )
         targets += [Target("email", address) for address in subscription.email]
-    webhook = secret(subscription.slack_webhook_env)
-    if webhook is not None:
-        channels["slack"] = SlackWebhookChannel(url=webhook)
+    if subscription.slack_webhook_env:
+        url = secret(subscription.slack_webhook_env)
+        channels["slack"] = (
+            SlackWebhookChannel(url=url, timeout=settings.slack.timeout_seconds)
+            if url
+            else _missing("slack", subscription.slack_webhook_env)
+        )
         targets.append(Target("slack", subscription.slack_webhook_env))
-    if not targets:
+    if subscription.slack_bot_token_env:
+        token = secret(subscription.slack_bot_token_env)
+        channels["slack_api"] = (
+            SlackApiChannel(token=token, base_url=settings.slack.api_url, timeout=settings.slack.timeout_seconds)
+            if token
+            else _missing("slack_api", subscription.slack_bot_token_env)
+        )
+        targets.append(Target("slack_api", subscription.slack_channel))
+    if subscription.webhook_url_env:
+        hook = secret(subscription.webhook_url_env)
+        channels["webhook"] = (
+            WebhookChannel(
+                url=hook, secret=secret(subscription.webhook_secret_env), timeout=settings.webhook.timeout_seconds
+            )
+            if hook
+            else _missing("webhook", subscription.webhook_url_env)
+        )
+        targets.append(Target("webhook", subscription.webhook_url_env))
+    files = [Target("file", address) for address in subscription.email if not smtp.host]
+    if not files and not any(not isinstance(channels[t.channel], UnavailableChannel) for t in targets):
+        files = [Target("file", address) for address in subscription.email] or [Target("file", "digest")]
+    if files:
         channels["file"] = DirectoryChannel(directory=Path(settings.outbox.dir), sender=smtp.sender)
-        targets += [Target("file", address) for address in subscription.email] or [Target("file", "digest")]
+        targets += files
     return channels, targets
+
+
+def _missing(channel: str, env: str) -> UnavailableChannel:
+    return UnavailableChannel(channel, reason=f"environment variable {env} is not set")

@@ -13,6 +13,9 @@ import click
 import typer
 
 from jobs.errors import BarometerError
+from worker.cli_alerts import register as register_alert_commands
+from worker.cli_detection import register as register_detection_commands
+from worker.cli_llm import describe_llm, eval_app, llm_app
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["app", "main"]
@@ -30,6 +33,10 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+register_alert_commands(app)
+register_detection_commands(app)
+app.add_typer(llm_app, name="llm")
+app.add_typer(eval_app, name="eval")
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -83,6 +90,10 @@ def run(
     report = run_daily(_settings(), data_date=_date(date_, "--date"), only_property=property_)
     for result in report.properties:
         typer.echo(f"{result.property}: {result.findings} finding(s) on {result.data_date} ({result.points} points)")
+        for alert in result.alerts:
+            typer.echo(
+                f"{result.property}: immediate alert {alert.digest_id} to {alert.subscription}: {alert.sent} sent"
+            )
     for name, reason in report.failures.items():
         typer.echo(f"{name}: FAILED: {reason}", err=True)
     for d in report.deliveries:
@@ -154,11 +165,6 @@ def detect(
         typer.echo(f"{result.findings} finding(s) written to {output}")
 
 
-from worker import cli_detection  # noqa: E402 (its commands join the app defined above)
-
-cli_detection.register(app)
-
-
 @config_app.command("check")
 def config_check() -> None:
     """Validate barometer.toml (and BAROMETER_* overrides); name the exact bad key."""
@@ -169,6 +175,7 @@ def config_check() -> None:
         f"{where}: ok ({len(settings.properties)} properties, {len(settings.subscriptions)} subscriptions, "
         f"{len(settings.accounts)} accounts)"
     )
+    typer.echo(describe_llm(settings))
 
 
 @db_app.command("upgrade")
@@ -193,13 +200,13 @@ def db_current() -> None:
 def main() -> None:
     """Entry point: turn barometer's own errors into one line on stderr and exit status 1."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n here
     except (BarometerError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except (click.ClickException, typer.TyperException) as exc:  # typer >= 0.2x vendors its own click
+        exc.show()  # type: ignore[union-attr]
+        sys.exit(getattr(exc, "exit_code", 2))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -208,3 +215,5 @@ def main() -> None:
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -59,5 +59,3 @@ def export_csv(
         return csvio.write_metrics_csv(
             repo.iter_points(engine, prop_id, prop_name=spec.name, start=start, end=end), out
         )
-
-

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams, metric_defaults
-from jobs.domain import PropertySpec, Severity
+from jobs.domain import Kind, PropertySpec, Severity
 from jobs.errors import BarometerError
+from worker.settings_llm import LLMSettings
 
 __all__ = [
     "ConfigError",
@@ -64,14 +65,6 @@ class BrokerSettings(_Section):
     beat_lock_timeout: int = Field(default=300, ge=10)
 
 
-class LLMSettings(_Section):
-    provider: Literal["", "openai", "anthropic", "gemini", "xai", "ollama"] = ""
-    model: str = ""
-    base_url: str = ""
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout_seconds: float = Field(default=30.0, gt=0)
-
-
 class SMTPSettings(_Section):
     host: str = ""
     port: int = Field(default=587, ge=1, le=65535)
@@ -99,6 +92,16 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     #: JSON lines (for containers and log shippers) instead of plain text.
     json_lines: bool = False
+
+
+class SlackSettings(_Section):
+    #: Base URL of the Slack Web API (chat.postMessage); "" means https://slack.com/api/.
+    api_url: str = ""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class WebhookSettings(_Section):
+    timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 class OutboxSettings(_Section):
@@ -152,8 +155,31 @@ class SubscriptionSettings(_Section):
     min_severity: Severity = Severity.MEDIUM
     #: Send an "all quiet" digest on days without findings (False: send nothing).
     quiet_digest: bool = True
+    #: Slack Web API: environment variable holding a bot token (xoxb-...), and the channel.
+    slack_bot_token_env: str = ""
+    slack_channel: str = ""
+    #: Generic JSON webhook: environment variables holding its URL and an HMAC secret.
+    webhook_url_env: str = ""
+    webhook_secret_env: str = ""
+    #: Kinds alerted right after the run that found them, not at digest time.
+    immediate: tuple[Kind, ...] = ()
+    immediate_min_severity: Severity = Severity.CRITICAL
+    #: An alerted problem seen again within this many days is not repeated (0: always repeat).
+    dedup_days: int = Field(default=7, ge=0, le=90)
+    #: Re-alert an ongoing problem when observed/expected moves this many times further from 1.
+    escalation: float = Field(default=1.5, gt=1.0, le=100.0)
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="after")
+    def _slack_bot(self) -> SubscriptionSettings:
+        if self.slack_bot_token_env and not self.slack_channel:
+            raise ValueError("slack_channel: required with slack_bot_token_env (the channel the bot posts to)")
+        if self.slack_channel and not self.slack_bot_token_env:
+            raise ValueError("slack_bot_token_env: required with slack_channel (the variable holding the bot token)")
+        if self.webhook_secret_env and not self.webhook_url_env:
+            raise ValueError("webhook_url_env: required when webhook_secret_env is set")
+        return self
 
     @field_validator("digest_at")
     @classmethod
@@ -244,6 +270,8 @@ class Settings(BaseSettings):
     google: GoogleSettings = GoogleSettings()
     sentry: SentrySettings = SentrySettings()
     outbox: OutboxSettings = OutboxSettings()
+    slack: SlackSettings = SlackSettings()
+    webhook: WebhookSettings = WebhookSettings()
     logging: LoggingSettings = LoggingSettings()
     detection: DetectionSettings = DetectionSettings()
     accounts: tuple[AccountSettings, ...] = ()

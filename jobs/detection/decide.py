@@ -156,7 +156,7 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     def prior(i: int, k: int) -> bool:
         return bool(runs.off[bool(up[i])][k][where[i]])
 
-    sig3 = _level_shift_test(scorer, col, s, runs, rows, clear & wanted, up, families)
+    sig3 = _level_shift_test(scorer, col, s, runs=runs, rows=rows, eligible=clear & wanted, up=up, families=families)
     stable = scorer.stable_volume(col)
     kinds: dict[int, Kind] = {}
     for i in cand.tolist():
@@ -182,6 +182,7 @@ def _level_shift_test(
     scorer: Scorer,
     col: int,
     s: DayScores,
+    *,
     runs: _Runs,
     rows: IntArray,
     eligible: BoolArray,

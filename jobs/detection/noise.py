@@ -19,7 +19,19 @@ from scipy import special
 
 from jobs.domain import FloatArray
 
-__all__ = ["DF_MAX", "DF_MIN", "approx_tails", "bh", "dof", "norm_isf", "norm_sf", "pln_interval", "pln_tails", "t_isf", "t_tails"]
+__all__ = [
+    "DF_MAX",
+    "DF_MIN",
+    "approx_tails",
+    "bh",
+    "dof",
+    "norm_isf",
+    "norm_sf",
+    "pln_interval",
+    "pln_tails",
+    "t_isf",
+    "t_tails",
+]
 
 DF_MIN, DF_MAX = 4.0, 1e4
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(40)

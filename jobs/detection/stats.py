@@ -110,7 +110,9 @@ def _pooled(per_series: FloatArray, sampling: FloatArray, groups: IntArray, info
     return Pool(center, between)
 
 
-def _shrink(own: FloatArray, sampling: FloatArray, pool: Pool, *, floor: float = 1e-12) -> tuple[FloatArray, FloatArray]:
+def _shrink(
+    own: FloatArray, sampling: FloatArray, pool: Pool, *, floor: float = 1e-12
+) -> tuple[FloatArray, FloatArray]:
     """Empirical-Bayes estimate and its variance (precision-weighted own and group)."""
     center = np.nan_to_num(pool.center)
     between = np.where(np.isfinite(pool.between), np.maximum(pool.between, floor), floor)
@@ -214,7 +216,7 @@ def _score_counts(history: FloatArray, ctx: _Context) -> DayScores:
     mu = np.maximum(f.expected, 0.5)
     var = (mu + alpha * mu**2) * ctx.inflation
     df = noise.dof(mu**2, alpha_var, var)
-    p_low, p_high = _tails(np.round(np.nan_to_num(ctx.observed)), mu, var, df)
+    p_low, p_high = _tails(np.asarray(np.round(np.nan_to_num(ctx.observed)), dtype=np.float64), mu, var, df)
     missing = np.isnan(f.expected)
     bad = missing | np.isnan(ctx.observed)
     lower = upper = np.full(mu.size, np.nan)
@@ -257,7 +259,7 @@ def _score_rates(history: FloatArray, shown_hist: FloatArray, shown: FloatArray,
         mean = n * p0
         var = (mean * (1 - p0) + tau * mean**2) * ctx.inflation
         sd_rate = np.sqrt(var) / n
-        c = np.round(np.nan_to_num(ctx.observed * n))
+        c = np.asarray(np.round(np.nan_to_num(ctx.observed * n)), dtype=np.float64)
     df = noise.dof(mean**2, tau_var, var)
     # a binomial's variance is a little below a Poisson's: the Poisson-log-normal is conservative
     p_low, p_high = _tails(c, np.nan_to_num(mean, nan=1.0), np.maximum(np.nan_to_num(var, nan=1.0), 1e-9), df)

@@ -165,7 +165,7 @@ class Dataset:
 
 
 @dataclass
-class _Site:
+class Site:
     rng: np.random.Generator
     cfg: GeneratorConfig
     prefix: str
@@ -214,9 +214,14 @@ class _Site:
     def reserve(self, series: str, start: int, length: int) -> None:
         self.used.append((start - 3, start + (length or 28) + 3, series))
 
+    def put(self, child: str, metrics: dict[str, FloatArray]) -> None:
+        for metric, values in metrics.items():
+            self.out.values[self.name(child), metric] = np.asarray(values, dtype=np.float64).copy()
+
     def label(
-        self, series: str, metric: str, kind: str, start: int, end: int, factor: float, key: str, days: int
+        self, series: str, metric: str, kind: str, *, start: int, end: int, factor: float, key: str, days: int
     ) -> None:
+        """Record an injected event (and reserve its days for ``key``: ``""`` the total)."""
         self.reserve(key, start, days)
         last = min(start + 2, self.t - 1) if kind == "level_shift" else end
         self.out.labels.append(
@@ -224,211 +229,6 @@ class _Site:
                 self.name(series), metric, kind, self.dates[start], self.dates[last], round(factor, 4), COUPLED[metric]
             )
         )
-
-
-def _events(site: _Site, candidates: int) -> int:
-    """How many events this site gets (Poisson in its eligible series-days)."""
-    lam = site.cfg.event_rate * candidates * (site.t - site.eval_from) / 1000.0
-    return int(site.rng.poisson(lam))
-
-
-def _kind_factor(rng: np.random.Generator, kind: str) -> tuple[float, int]:
-    """(multiplier, days) of an anomaly of ``kind``."""
-    if kind == "spike":
-        return float(rng.uniform(1.6, 4.0)), int(rng.choice([1, 1, 1, 2]))
-    if kind == "drop":
-        return float(rng.uniform(0.2, 0.6)), int(rng.choice([1, 1, 1, 2]))
-    if kind == "level_shift":
-        up = rng.uniform() < 0.4
-        return float(rng.uniform(1.5, 2.2) if up else rng.uniform(0.35, 0.65)), 0
-    if kind == "outage":
-        return float(rng.uniform(0.0, 0.03)), int(rng.choice([1, 2, 3]))
-    if kind == "ctr":
-        up = rng.uniform() < 0.3
-        return float(rng.uniform(1.5, 2.0) if up else rng.uniform(0.35, 0.65)), int(rng.choice([1, 2, 3]))
-    raise ValueError(kind)
-
-
-def _window(site: _Site, start: int, days: int) -> npt.NDArray[np.bool_]:
-    on = np.zeros(site.t, dtype=np.bool_)
-    on[start : site.t if days == 0 else min(site.t, start + days)] = True
-    return on
-
-
-def _detectable(mean: float, rel_sd: float, factor: float, cfg: GeneratorConfig) -> bool:
-    """At least ``min_sigmas`` standard deviations of the day's noise, on a log scale (where a
-    doubling and a halving are the same size), and enough volume to say anything."""
-    if mean < cfg.min_volume:
-        return False
-    log_sd = np.sqrt(np.log1p(rel_sd**2 + 1.0 / mean))
-    after = max(factor * mean, 0.5)
-    return bool(abs(np.log(after / mean)) >= cfg.min_sigmas * log_sd)
-
-
-def _ga4(site: _Site) -> None:
-    rng, cfg = site.rng, site.cfg
-    t = site.t
-    volume = float(np.exp(rng.uniform(*np.log(cfg.volume))))
-    week = site.weekday(0.03)
-    base = volume * week * site.level(cfg.trend) * site.holiday
-    shock_sd = rng.uniform(*cfg.site_noise)
-    shock = np.exp(rng.normal(0.0, shock_sd, t))
-    shares = rng.dirichlet(np.full(len(CHANNELS), 1.5))
-    ch_alpha = np.exp(rng.uniform(*np.log(cfg.dispersion), len(CHANNELS)))
-    ch_mean = (
-        base[None, :]
-        * shares[:, None]
-        * np.exp(rng.normal(0.0, 0.03, (len(CHANNELS), 7)))[:, [d.weekday() for d in site.dates]]
-    )
-    ch_mean *= np.stack([site.level(cfg.trend / 3) for _ in CHANNELS])
-    n_pages = int(rng.integers(cfg.children[0], cfg.children[1] + 1))
-    pages = tuple(f"/p{i:03d}" for i in range(n_pages))
-    weights = 1.0 / np.arange(1, n_pages + 1) ** rng.uniform(0.8, 1.3) * rng.uniform(0.7, 1.4, n_pages)
-    weights /= weights.sum()
-    page_level = np.stack([site.level(cfg.trend / 2) for _ in pages])
-    cr = rng.uniform(0.01, 0.06) * np.exp(rng.normal(0.0, 0.3, len(CHANNELS)))
-    page_cr = np.exp(rng.normal(0.0, 0.5, n_pages))
-
-    ch_factor = np.ones((len(CHANNELS), t))
-    cr_factor = np.ones((len(CHANNELS), t))
-    page_events: list[tuple[int, npt.NDArray[np.bool_], float]] = []
-    rel = np.sqrt(ch_alpha + shock_sd**2)
-    page_mean = weights[:, None] * page_level * base[None, :]
-    page_mean = page_mean / page_mean.sum(axis=0) * base[None, :]
-    page_rel = np.sqrt(np.median(ch_alpha) + shock_sd**2 + 1 / 80)
-    candidates = 2 * (1 + len(CHANNELS) + n_pages)
-    for _ in range(_events(site, candidates)):
-        kind = str(rng.choice(["spike", "drop", "level_shift", "outage", "spike", "drop", "level_shift"]))
-        factor, days = _kind_factor(rng, kind)
-        where = rng.uniform()
-        c, p = int(rng.integers(len(CHANNELS))), int(rng.integers(n_pages))
-        key = "" if kind == "outage" or where < 0.15 else f"c{c}" if where < 0.45 else f"p{p}"
-        start = site.slot(days, key)
-        if start is None:
-            continue
-        on = _window(site, start, days)
-        end = start + max(days, 1) - 1
-        if kind == "outage":  # a conversion tag removed: keyEvents of the whole site
-            if float((base * cr.mean())[start]) >= cfg.min_volume:
-                cr_factor[:, on] *= factor
-                site.label("total", "keyEvents", kind, start, end, factor, key, days)
-        elif not key:
-            if _detectable(float(base[start]), shock_sd, factor, cfg):
-                ch_factor[:, on] *= factor
-                site.label("total", "sessions", kind, start, end, factor, key, days)
-        elif key[0] == "c":
-            if _detectable(float(ch_mean[c, start]), float(rel[c]), factor, cfg):
-                ch_factor[c, on] *= factor
-                site.label(f"channel:{CHANNELS[c]}", "sessions", kind, start, end, factor, key, days)
-        elif _detectable(float(page_mean[p, start]), page_rel, factor, cfg):
-            page_events.append((p, on, factor))
-            site.label(f"landingPage:{pages[p]}", "sessions", kind, start, end, factor, key, days)
-
-    channel = site.nb(ch_mean * shock[None, :] * ch_factor, ch_alpha[:, None])
-    total = channel.sum(axis=0)
-    w = weights[:, None] * page_level * rng.gamma(80.0, 1 / 80.0, (n_pages, t))
-    w = w / w.sum(axis=0)
-    page = rng.multinomial(total.astype(np.int64), w.T).T.astype(np.float64)
-    for p, on, factor in page_events:
-        before = page[p].copy()
-        if factor >= 1:
-            page[p] += np.where(on, rng.poisson(before * (factor - 1.0)), 0.0)
-        else:
-            page[p] = np.where(on, rng.binomial(before.astype(np.int64), factor), before)
-        delta = page[p] - before
-        total = total + delta
-        ch_share = channel / np.maximum(channel.sum(axis=0), 1.0)
-        channel = np.maximum(channel + np.round(ch_share * delta[None, :]), 0.0)
-    conv_p = np.clip(cr[:, None] * cr_factor * rng.gamma(200.0, 1 / 200.0, t)[None, :], 0.0, 1.0)
-    conv = rng.binomial(channel.astype(np.int64), conv_p).astype(np.float64)
-    pw = page * page_cr[:, None]
-    pw = pw / np.maximum(pw.sum(axis=0), 1e-9)
-    page_conv = rng.multinomial(conv.sum(axis=0).astype(np.int64), np.where(pw.sum(axis=0) > 0, pw, 1.0 / n_pages).T)
-    total_conv = conv.sum(axis=0)
-    _put(site, "total", {"sessions": channel.sum(axis=0), "keyEvents": total_conv})
-    for c, name in enumerate(CHANNELS):
-        _put(site, f"channel:{name}", {"sessions": channel[c], "keyEvents": conv[c]})
-    for p, name in enumerate(pages):
-        _put(site, f"landingPage:{name}", {"sessions": page[p], "keyEvents": page_conv.T[p].astype(np.float64)})
-
-
-def _gsc(site: _Site) -> None:
-    rng, cfg = site.rng, site.cfg
-    t = site.t
-    volume = float(np.exp(rng.uniform(*np.log(cfg.volume)))) * 10.0  # impressions
-    week = site.weekday(0.02)
-    base = volume * week * site.level(cfg.trend) * site.holiday
-    shock_sd = rng.uniform(*cfg.site_noise)
-    shock = np.exp(rng.normal(0.0, shock_sd, t))
-    n_q = int(rng.integers(cfg.children[0], cfg.children[1] + 1))
-    queries = tuple(f"q{i:03d}" for i in range(n_q))
-    shares = 1.0 / np.arange(1, n_q + 1) ** rng.uniform(0.7, 1.2) * rng.uniform(0.7, 1.4, n_q)
-    shares /= shares.sum()
-    alpha = np.exp(rng.uniform(*np.log(cfg.dispersion), n_q))
-    q_mean = base[None, :] * shares[:, None] * np.stack([site.level(cfg.trend / 2) for _ in queries])
-    pos0 = rng.uniform(1.5, 20.0, n_q)
-    ctr0 = 0.35 / pos0**1.1 * rng.uniform(0.6, 1.4, n_q)
-    imp_factor = np.ones((n_q, t))
-    ctr_factor = np.ones((n_q, t))
-    pos_shift = np.zeros((n_q, t))
-    rel = np.sqrt(alpha + shock_sd**2)
-    for _ in range(_events(site, 4 * (n_q + 1))):
-        kind = str(rng.choice(["spike", "drop", "level_shift", "ctr", "ctr", "position", "level_shift"]))
-        q = int(rng.integers(n_q))
-        whole = rng.uniform() < 0.2 and kind != "position"
-        key = "" if whole else f"q{q}"
-        factor, days = _kind_factor(rng, "spike" if kind == "position" else kind)
-        start = site.slot(days, key)
-        if start is None:
-            continue
-        on = _window(site, start, days)
-        end = start + max(days, 1) - 1
-        if kind == "position":
-            delta = float(rng.uniform(3.0, 8.0)) * (1 if rng.uniform() < 0.8 else -0.5)
-            if float(q_mean[q, start]) >= cfg.min_volume * 20 and pos0[q] + delta >= 1.0:
-                pos_shift[q, on] += delta
-                site.label(f"query:{queries[q]}", "position", kind, start, end, delta, key, days)
-        elif kind == "ctr":
-            clicks = (q_mean * ctr0[:, None]).sum(axis=0) if whole else q_mean[q] * ctr0[q]
-            if _detectable(float(clicks[start]), 0.09, factor, cfg):
-                ctr_factor[slice(None) if whole else q, on] *= factor
-                site.label("total" if whole else f"query:{queries[q]}", "ctr", kind, start, end, factor, key, days)
-        elif whole:
-            if _detectable(float(base[start]), shock_sd, factor, cfg):
-                imp_factor[:, on] *= factor
-                site.label("total", "impressions", kind, start, end, factor, key, days)
-        elif _detectable(float(q_mean[q, start]), float(rel[q]), factor, cfg):
-            imp_factor[q, on] *= factor
-            site.label(f"query:{queries[q]}", "impressions", kind, start, end, factor, key, days)
-
-    imp = site.nb(q_mean * shock[None, :] * imp_factor, alpha[:, None])
-    pos = np.maximum(
-        pos0[:, None]
-        + pos_shift
-        + rng.normal(0.0, 0.1, (n_q, t))
-        + rng.normal(0, 0.5, (n_q, t)) / np.sqrt(np.maximum(imp, 1.0)),
-        1.0,
-    )
-    ctr = 0.35 / pos**1.1 * (ctr0 * pos0**1.1 / 0.35)[:, None] * ctr_factor * rng.gamma(150.0, 1 / 150.0, (n_q, t))
-    clicks = rng.binomial(imp.astype(np.int64), np.clip(ctr, 0.0, 0.95)).astype(np.float64)
-    tot_imp, tot_clicks = imp.sum(axis=0), clicks.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tot_pos = np.round((imp * pos).sum(axis=0) / tot_imp, 2)
-        q_pos = np.where(imp > 0, np.round(pos, 2), np.nan)
-    _put(site, "total", {"impressions": tot_imp, "clicks": tot_clicks, "position": tot_pos})
-    for q, name in enumerate(queries):
-        _put(site, f"query:{name}", {"impressions": imp[q], "clicks": clicks[q], "position": q_pos[q]})
-    n_p = max(3, n_q // 2)
-    pw = rng.dirichlet(np.full(n_p, 0.8))
-    page_imp = rng.multinomial(tot_imp.astype(np.int64), pw).T.astype(np.float64)
-    page_clicks = rng.multinomial(tot_clicks.astype(np.int64), pw).T.astype(np.float64)
-    for p in range(n_p):
-        _put(site, f"page:/page{p:02d}", {"impressions": page_imp[p], "clicks": page_clicks[p]})
-
-
-def _put(site: _Site, child: str, metrics: dict[str, FloatArray]) -> None:
-    for metric, values in metrics.items():
-        site.out.values[site.name(child), metric] = np.asarray(values, dtype=np.float64).copy()
 
 
 def _holes(out: Dataset, rng: np.random.Generator, cfg: GeneratorConfig, prefixes: list[str]) -> None:
@@ -450,6 +250,8 @@ def _holes(out: Dataset, rng: np.random.Generator, cfg: GeneratorConfig, prefixe
 
 def generate(cfg: GeneratorConfig, seed: int) -> Dataset:
     """A dataset for ``cfg``; the same (config, seed) always gives the same data and labels."""
+    from jobs.evaluation.sites import simulate_ga4, simulate_gsc  # they build on Site, defined here
+
     rng = np.random.default_rng([seed, sum(map(ord, cfg.name))])
     dates = tuple(cfg.end - timedelta(days=cfg.days - 1 - i) for i in range(cfg.days))
     eval_from = cfg.days - cfg.eval_days
@@ -462,11 +264,11 @@ def generate(cfg: GeneratorConfig, seed: int) -> Dataset:
         prefixes.append(prefix)
         holiday = np.ones(cfg.days)
         holiday[holiday_days] = rng.uniform(*cfg.holiday_depth, holiday_days.size)
-        site = _Site(np.random.default_rng([seed, s, 11]), cfg, prefix, dates, eval_from, holiday, out)
-        (_ga4 if ga4 else _gsc)(site)
+        site = Site(np.random.default_rng([seed, s, 11]), cfg, prefix, dates, eval_from, holiday, out)
+        (simulate_ga4 if ga4 else simulate_gsc)(site)
         if cfg.naming == "plain" and s == 0 and cfg.ga4_share == 1.0:
-            gsc = _Site(np.random.default_rng([seed, s, 12]), cfg, prefix, dates, eval_from, holiday, out, site.used)
-            _gsc(gsc)
+            gsc = Site(np.random.default_rng([seed, s, 12]), cfg, prefix, dates, eval_from, holiday, out, site.used)
+            simulate_gsc(gsc)
     _holes(out, rng, cfg, prefixes)
     out.labels.sort(key=lambda lab: (lab.start, lab.series, lab.metric))
     return out

@@ -76,17 +76,17 @@ def load_panels(
         by_metric.setdefault(str(metric), []).append(((_day(day) - start).days, int(count), str(names), str(values)))
     try:
         return tuple(
-            _panel(prop_name, metric, days, dates, last_final, flagged.get(metric, {}))
+            _panel(prop_name, metric, days, dates=dates, last_final=last_final, flagged=flagged.get(metric, {}))
             for metric, days in by_metric.items()
         )
     except _Irregular:
         return None
 
 
-def _query(engine: sa.Engine, select: str, where: str, params: dict[str, object]) -> list[sa.Row[Any]]:
+def _query(engine: sa.Engine, select: str, where: str, params: dict[str, object]) -> list[tuple[Any, ...]]:
     sql = f"SELECT metric, day, {select} FROM metric_point WHERE {where} GROUP BY metric, day ORDER BY metric, day"
     with engine.connect() as conn:
-        return list(conn.execute(sa.text(sql), params).all())
+        return [tuple(row) for row in conn.execute(sa.text(sql), params).all()]
 
 
 def _aggregated(engine: sa.Engine, where: str, params: dict[str, object]) -> list[tuple[Any, ...]] | None:
@@ -96,7 +96,7 @@ def _aggregated(engine: sa.Engine, where: str, params: dict[str, object]) -> lis
     sends the caller row by row."""
     names_agg, values_agg = _AGGREGATES[engine.dialect.name]
     if engine.dialect.name != "sqlite":
-        return [tuple(r) for r in _query(engine, f"count(*), max(flags), {names_agg}, {values_agg}", where, params)]
+        return _query(engine, f"count(*), max(flags), {names_agg}, {values_agg}", where, params)
     with ThreadPoolExecutor(max_workers=2) as pool:
         values = pool.submit(_query, engine, f"count(*), max(flags), {values_agg}", where, params)
         names = pool.submit(_query, engine, f"count(*), {names_agg}", where, params)
@@ -108,7 +108,7 @@ def _aggregated(engine: sa.Engine, where: str, params: dict[str, object]) -> lis
 
 def _flagged(conn: sa.Connection, where: str, params: dict[str, object]) -> dict[str, dict[int, set[str]]]:
     """metric -> day offset -> series whose point there is flagged."""
-    query = sa.text(f"SELECT metric, day, series FROM metric_point WHERE {where} AND flags != 0")  # noqa: S608
+    query = sa.text(f"SELECT metric, day, series FROM metric_point WHERE {where} AND flags != 0")
     out: dict[str, dict[int, set[str]]] = {}
     start = _day(params["start"])
     for metric, day, series in conn.execute(query, params):
@@ -120,6 +120,7 @@ def _panel(
     prop: str,
     metric: str,
     days: list[tuple[int, int, str, str]],
+    *,
     dates: tuple[date, ...],
     last_final: date,
     flagged: dict[int, set[str]],

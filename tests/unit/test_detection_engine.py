@@ -49,7 +49,10 @@ def test_p_values_are_calibrated_on_anomaly_free_negative_binomial_data() -> Non
     values = _seasonal(400, 100, levels, seed=4, alpha=0.02)
     groups = np.zeros(400, dtype=np.int64)
     p = np.concatenate(
-        [_two_sided(score_day(values, col, model=Model.COUNT, training_days=56, groups=groups)) for col in range(70, 100)]
+        [
+            _two_sided(score_day(values, col, model=Model.COUNT, training_days=56, groups=groups))
+            for col in range(70, 100)
+        ]
     )
     assert np.isfinite(p).all()
     for alpha, low, high in ((0.05, 0.035, 0.065), (0.01, 0.005, 0.016), (0.001, 0.0, 0.0025)):

@@ -1,7 +1,7 @@
 """covering index on metric_point by (property, metric, day) for loading panels
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-21
 
 Loading a property's panels reads every point of a date range; with this index the
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
