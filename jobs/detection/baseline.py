@@ -97,6 +97,8 @@ class Fit:
     fitted: FloatArray  # (S, K, 7) in-sample
     n: FloatArray  # valid history points per series
     weeks: int
+    #: the scored day's weekday factor (multiplicative) or offset (additive): expected = level x/+ season
+    season: FloatArray | None = None
 
     @property
     def dof(self) -> FloatArray:
@@ -136,7 +138,7 @@ def fit(history: FloatArray, *, multiplicative: bool, robust: bool = False, pred
     at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7))
     expected = np.maximum(at, 0.0) * factor[:, 0] if multiplicative else at + factor[:, 0]
     enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
-    return Fit(np.where(enough, expected, np.nan), fitted, n, k)
+    return Fit(np.where(enough, expected, np.nan), fitted, n, k, factor[:, 0])
 
 
 def fit_rate(clicks: FloatArray, shown: FloatArray, *, predict: bool = True) -> Fit:
@@ -156,7 +158,7 @@ def fit_rate(clicks: FloatArray, shown: FloatArray, *, predict: bool = True) -> 
         return Fit(np.full(clicks.shape[0], np.nan), fitted, n, k)
     at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7))
     enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
-    return Fit(np.where(enough, np.clip(at * factor[:, 0], 0.0, 1.0), np.nan), fitted, n, k)
+    return Fit(np.where(enough, np.clip(at * factor[:, 0], 0.0, 1.0), np.nan), fitted, n, k, factor[:, 0])
 
 
 BoolArray = npt.NDArray[np.bool_]

@@ -85,7 +85,7 @@ class _Runs:
         self.rows = rows
         self.off: dict[bool, list[BoolArray]] = {True: [], False: []}
         self.z: dict[bool, list[FloatArray]] = {True: [], False: []}
-        self.gap: list[FloatArray] = []  # observed / expected (continuous: observed - expected)
+        self.level: list[FloatArray] = []  # observed without its weekday (/ or - the season)
         pool = today.pool.take(rows)
         multiplicative = scorer.model is not Model.CONTINUOUS
         for k in (1, 2, 3):
@@ -93,28 +93,31 @@ class _Runs:
                 for u in (True, False):
                     self.off[u].append(np.zeros(rows.size, dtype=np.bool_))
                     self.z[u].append(np.zeros(rows.size))
-                self.gap.append(np.full(rows.size, np.nan))
+                self.level.append(np.full(rows.size, np.nan))
                 continue
             s = scorer.rows_at(col - k, rows, pool)
             for u in (True, False):
                 self.off[u].append(scorer.off(s, col - k, u, rows) & np.isfinite(s.expected))
                 self.z[u].append(_z(s.p_high if u else s.p_low))
             with np.errstate(invalid="ignore", divide="ignore"):
-                self.gap.append(s.observed / s.expected if multiplicative else s.observed - s.expected)
+                self.level.append(s.observed / s.season if multiplicative else s.observed - s.season)
 
     def beyond(self, scorer: Scorer, today: DayScores, i: int, n: int, up: bool) -> bool:
-        """Is series ``i`` (row ``n`` here) today significantly and materially beyond the level of
-        its recent off days, the same way? Then it is a new move, not an ongoing shift."""
-        gaps = [float(self.gap[k][n]) for k in range(3) if self.off[up][k][n]]
-        gaps = [g for g in gaps if np.isfinite(g)]
-        if not gaps:
+        """Is series ``i`` (row ``n`` here) today significantly and materially beyond the level
+        its recent off days were at (weekday-adjusted), the same way? Then it is a new move,
+        not an ongoing shift."""
+        levels = [float(self.level[k][n]) for k in range(3) if self.off[up][k][n]]
+        levels = [v for v in levels if np.isfinite(v)]
+        season = float(today.season[i])
+        if not levels or not np.isfinite(season):
             return True
-        level = float(np.mean(gaps))
-        spread = float(today.sd[i]) * np.sqrt(1.0 + 1.0 / len(gaps))
+        recent = float(np.mean(levels))
         if scorer.model is Model.CONTINUOUS:
-            expected = float(today.expected[i]) + level
+            expected, scale = recent + season, 1.0
         else:
-            expected, spread = float(today.expected[i]) * level, spread * max(level, 1.0)
+            expected = recent * season
+            scale = max(expected / float(today.expected[i]), 1.0) if today.expected[i] > 0 else 1.0
+        spread = float(today.sd[i]) * scale * np.sqrt(1.0 + 1.0 / len(levels))
         delta = (float(today.observed[i]) - expected) * (1.0 if up else -1.0)
         if not (delta > 0 and spread > 0):
             return False

@@ -88,6 +88,8 @@ class DayScores:
     pool: Pool
     #: Predictive standard deviation of the value (in the metric's unit).
     sd: FloatArray
+    #: The day's weekday factor (counts, rates) or offset (continuous): expected = level x/+ season.
+    season: FloatArray
 
 
 def _pooled(per_series: FloatArray, sampling: FloatArray, groups: IntArray, informative: BoolArray) -> Pool:
@@ -168,7 +170,7 @@ def score_day(
     observed = values[:, col].astype(np.float64)
     if weeks < MIN_WEEKS:
         nan = np.full(s, np.nan)
-        return DayScores(observed, nan, nan, nan, nan, nan, Pool(nan, nan), nan)
+        return DayScores(observed, nan, nan, nan, nan, nan, Pool(nan, nan), nan, nan)
     points = weeks * 7
     history = values[:, col - points : col].reshape(s, weeks, 7).astype(np.float64, copy=True)
     ctx = _Context(observed, groups, 1.0 + MEAN_ERROR / weeks, fixed_pool, intervals)
@@ -187,6 +189,10 @@ class _Context:
     inflation: float
     fixed_pool: Pool | None
     intervals: bool
+
+
+def _season(f: Fit) -> FloatArray:
+    return f.season if f.season is not None else np.full(f.expected.shape, np.nan)
 
 
 def _tails(k: FloatArray, mu: FloatArray, var: FloatArray, df: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -232,6 +238,7 @@ def _score_counts(history: FloatArray, ctx: _Context) -> DayScores:
         p_high=np.where(bad, np.nan, p_high),
         pool=pool,
         sd=np.where(missing, np.nan, np.sqrt(var)),
+        season=_season(f),
     )
 
 
@@ -274,6 +281,7 @@ def _score_rates(history: FloatArray, shown_hist: FloatArray, shown: FloatArray,
         p_high=np.where(bad, np.nan, np.minimum(p_high, 1.0)),
         pool=pool,
         sd=sd_rate,
+        season=_season(f),
     )
 
 
@@ -307,4 +315,5 @@ def _score_continuous(history: FloatArray, ctx: _Context) -> DayScores:
         p_high=np.asarray(special.stdtr(df, -z_today), dtype=np.float64),
         pool=pool,
         sd=sd,
+        season=_season(f),
     )
