@@ -39,7 +39,7 @@ def _values(n_series: int, n_days: int, *, seed: int) -> np.ndarray:
     hit = rng.choice(np.arange(1, n_series), size=max(1, n_series // 1000), replace=False)
     values[hit, -1] = values[hit, -1] * 4 + 50  # some spikes on the newest day
     values[0] = values[1:].sum(axis=0)
-    return values
+    return np.asarray(values, dtype=np.int64)
 
 
 def _names(n: int) -> list[str]:
@@ -111,7 +111,8 @@ def _seed_sqlite(path: Path, values: np.ndarray) -> int:
     for j in range(n_days):
         day = (END - timedelta(days=n_days - 1 - j)).isoformat()
         con.executemany(
-            "INSERT INTO metric_point (property_id, metric, series, day, value, flags) VALUES (?, 'sessions', ?, ?, ?, 0)",
+            "INSERT INTO metric_point (property_id, metric, series, day, value, flags) "
+            "VALUES (?, 'sessions', ?, ?, ?, 0)",
             ((prop_id, s, day, float(v)) for s, v in zip(names, values[:, j].tolist(), strict=True)),
         )
     con.execute(

@@ -223,7 +223,7 @@ class Site:
     ) -> None:
         """Record an injected event (and reserve its days for ``key``: ``""`` the total)."""
         self.reserve(key, start, days)
-        last = min(start + 2, self.t - 1) if kind == "level_shift" else end
+        last = min(start + 2 if kind == "level_shift" else end, self.t - 1)
         self.out.labels.append(
             Label(
                 self.name(series), metric, kind, self.dates[start], self.dates[last], round(factor, 4), COUPLED[metric]

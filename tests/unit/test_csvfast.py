@@ -22,7 +22,13 @@ def _rows(plain_or_cols: object) -> list[tuple[int, str, str, float]]:
         day, s_code, m_code = plain_or_cols.day, plain_or_cols.series_code, plain_or_cols.metric_code  # type: ignore[attr-defined]
     series, metrics, value = plain_or_cols.series, plain_or_cols.metrics, plain_or_cols.value  # type: ignore[attr-defined]
     return sorted(
-        zip(day.tolist(), [series[i] for i in s_code.tolist()], [metrics[i] for i in m_code.tolist()], value.tolist())
+        zip(
+            day.tolist(),
+            [series[i] for i in s_code.tolist()],
+            [metrics[i] for i in m_code.tolist()],
+            value.tolist(),
+            strict=True,
+        )
     )
 
 

@@ -23,7 +23,7 @@ WEEKDAY = np.array([1.0, 1.05, 1.05, 1.0, 0.95, 0.7, 0.65])[[d.weekday() for d i
 
 def _counts(rng: np.random.Generator, level: np.ndarray, alpha: float = 0.005) -> np.ndarray:
     mean = level[:, None] * WEEKDAY[None, :]
-    return rng.poisson(rng.gamma(1 / alpha, mean * alpha)).astype(np.float64)
+    return np.asarray(rng.poisson(rng.gamma(1 / alpha, mean * alpha)), dtype=np.float64)
 
 
 def _panel(metric: str, series: tuple[str, ...], values: np.ndarray) -> MetricPanel:
@@ -59,7 +59,7 @@ def test_a_ctr_drop_is_one_rate_change_that_says_ctr_drove_the_clicks() -> None:
     impressions_factor, ctr_factor = f.decomposition.factors
     assert abs(impressions_factor.change) < 0.1
     assert ctr_factor.change == pytest.approx(-0.6, abs=0.08)
-    assert finding_to_json(f)["decomposition"] == {  # type: ignore[index]
+    assert finding_to_json(f)["decomposition"] == {
         "metric": "clicks",
         "change": pytest.approx(f.decomposition.change),
         "factors": {"impressions": pytest.approx(impressions_factor.change), "ctr": pytest.approx(ctr_factor.change)},
