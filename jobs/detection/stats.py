@@ -47,6 +47,10 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: History points this many standard deviations off the first fit are left out of the second.
 _OUTLIER_Z = 4.0
+#: Residuals are pulled in to this many first-pass standard deviations for the noise estimate
+#: (winsorised), and scaled so that normal noise is estimated without bias.
+_WINSOR = 3.0
+_WINSOR_SCALE = 1.0 / np.sqrt(0.9707)
 #: Variance of the baseline's own estimate, as a share of one day's variance, times weeks.
 MEAN_ERROR = 1.9
 #: Rows whose cheap tail screen is below this get exact (quadrature) tails.
@@ -134,17 +138,21 @@ def _robust_excess(resid: FloatArray, base_var: FloatArray, scale: FloatArray) -
     return np.asarray(np.maximum(np.nan_to_num(mad**2 - floor), 0.0), dtype=np.float64)
 
 
-def _excess(observed: FloatArray, mean: FloatArray, base: FloatArray, f: Fit) -> tuple[FloatArray, FloatArray]:
-    """Moment estimate of the relative extra variance ``(var - base) / mean^2`` per series,
-    and its sampling variance."""
+def _excess(resid: FloatArray, mean: FloatArray, base: FloatArray, f: Fit) -> tuple[FloatArray, FloatArray]:
+    """Moment estimate of the relative extra variance ``(var - base) / mean^2`` per series
+    from the residuals ``resid`` (NaN: no point), and its approximate sampling variance."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        sq = (observed - mean) ** 2 * f.dof[:, None, None]
-        valid = ~np.isnan(sq)
-        mean2 = np.where(valid, mean**2, 0.0)
+        valid = ~np.isnan(resid)
+        mean2 = np.where(valid, mean * mean, 0.0)
         m2 = mean2.sum(axis=(1, 2))
-        own = np.where(valid, sq - base, 0.0).sum(axis=(1, 2)) / m2
-        var_t = np.where(valid, base + np.maximum(own, 0.005)[:, None, None] * mean2, 0.0)
-        sampling = 2.0 * (var_t**2).sum(axis=(1, 2)) / m2**2
+        excess = np.where(valid, resid * resid * f.dof[:, None, None] - base, 0.0).sum(axis=(1, 2))
+        own = excess / m2
+        # sampling variance 2 sum(var_t^2) / m2^2, with each day's variance taken at the typical mean
+        n = valid.sum(axis=(1, 2))
+        typical = np.sqrt(m2 / np.maximum(n, 1))
+        base_typical = np.where(valid, base, 0.0).sum(axis=(1, 2)) / np.maximum(n, 1)
+        var_t = base_typical + np.maximum(own, 0.005) * typical**2
+        sampling = 2.0 * n * var_t**2 / m2**2
     return np.where(m2 > 0, own, np.nan), np.where(m2 > 0, sampling, np.nan)
 
 
@@ -206,15 +214,32 @@ def _tails(k: FloatArray, mu: FloatArray, var: FloatArray, df: FloatArray) -> tu
     return noise.t_tails(p_low, p_high, df)
 
 
+def _refit_cleaned(f: Fit, history: FloatArray, z: FloatArray, *, multiplicative: bool) -> Fit:
+    """``f`` with the series that have outliers (``|z|`` over the cut-off) fitted again
+    without them; the others' fit stands as it is (no point would change it)."""
+    outliers = np.abs(z) > _OUTLIER_Z
+    rows = np.flatnonzero(outliers.any(axis=(1, 2)))
+    if rows.size == 0:
+        return f
+    again = fit(np.where(outliers[rows], np.nan, history[rows]), multiplicative=multiplicative)
+    expected, fitted, n = f.expected.copy(), f.fitted.copy(), f.n.copy()
+    expected[rows], fitted[rows], n[rows] = again.expected, again.fitted, again.n
+    season = None
+    if f.season is not None and again.season is not None:
+        season = f.season.copy()
+        season[rows] = again.season
+    return Fit(expected, fitted, n, f.weeks, season)
+
+
 def _score_counts(history: FloatArray, ctx: _Context) -> DayScores:
-    first_fit = fit(history, multiplicative=True, robust=True, predict=False)
-    mu = np.where(first_fit.fitted > 0, first_fit.fitted, np.nan)
+    f = fit(history, multiplicative=True)
+    mu = np.where(f.fitted > 0, f.fitted, np.nan)
     first = _robust_excess(history - mu, mu, mu)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (history - mu) / np.sqrt(mu + first[:, None, None] * mu**2 + 0.25)
-    f = fit(np.where(np.abs(z) > _OUTLIER_Z, np.nan, history), multiplicative=True)
-    reach = _OUTLIER_Z * np.sqrt(f.fitted + first[:, None, None] * f.fitted**2 + 0.25)
-    own, sampling = _excess(np.clip(history, f.fitted - reach, f.fitted + reach), f.fitted, f.fitted, f)
+    f = _refit_cleaned(f, history, z, multiplicative=True)
+    reach = _WINSOR * np.sqrt(f.fitted + first[:, None, None] * f.fitted**2 + 0.25)
+    own, sampling = _excess(np.clip(history - f.fitted, -reach, reach) * _WINSOR_SCALE, f.fitted, f.fitted, f)
     level = nanmedian(f.fitted.reshape(f.fitted.shape[0], -1), axis=1)
     pool = ctx.fixed_pool if ctx.fixed_pool is not None else _pooled(own, sampling, ctx.groups, level >= 5.0)
     alpha, alpha_var = _shrink(own, sampling, pool)
@@ -255,7 +280,7 @@ def _score_rates(history: FloatArray, shown_hist: FloatArray, shown: FloatArray,
     clicks, n_hist = np.where(keep, clicks, np.nan), np.where(keep, n_hist, np.nan)
     f = fit_rate(clicks, n_hist)
     m = n_hist * f.fitted
-    own, sampling = _excess(clicks, m, m * (1 - f.fitted), f)
+    own, sampling = _excess(clicks - m, m, m * (1 - f.fitted), f)
     informative = nanmedian(n_hist.reshape(n_hist.shape[0], -1), axis=1) >= 100.0
     pool = ctx.fixed_pool if ctx.fixed_pool is not None else _pooled(own, sampling, ctx.groups, informative)
     tau, tau_var = _shrink(own, sampling, pool)
