@@ -194,18 +194,49 @@ class _Days:
 
 @dataclass
 class _Lines:
-    """Per line of a chunk: day, value, the two hashes of ``series,metric`` and where it is."""
+    """Per line of a chunk: day, value, the two hashes of ``series,metric`` (None when the
+    chunk was compared with the first day instead) and where that middle is."""
 
     day: IntArray
     value: FloatArray
-    h1: U64
-    h2: U64
+    h1: U64 | None
+    h2: U64 | None
     middle: IntArray
     width: IntArray
 
 
-def _chunk(text: _Text, days: _Days, lo: int, hi: int) -> _Lines:
-    """Lines whose first byte is in [lo, hi) (``lo`` and ``hi`` are line starts)."""
+class _NotPeriodic(Exception):
+    """A chunk does not repeat the first day's pairs: hash every chunk instead."""
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The first day's ``series,metric`` middles, as words, to compare later days with."""
+
+    period: int
+    width: IntArray
+    words: U64  # (period, words per middle)
+
+    @classmethod
+    def of(cls, text: _Text, first: _Lines, period: int) -> _Reference:
+        width = first.width[:period]
+        words = [text.word(first.middle[:period] + k, width - k) for k in range(0, int(width.max(initial=0)), 8)]
+        return cls(period, width, np.stack(words, axis=1) if words else np.zeros((period, 0), dtype=np.uint64))
+
+    def check(self, text: _Text, middle: IntArray, width: IntArray, line0: int) -> None:
+        """Raise :class:`_NotPeriodic` unless these lines repeat the reference, byte for byte."""
+        idx = (np.arange(line0, line0 + middle.size) % self.period).astype(np.int64)
+        if not (width == self.width[idx]).all():
+            raise _NotPeriodic
+        for n in range(self.words.shape[1]):
+            if not (text.word(middle + 8 * n, width - 8 * n) == self.words[idx, n]).all():
+                raise _NotPeriodic
+
+
+def _chunk(text: _Text, days: _Days, lo: int, hi: int, ref: _Reference | None = None, line0: int = 0) -> _Lines:
+    """Lines whose first byte is in [lo, hi) (``lo`` and ``hi`` are line starts); with ``ref``,
+    their middles are compared with the first day's (line ``line0`` of the file is the first
+    here) instead of hashed."""
     buf = text.buf
     part = buf[lo:hi]
     found = np.flatnonzero((part == 44) | (part == 10))
@@ -220,19 +251,24 @@ def _chunk(text: _Text, days: _Days, lo: int, hi: int) -> _Lines:
     start[1:] = end[:-1] + 1
     if not (((c1 - start) == 10).all() and ((c2 - c1) > 1).all() and ((c3 - c2) > 1).all()):
         raise _Unusual
-    h1, h2 = _hash(text, c1 + 1, c3 - c1 - 1)
-    return _Lines(days.of(start), _values(text, c3 + 1, end), h1, h2, c1 + 1, c3 - c1 - 1)
+    middle, width = c1 + 1, c3 - c1 - 1
+    if ref is not None:
+        ref.check(text, middle, width, line0)
+        h1 = h2 = None
+    else:
+        h1, h2 = _hash(text, middle, width)
+    return _Lines(days.of(start), _values(text, c3 + 1, end), h1, h2, middle, width)
 
 
-def _bounds(buf: npt.NDArray[np.uint8], begin: int) -> list[tuple[int, int]]:
-    """Work units of about :data:`_CHUNK` bytes, each starting at a line start."""
+def _bounds(buf: npt.NDArray[np.uint8], begin: int, chunk: int) -> list[tuple[int, int]]:
+    """Work units of about ``chunk`` bytes, each starting at a line start."""
     cuts = [begin]
-    while cuts[-1] + _CHUNK < buf.size:
-        window = buf[cuts[-1] + _CHUNK : cuts[-1] + 2 * _CHUNK]
+    while cuts[-1] + chunk < buf.size:
+        window = buf[cuts[-1] + chunk : cuts[-1] + 2 * chunk]
         nl = int(np.argmax(window == 10))
         if window[nl] != 10:
             raise _Unusual  # a line longer than a chunk
-        cuts.append(cuts[-1] + _CHUNK + nl + 1)
+        cuts.append(cuts[-1] + chunk + nl + 1)
     cuts.append(buf.size)
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
@@ -247,38 +283,49 @@ def _factorise(keys: U64) -> tuple[IntArray, IntArray]:
     return codes, first
 
 
-def _periodic(parts: list[_Lines]) -> int:
-    """Lines per day if every day repeats the first day's pairs in order (0 otherwise)."""
-    first = parts[0]
-    period = int(np.argmax(first.day != first.day[0])) if (first.day != first.day[0]).any() else 0
-    total = sum(p.day.size for p in parts)
-    if period == 0 or total % period:
+def _period(first: _Lines) -> int:
+    """Lines of the first day if its pairs are distinct (a day could repeat them), else 0."""
+    moved = np.flatnonzero(first.day != first.day[0])
+    if moved.size == 0 or first.h1 is None:
         return 0
-    offset, previous = 0, int(first.day[0])
-    for p in parts:
-        idx = (np.arange(offset, offset + p.day.size) % period).astype(np.int64)
-        if not ((p.h1 == first.h1[idx]).all() and (p.h2 == first.h2[idx]).all()):
-            return 0
-        moved = np.flatnonzero(np.diff(p.day, prepend=previous) != 0) + offset
-        if (moved % period).any():
-            return 0  # a day that does not start at a block boundary
-        offset, previous = offset + p.day.size, int(p.day[-1])
+    period = int(moved[0])
+    if np.unique(first.h1[:period]).size != period:
+        return 0  # a pair twice in the first day (or a hash collision): not a repeating layout
+    idx = np.arange(first.day.size) % period
+    if not ((first.h1 == first.h1[idx]).all() and (first.h2 == first.h2[idx]).all()):  # type: ignore[index]
+        return 0
     return period
 
 
-def parse_plain(path: Path) -> Plain | None:
-    """The columns of ``path`` if it is a plain metrics CSV (see module doc), else None."""
+def _periodic_days(parts: list[_Lines], period: int) -> IntArray | None:
+    """One day per block of ``period`` lines, if every block is one day and no day repeats."""
+    total = sum(p.day.size for p in parts)
+    if total % period:
+        return None
+    previous = int(parts[0].day[0])
+    for p, offset in _offsets(parts):
+        moved = np.flatnonzero(np.diff(p.day, prepend=previous) != 0) + offset
+        if (moved % period).any():
+            return None  # a day that does not start at a block boundary
+        previous = int(p.day[-1])
+    day = np.concatenate([p.day[(-offset) % period :: period] for p, offset in _offsets(parts)])
+    return day if np.unique(day).size == day.size else None
+
+
+def parse_plain(path: Path, *, chunk: int = _CHUNK) -> Plain | None:
+    """The columns of ``path`` if it is a plain metrics CSV (see module doc), else None.
+    ``chunk``: bytes of text per vectorised step (memory against per-step overhead)."""
     try:
         raw = path.read_bytes()
     except OSError:
         return None
     try:
-        return _parse(raw)
+        return _parse(raw, chunk)
     except _Unusual:
         return None
 
 
-def _parse(raw: bytes) -> Plain:
+def _parse(raw: bytes, chunk: int) -> Plain:
     begin = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     head_end = raw.find(b"\n", begin)
     if head_end < 0 or raw[begin:head_end] != HEADER or b'"' in raw or b"\r" in raw:
@@ -287,25 +334,35 @@ def _parse(raw: bytes) -> Plain:
         raise _Unusual
     text = _Text(raw)
     days = _Days(text)
-    parts = [_chunk(text, days, lo, hi) for lo, hi in _bounds(text.buf, head_end + 1)]
-    period = _periodic(parts)
-    value = np.concatenate([p.value for p in parts])
+    units = _bounds(text.buf, head_end + 1, chunk)
+    first = _chunk(text, days, *units[0])
+    period = _period(first)
+    parts = [first]
     if period:
-        head = parts[0]
-        if np.unique(head.h1[:period]).size != period:
-            raise _Unusual  # a pair twice in a day, or two names with one hash: the exact reader decides
-        day = np.concatenate([p.day[(-offset) % period :: period] for p, offset in _offsets(parts)])
-        if np.unique(day).size != day.size:
-            raise _Unusual  # a day twice
-        series, metrics, pair_series, pair_metric = _names(raw, head.middle[:period], head.width[:period])
-        return Plain(series, metrics, pair_series, pair_metric, day, value, None, period)
-    h1 = np.concatenate([p.h1 for p in parts])
-    pair, first = _factorise(h1)
-    h2 = np.concatenate([p.h2 for p in parts])
-    if not (h2 == h2[first][pair]).all():
-        raise _Unusual
-    middle = np.concatenate([p.middle for p in parts])[first]
-    width = np.concatenate([p.width for p in parts])[first]
+        ref = _Reference.of(text, first, period)
+        try:
+            line0 = first.day.size
+            for lo, hi in units[1:]:
+                parts.append(_chunk(text, days, lo, hi, ref, line0))
+                line0 += parts[-1].day.size
+        except _NotPeriodic:
+            period, parts = 0, [first]
+    if not period:
+        parts += [_chunk(text, days, lo, hi) for lo, hi in units[len(parts) :]]
+    block_days = _periodic_days(parts, period) if period else None
+    value = np.concatenate([p.value for p in parts])
+    if block_days is not None:
+        series, metrics, pair_series, pair_metric = _names(raw, first.middle[:period], first.width[:period])
+        return Plain(series, metrics, pair_series, pair_metric, block_days, value, None, period)
+    if any(p.h1 is None for p in parts):  # compared, but days are out of step: hash it all
+        parts = [_chunk(text, days, lo, hi) for lo, hi in units]
+    h1 = np.concatenate([p.h1 for p in parts if p.h1 is not None])
+    pair, first_line = _factorise(h1)
+    h2 = np.concatenate([p.h2 for p in parts if p.h2 is not None])
+    if not (h2 == h2[first_line][pair]).all():
+        raise _Unusual  # two different names with one 64-bit hash: let the exact reader do it
+    middle = np.concatenate([p.middle for p in parts])[first_line]
+    width = np.concatenate([p.width for p in parts])[first_line]
     day = np.concatenate([p.day for p in parts])
     series, metrics, pair_series, pair_metric = _names(raw, middle, width)
     return Plain(series, metrics, pair_series, pair_metric, day, value, pair, 0)

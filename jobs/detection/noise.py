@@ -86,7 +86,9 @@ def pln_tails(k: FloatArray, mu: FloatArray, alpha: FloatArray) -> tuple[FloatAr
     big = mu >= _SMOOTH
     if big.any():
         s2 = np.log1p(np.maximum(alpha[big], 0.0)) + 1.0 / mu[big]
-        z = (np.log(np.maximum(k[big], 0.5)) - np.log(mu[big]) + 0.5 * np.log1p(np.maximum(alpha[big], 0.0))) / np.sqrt(s2)
+        z = (np.log(np.maximum(k[big], 0.5)) - np.log(mu[big]) + 0.5 * np.log1p(np.maximum(alpha[big], 0.0))) / np.sqrt(
+            s2
+        )
         low[big], high[big] = norm_sf(-z), norm_sf(z)
     small = ~big
     if small.any():

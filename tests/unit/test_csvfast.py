@@ -38,8 +38,8 @@ def _write(tmp_path: Path, lines: list[str], *, name: str = "m.csv", end: str = 
     return path
 
 
-def _same_as_exact(path: Path) -> object:
-    fast = parse_plain(path)
+def _same_as_exact(path: Path, chunk: int = 1 << 24) -> object:
+    fast = parse_plain(path, chunk=chunk)
     assert fast is not None
     assert _rows(fast) == _rows(csvio._parse_exact(path))
     return fast
@@ -54,8 +54,33 @@ def test_periodic_files_are_read_exactly_and_recognised_as_periodic(tmp_path: Pa
         for name in names:
             lines.append(f"{day},{name},sessions,{rng.poisson(300)}")
             lines.append(f"{day},{name},position,{rng.uniform(1, 30):.2f}")
-    fast = _same_as_exact(_write(tmp_path, lines))
+    fast = _same_as_exact(_write(tmp_path, lines), chunk=4096)
     assert fast.period == 2 * len(names)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["none", "reordered", "missing", "extra", "renamed", "day twice"],
+)
+def test_a_later_day_out_of_step_with_the_first_is_still_read_exactly(tmp_path: Path, change: str) -> None:
+    names = [f"page:/p{i}" for i in range(30)]
+    days = [(D + timedelta(days=n)).isoformat() for n in range(12)]
+    layout = {day: list(names) for day in days}
+    late = days[-2]
+    if change == "reordered":
+        layout[late].reverse()
+    elif change == "missing":
+        layout[late].pop(7)
+    elif change == "extra":
+        layout[late].append("page:/new")
+    elif change == "renamed":
+        layout[late][3] = "page:/p3x"
+    lines = [f"{day},{name},clicks,{i}" for day in days for i, name in enumerate(layout[day])]
+    if change == "day twice":
+        lines += [f"{days[0]},page:/zzz,clicks,1"]
+    # steps of about 1 kB: the first holds the first day, the later ones are compared with it
+    fast = _same_as_exact(_write(tmp_path, lines), chunk=1024)
+    assert fast.period == (len(names) if change == "none" else 0)  # type: ignore[attr-defined]
 
 
 def test_every_number_form_float_reads_is_read_the_same(tmp_path: Path) -> None:
