@@ -233,7 +233,7 @@ class _Reference:
                 raise _NotPeriodic
 
 
-def _chunk(text: _Text, days: _Days, lo: int, hi: int, ref: _Reference | None = None, line0: int = 0) -> _Lines:
+def _chunk(text: _Text, days: _Days, lo: int, hi: int, *, ref: _Reference | None = None, line0: int = 0) -> _Lines:
     """Lines whose first byte is in [lo, hi) (``lo`` and ``hi`` are line starts); with ``ref``,
     their middles are compared with the first day's (line ``line0`` of the file is the first
     here) instead of hashed."""
@@ -343,7 +343,7 @@ def _parse(raw: bytes, chunk: int) -> Plain:
         try:
             line0 = first.day.size
             for lo, hi in units[1:]:
-                parts.append(_chunk(text, days, lo, hi, ref, line0))
+                parts.append(_chunk(text, days, lo, hi, ref=ref, line0=line0))
                 line0 += parts[-1].day.size
         except _NotPeriodic:
             period, parts = 0, [first]
