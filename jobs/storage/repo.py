@@ -16,6 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jobs.detection.panels import series_order
 from jobs.domain import (
     Anomaly,
     Digest,
@@ -194,9 +195,12 @@ def load_panels(
     panels = []
     for metric in sorted(set(metric_col)):
         mask = metric_arr == metric
-        names, rows_idx = np.unique(series_arr[mask], return_inverse=True)
+        found, rows_idx = np.unique(series_arr[mask], return_inverse=True)
+        names = series_order(str(n) for n in found)
+        position = {name: i for i, name in enumerate(names)}
+        order = np.array([position[str(n)] for n in found], dtype=np.int64)
         grid = np.full((len(names), n_days), np.nan)
-        grid[rows_idx, day_idx[mask]] = values[mask]
+        grid[order[rows_idx], day_idx[mask]] = values[mask]
         panels.append(
             MetricPanel(
                 property=prop_name,
