@@ -4,7 +4,8 @@ History is cut into whole weeks ``(series, weeks, 7)``. Each series gets weekday
 (median over weeks, so one bad week cannot move them) and a level per week; the level at
 the scored day is a Theil-Sen line through the weekly levels, extrapolated — unless the
 last 2-4 whole weeks all sit more than :data:`REBASE` off the line of the weeks before
-them on one side (a step, not a trend): then only those weeks count. Counts are
+them on one side (a step, not a trend): then the level is the median of the days surely
+past the step (the last week; the last two when three or more weeks are off). Counts are
 multiplicative (``level x factor``), continuous metrics additive, rates (CTR) a ratio of
 sums (clicks over impressions), so days without clicks are no problem.
 """
@@ -55,8 +56,10 @@ def _theil_sen(levels: FloatArray, centers: FloatArray) -> tuple[FloatArray, Flo
     return intercepts, slopes
 
 
-def _level_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
-    """Each series' level at day ``at`` (see the module docstring)."""
+def _level_at(levels: FloatArray, centers: FloatArray, at: float, daily: FloatArray) -> FloatArray:
+    """Each series' level at day ``at`` (see the module docstring). ``daily`` holds the days
+    without their weekday (S, K, 7): after a step, the new level is the median of the days
+    surely past it (the last week; the last two once three weeks are off)."""
     k = levels.shape[1]
     intercepts, slopes = _theil_sen(levels, centers)
     out = intercepts + slopes * at
@@ -64,7 +67,7 @@ def _level_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
     line = intercepts[:, None] + slopes[:, None] * centers[None, -2:]
     with np.errstate(invalid="ignore", divide="ignore"):
         off = (levels[:, -2:] - line) / np.abs(line)
-    maybe = np.flatnonzero((off > REBASE / 2).all(axis=1) | (off < -REBASE / 2).all(axis=1))
+    maybe = np.flatnonzero(((off > REBASE / 2).all(axis=1) | (off < -REBASE / 2).all(axis=1)))
     if maybe.size == 0:
         return out
     sub = levels[maybe]
@@ -81,12 +84,9 @@ def _level_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
         step &= ~done
         if not step.any():
             continue
-        if recent >= 3:
-            ic2, sl2 = _theil_sen(sub[:, first:], centers[first:])
-            new = ic2 + sl2 * at
-        else:
-            new = sub[:, first:].mean(axis=1)
-        out[maybe[step]] = new[step]
+        past = daily[maybe][:, -2 if recent >= 3 else -1 :, :].reshape(maybe.size, -1)
+        new = nanmedian(past, axis=1)
+        out[maybe[step]] = np.where(np.isfinite(new[step]), new[step], out[maybe[step]])
         done |= step
     return out
 
@@ -135,7 +135,9 @@ def fit(history: FloatArray, *, multiplicative: bool, robust: bool = False, pred
     n = np.sum(~np.isnan(history - fitted), axis=(1, 2)).astype(np.float64)
     if not predict:
         return Fit(np.full(history.shape[0], np.nan), fitted, n, k)
-    at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        daily = history / factor[:, None, :] if multiplicative else history - factor[:, None, :]
+    at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7), daily)
     expected = np.maximum(at, 0.0) * factor[:, 0] if multiplicative else at + factor[:, 0]
     enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
     return Fit(np.where(enough, expected, np.nan), fitted, n, k, factor[:, 0])
@@ -156,7 +158,9 @@ def fit_rate(clicks: FloatArray, shown: FloatArray, *, predict: bool = True) -> 
     n = np.sum(~np.isnan(clicks - fitted), axis=(1, 2)).astype(np.float64)
     if not predict:
         return Fit(np.full(clicks.shape[0], np.nan), fitted, n, k)
-    at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        daily = clicks / (shown * factor[:, None, :])
+    at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7), daily)
     enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
     return Fit(np.where(enough, np.clip(at * factor[:, 0], 0.0, 1.0), np.nan), fitted, n, k, factor[:, 0])
 

@@ -50,6 +50,8 @@ _CHART_DAYS = 56
 _RUN_STRICTER = 0.1
 #: A day must be at least this far off (one-sided) for the three-day test to consider it.
 _RUN_TODAY = 0.01
+#: How far back runs look for three observed days (gaps are skipped).
+_LOOKBACK = 6
 _VOLUME_BACKED = frozenset({"ctr", "position"})
 
 
@@ -79,28 +81,41 @@ def _z(p: FloatArray) -> FloatArray:
 
 
 class _Runs:
-    """Were ``rows`` off (and how far, as z) on each of the 3 days before ``col``?"""
+    """Were ``rows`` off (and how far, as z) on each of the 3 observed days before ``col``?
+
+    Days without a value (a gap in the data) are skipped, looking back up to
+    :data:`_LOOKBACK` days, so that a missing day neither breaks nor starts a run.
+    """
 
     def __init__(self, scorer: Scorer, col: int, rows: IntArray, today: DayScores) -> None:
         self.rows = rows
-        self.off: dict[bool, list[BoolArray]] = {True: [], False: []}
-        self.z: dict[bool, list[FloatArray]] = {True: [], False: []}
-        self.level: list[FloatArray] = []  # observed without its weekday (/ or - the season)
         pool = today.pool.take(rows)
         multiplicative = scorer.model is not Model.CONTINUOUS
-        for k in (1, 2, 3):
+        off: dict[bool, list[BoolArray]] = {True: [], False: []}
+        z: dict[bool, list[FloatArray]] = {True: [], False: []}
+        level: list[FloatArray] = []
+        seen: list[BoolArray] = []
+        for k in range(1, _LOOKBACK + 1):
             if col - k < 0:
-                for u in (True, False):
-                    self.off[u].append(np.zeros(rows.size, dtype=np.bool_))
-                    self.z[u].append(np.zeros(rows.size))
-                self.level.append(np.full(rows.size, np.nan))
-                continue
+                break
             s = scorer.rows_at(col - k, rows, pool)
+            seen.append(np.isfinite(s.observed) & np.isfinite(s.expected))
             for u in (True, False):
-                self.off[u].append(scorer.off(s, col - k, u, rows) & np.isfinite(s.expected))
-                self.z[u].append(_z(s.p_high if u else s.p_low))
+                off[u].append(scorer.off(s, col - k, u, rows) & seen[-1])
+                z[u].append(_z(s.p_high if u else s.p_low))
             with np.errstate(invalid="ignore", divide="ignore"):
-                self.level.append(s.observed / s.season if multiplicative else s.observed - s.season)
+                level.append(s.observed / s.season if multiplicative else s.observed - s.season)
+        # per row, the positions of its first three observed days among those looked at
+        picks = np.full((rows.size, 3), -1, dtype=np.int64)
+        if seen:
+            observed = np.stack(seen, axis=1)
+            rank = np.cumsum(observed, axis=1) - 1
+            for j in range(3):
+                hit = observed & (rank == j)
+                picks[:, j] = np.where(hit.any(axis=1), np.argmax(hit, axis=1), -1)
+        self.off = {u: [_pick(off[u], picks[:, j], False) for j in range(3)] for u in (True, False)}
+        self.z = {u: [_pick(z[u], picks[:, j], 0.0) for j in range(3)] for u in (True, False)}
+        self.level = [_pick(level, picks[:, j], np.nan) for j in range(3)]
 
     def beyond(self, scorer: Scorer, today: DayScores, i: int, n: int, up: bool) -> bool:
         """Is series ``i`` (row ``n`` here) today significantly and materially beyond the level
@@ -124,6 +139,15 @@ class _Runs:
         both = scorer.mp.direction is DirectionFilter.BOTH
         p = (2.0 if both else 1.0) * float(noise.norm_sf(delta / spread))
         return p < scorer.mp.max_p_value and delta >= scorer.mp.min_change_pct * abs(expected)
+
+
+def _pick(days: list[np.ndarray], at: IntArray, missing: float | bool) -> np.ndarray:
+    """Per row, the value of ``days[at[row]]`` (``missing`` where ``at`` is -1)."""
+    if not days:
+        return np.full(at.size, missing)
+    stacked = np.stack(days, axis=1)
+    chosen = stacked[np.arange(at.size), np.maximum(at, 0)]
+    return np.where(at >= 0, chosen, missing)
 
 
 def panel_findings(scorer: Scorer, col: int) -> list[Finding]:

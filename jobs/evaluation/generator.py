@@ -52,7 +52,8 @@ _PROFILES = (
 COUPLED: dict[str, tuple[str, ...]] = {
     "sessions": ("keyEvents",),
     "keyEvents": (),
-    "impressions": ("clicks",),
+    # a query's impressions change the mix behind its site's CTR and average position too
+    "impressions": ("clicks", "ctr", "position"),
     "clicks": ("ctr",),
     "ctr": ("clicks",),
     "position": ("ctr", "clicks"),
@@ -108,6 +109,24 @@ CONFIGS: dict[str, GeneratorConfig] = {
         holidays=3,
         naming="plain",
         end=date(2026, 3, 15),
+    ),
+    # held out: the kind of data the reference figures describe (a same-weekday
+    # robust z-score does well): bigger sites and anomalies, tamer noise, few tiny series
+    "clear": GeneratorConfig(
+        name="clear",
+        sites=24,
+        children=(5, 20),
+        volume=(3_000.0, 60_000.0),
+        dispersion=(0.002, 0.012),
+        site_noise=(0.02, 0.05),
+        event_rate=3.0,
+        missing=0.002,
+        gap_sites=0.1,
+        holidays=1,
+        holiday_depth=(0.93, 0.97),
+        min_sigmas=7.0,
+        min_volume=100.0,
+        end=date(2026, 6, 30),
     ),
 }
 
