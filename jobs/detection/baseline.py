@@ -67,7 +67,7 @@ def _level_at(levels: FloatArray, centers: FloatArray, at: float, daily: FloatAr
     line = intercepts[:, None] + slopes[:, None] * centers[None, -2:]
     with np.errstate(invalid="ignore", divide="ignore"):
         off = (levels[:, -2:] - line) / np.abs(line)
-    maybe = np.flatnonzero(((off > REBASE / 2).all(axis=1) | (off < -REBASE / 2).all(axis=1)))
+    maybe = np.flatnonzero((off > REBASE / 2).all(axis=1) | (off < -REBASE / 2).all(axis=1))
     if maybe.size == 0:
         return out
     sub = levels[maybe]

@@ -53,6 +53,8 @@ _WINSOR = 3.0
 _WINSOR_SCALE = 1.0 / np.sqrt(0.9707)
 #: Variance of the baseline's own estimate, as a share of one day's variance, times weeks.
 MEAN_ERROR = 1.9
+#: A count at or below this share of its fitted value (itself at least 10) is a past collapse.
+_COLLAPSED = 0.05
 #: Rows whose cheap tail screen is below this get exact (quadrature) tails.
 _SCREEN = 0.08
 
@@ -237,6 +239,8 @@ def _score_counts(history: FloatArray, ctx: _Context) -> DayScores:
     first = _robust_excess(history - mu, mu, mu)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (history - mu) / np.sqrt(mu + first[:, None, None] * mu**2 + 0.25)
+        # a collapse to near zero (a past tracking break) is an outlier whatever its z
+        z = np.where((history <= _COLLAPSED * mu) & (mu >= 10.0), -np.inf, z)
     f = _refit_cleaned(f, history, z, multiplicative=True)
     reach = _WINSOR * np.sqrt(f.fitted + first[:, None, None] * f.fitted**2 + 0.25)
     own, sampling = _excess(np.clip(history - f.fitted, -reach, reach) * _WINSOR_SCALE, f.fitted, f.fitted, f)

@@ -122,7 +122,7 @@ def test_sites_in_one_file_each_fold_their_own_children() -> None:
 def test_a_moderate_sustained_shift_is_found_on_its_third_day_by_the_three_day_test() -> None:
     rng = np.random.default_rng(6)
     values = _counts(rng, np.array([1500.0]), alpha=0.004)
-    values[0, -3:] = np.round(1500.0 * WEEKDAY[-3:] * 0.77)  # about 3 sd a day: no single day is enough
+    values[0, -3:] = np.round(1500.0 * WEEKDAY[-3:] * 0.74)  # about 3.5 sd a day: no single day is enough
     panel = _panel("sessions", (TOTAL_SERIES,), values)
     found = detect_range([panel], DetectionParams(), start=DATES[-5], end=END)
     assert [(f.anomaly.day, f.anomaly.kind) for f in found] == [(END, Kind.LEVEL_SHIFT)]
