@@ -1,13 +1,14 @@
 """``make eval``: event-level quality of barometer against labelled data, next to two references.
 
-For each configuration (``dev``, the set the engine was tuned on, and ``holdout``, a
-different shape never tuned on) and each seed, it generates a metrics CSV and a labels
-file (:mod:`jobs.evaluation.generator`), runs barometer through the function behind
-``barometer detect FILE --start S --end E`` (walk-forward over the evaluation window,
-default settings), runs the naive and the same-weekday references on the same file, and
-scores all three (:mod:`jobs.evaluation.scoring`).
+For each configuration (``dev``, the set the engine was developed on; ``holdout`` and
+``clear``, other shapes of data, see :data:`jobs.evaluation.generator.CONFIGS`) and each
+seed, it generates a metrics CSV and a labels file (:mod:`jobs.evaluation.generator`),
+runs barometer through the function behind ``barometer detect FILE --start S --end E``
+(walk-forward over the evaluation window, default settings), runs the naive and the
+same-weekday references on the same file, and scores all three
+(:mod:`jobs.evaluation.scoring`).
 
-Usage: ``python -m benchmarks.evaluate [--seeds 1,2,3] [--configs dev,holdout] [--keep DIR] [-v]``
+Usage: ``python -m benchmarks.evaluate [--seeds 1,2,3] [--configs dev,holdout,clear] [--keep DIR] [-v]``
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def _details(s: Score) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated generator seeds (default 1,2,3)")
-    parser.add_argument("--configs", default="dev,holdout", help=f"comma-separated, from {', '.join(CONFIGS)}")
+    parser.add_argument("--configs", default="dev,holdout,clear", help=f"comma-separated, from {', '.join(CONFIGS)}")
     parser.add_argument("--keep", type=Path, help="write the CSVs, labels and findings here")
     parser.add_argument("-v", "--verbose", action="store_true", help="list barometer's misses and false alarms")
     args = parser.parse_args(argv)
@@ -104,7 +105,8 @@ def main(argv: list[str]) -> int:
     for name, totals in results.items():
         first = totals[BAROMETER]
         print(
-            f"{name} ({'tuned on' if name == 'dev' else 'held out'}; seeds {args.seeds}): {first.events} events, "
+            f"{name} ({'development set' if name == 'dev' else 'other configuration'}; seeds {args.seeds}): "
+            f"{first.events} events, "
             f"{first.series_days:,} series-days"
         )
         for label, s in totals.items():

@@ -58,9 +58,9 @@ class Scorer:
 
     def __post_init__(self) -> None:
         self.model = _model(self.panel.metric)
-        self.values = self.panel.values.astype(np.float64, copy=True)
         cols = [(d - self.panel.dates[0]).days for d in self.mp.exclude_dates]
         cols = [c for c in cols if 0 <= c < len(self.panel.dates)]
+        self.values = self.panel.values.astype(np.float64, copy=bool(cols))  # copied only to blank days
         self.values[:, cols] = np.nan
         self.dims: dict[str, list[int]] = {}
         groups = np.zeros(len(self.panel.series), dtype=np.int64)

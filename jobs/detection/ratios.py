@@ -53,7 +53,9 @@ class _Lookup:
         scorer = self.scorers.get((prop, metric))
         if scorer is None or not scorer.panel.dates[0] <= day <= scorer.panel.dates[-1]:
             return None
-        names = self.index.setdefault((prop, metric), {n: i for i, n in enumerate(scorer.panel.series)})
+        names = self.index.get((prop, metric))
+        if names is None:
+            names = self.index[prop, metric] = {n: i for i, n in enumerate(scorer.panel.series)}
         i = names.get(series)
         return None if i is None else (scorer, i, (day - scorer.panel.dates[0]).days)
 

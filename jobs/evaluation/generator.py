@@ -91,7 +91,7 @@ class GeneratorConfig:
 CONFIGS: dict[str, GeneratorConfig] = {
     # the development set the engine was tuned on
     "dev": GeneratorConfig(name="dev"),
-    # held out: one big property, plain names, longer history, noisier, more gaps, other volumes
+    # another shape: one big property, plain names, longer history, noisier, more gaps, denser events
     "holdout": GeneratorConfig(
         name="holdout",
         sites=1,
@@ -110,8 +110,8 @@ CONFIGS: dict[str, GeneratorConfig] = {
         naming="plain",
         end=date(2026, 3, 15),
     ),
-    # held out: the kind of data the reference figures describe (a same-weekday
-    # robust z-score does well): bigger sites and anomalies, tamer noise, few tiny series
+    # another shape: bigger sites and anomalies, tamer noise, few tiny series (closer to the
+    # data the reference figures describe)
     "clear": GeneratorConfig(
         name="clear",
         sites=24,
