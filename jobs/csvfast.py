@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from jobs.csvwords import Days, Text, Unusual, hash_fields, parse_values
 
 __all__ = ["Plain", "parse_plain"]
 
@@ -37,12 +38,6 @@ FloatArray = npt.NDArray[np.float64]
 
 HEADER = b"date,series,metric,value"
 _CHUNK = 1 << 24  # bytes of text per work unit
-_P1 = np.uint64(0x9E3779B97F4A7C15)
-_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_POW10 = 10.0 ** np.arange(23)
-#: MASKS[n] keeps the first n bytes (the low ones, little-endian) of a word.
-_MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
-_ZEROS = np.uint64(0x3030303030303030)  # "00000000"
 
 
 @dataclass(frozen=True)
@@ -73,125 +68,6 @@ class Plain:
         )
 
 
-class _Unusual(Exception):
-    """The file is not plain: let the exact reader look at it."""
-
-
-class _Text:
-    """The file's bytes, as bytes and as every (unaligned, little-endian) 64-bit word."""
-
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-        self.buf = np.frombuffer(raw, dtype=np.uint8)
-        self.words: U64 = np.ndarray(shape=(self.buf.size - 7,), dtype="<u8", buffer=self.buf, strides=(1,))
-        self.last = self.words.size - 1
-
-    def word(self, at: IntArray, length: IntArray | None = None) -> U64:
-        """The 8 bytes from ``at`` (only the first ``length``, 0-8, of them if given). Near the
-        end the last whole word is read and shifted: bytes past the end are masked anyway."""
-        if int(at.max(initial=0)) <= self.last:
-            w = self.words[at]
-        else:
-            w = self.words[np.minimum(at, self.last)] >> (np.maximum(at - self.last, 0) * 8).astype(np.uint64)
-        return w if length is None else np.asarray(w & _MASKS[np.clip(length, 0, 8)], dtype=np.uint64)
-
-
-def _hash(text: _Text, start: IntArray, length: IntArray) -> tuple[U64, U64]:
-    h1 = length.astype(np.uint64) * _P1
-    h2 = length.astype(np.uint64) ^ _P2
-    whole = int(length.min(initial=0)) // 8
-    for k in range(0, int(length.max(initial=0)), 8):
-        w = text.word(start + k, None if k // 8 < whole else length - k)
-        h1 = (h1 ^ w) * _P1
-        h2 = (h2 + w) * _P2
-        h2 ^= h2 >> np.uint64(29)
-    return h1, h2
-
-
-def _small_ints(text: _Text, start: IntArray, length: IntArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-    """Values of 1 to 8 plain digits, all eight in one 64-bit word (SWAR): the digits are
-    right-aligned behind '0's, checked to be digits, and folded pairwise into a number."""
-    size = np.clip(length, 0, 8)
-    x = text.word(start, size) << ((8 - size) * 8 % 64).astype(np.uint64)
-    x |= _ZEROS & _MASKS[8 - size]
-    ok = (length >= 1) & (length <= 8)
-    ok &= (((x + np.uint64(0x4646464646464646)) | (x - _ZEROS)) & np.uint64(0x8080808080808080)) == 0
-    v = x - _ZEROS
-    v = v * np.uint64(10) + (v >> np.uint64(8))
-    mask = np.uint64(0x000000FF000000FF)
-    v = (
-        (v & mask) * np.uint64(0x000F424000000064) + ((v >> np.uint64(16)) & mask) * np.uint64(0x0000271000000001)
-    ) >> np.uint64(32)
-    return v.astype(np.float64), ok
-
-
-def _decimals(text: _Text, start: IntArray, end: IntArray) -> FloatArray:
-    """Plain decimals (``-?digits(.digits)?``, at most 15 digits) digit by digit; others by float()."""
-    buf = text.buf
-    length = end - start
-    n = start.size
-    mantissa = np.zeros(n, dtype=np.int64)
-    digits = np.zeros(n, dtype=np.int64)
-    frac = np.full(n, -1, dtype=np.int64)  # digits after the point; -1: no point yet
-    negative = buf[start] == 45
-    simple = (length > 0) & (length <= 17)
-    for k in range(int(np.minimum(length, 17).max(initial=0))):
-        live = k < length
-        c = buf[np.minimum(start + k, buf.size - 1)].astype(np.int64)
-        d = c - 48
-        is_digit = live & (d >= 0) & (d <= 9)
-        is_point = live & (c == 46) & (frac < 0)
-        simple &= ~live | is_digit | is_point | (live & (k == 0) & (c == 45))
-        mantissa = np.where(is_digit, mantissa * 10 + np.where(is_digit, d, 0), mantissa)
-        digits += is_digit
-        frac = np.where(is_point, 0, np.where(is_digit & (frac >= 0), frac + 1, frac))
-    simple &= (digits > 0) & (digits <= 15)
-    value = np.where(negative, -1.0, 1.0) * (mantissa / _POW10[np.clip(frac, 0, 22)])
-    hard = np.flatnonzero(~simple)
-    if hard.size:
-        try:
-            pairs = zip(start[hard].tolist(), end[hard].tolist(), strict=True)
-            value[hard] = [float(text.raw[s:e]) for s, e in pairs]
-        except ValueError:
-            raise _Unusual from None
-    return np.asarray(value, dtype=np.float64)
-
-
-def _values(text: _Text, start: IntArray, end: IntArray) -> FloatArray:
-    value, ok = _small_ints(text, start, end - start)
-    rest = np.flatnonzero(~ok)
-    if rest.size:
-        value[rest] = _decimals(text, start[rest], end[rest])
-    return value
-
-
-class _Days:
-    """Dates seen so far (their 10 bytes as two words) and their day numbers."""
-
-    def __init__(self, text: _Text) -> None:
-        self.text = text
-        self.known: dict[tuple[int, int], int] = {}
-
-    def _ordinal(self, key: tuple[int, int], at: int) -> int:
-        found = self.known.get(key)
-        if found is None:
-            raw = self.text.raw[at : at + 10]
-            if not (raw[4:5] == b"-" and raw[7:8] == b"-" and raw[:4].isdigit()):
-                raise _Unusual
-            try:
-                found = self.known[key] = date.fromisoformat(raw.decode("ascii")).toordinal()
-            except ValueError:
-                raise _Unusual from None
-        return found
-
-    def of(self, start: IntArray) -> IntArray:
-        head, tail = self.text.word(start), self.text.word(start + 2)
-        change = np.flatnonzero((head[1:] != head[:-1]) | (tail[1:] != tail[:-1])) + 1
-        firsts = np.concatenate(([0], change))
-        ordinals = [self._ordinal((int(head[i]), int(tail[i])), int(start[i])) for i in firsts.tolist()]
-        return np.repeat(np.asarray(ordinals, dtype=np.int64), np.diff(np.concatenate((firsts, [start.size]))))
-
-
 @dataclass
 class _Lines:
     """Per line of a chunk: day, value, the two hashes of ``series,metric`` (None when the
@@ -218,12 +94,12 @@ class _Reference:
     words: U64  # (period, words per middle)
 
     @classmethod
-    def of(cls, text: _Text, first: _Lines, period: int) -> _Reference:
+    def of(cls, text: Text, first: _Lines, period: int) -> _Reference:
         width = first.width[:period]
         words = [text.word(first.middle[:period] + k, width - k) for k in range(0, int(width.max(initial=0)), 8)]
         return cls(period, width, np.stack(words, axis=1) if words else np.zeros((period, 0), dtype=np.uint64))
 
-    def check(self, text: _Text, middle: IntArray, width: IntArray, line0: int) -> None:
+    def check(self, text: Text, middle: IntArray, width: IntArray, line0: int) -> None:
         """Raise :class:`_NotPeriodic` unless these lines repeat the reference, byte for byte."""
         idx = (np.arange(line0, line0 + middle.size) % self.period).astype(np.int64)
         if not (width == self.width[idx]).all():
@@ -233,7 +109,7 @@ class _Reference:
                 raise _NotPeriodic
 
 
-def _chunk(text: _Text, days: _Days, lo: int, hi: int, *, ref: _Reference | None = None, line0: int = 0) -> _Lines:
+def _chunk(text: Text, days: Days, lo: int, hi: int, *, ref: _Reference | None = None, line0: int = 0) -> _Lines:
     """Lines whose first byte is in [lo, hi) (``lo`` and ``hi`` are line starts); with ``ref``,
     their middles are compared with the first day's (line ``line0`` of the file is the first
     here) instead of hashed."""
@@ -241,23 +117,23 @@ def _chunk(text: _Text, days: _Days, lo: int, hi: int, *, ref: _Reference | None
     part = buf[lo:hi]
     found = np.flatnonzero((part == 44) | (part == 10))
     if found.size % 4:
-        raise _Unusual
+        raise Unusual
     pos = found.reshape(-1, 4) + lo
     c1, c2, c3, end = pos[:, 0], pos[:, 1], pos[:, 2], pos[:, 3]
     if not (buf[end] == 10).all():
-        raise _Unusual  # a line with other than 3 commas
+        raise Unusual  # a line with other than 3 commas
     start = np.empty_like(end)
     start[0] = lo
     start[1:] = end[:-1] + 1
     if not (((c1 - start) == 10).all() and ((c2 - c1) > 1).all() and ((c3 - c2) > 1).all()):
-        raise _Unusual
+        raise Unusual
     middle, width = c1 + 1, c3 - c1 - 1
     if ref is not None:
         ref.check(text, middle, width, line0)
         h1 = h2 = None
     else:
-        h1, h2 = _hash(text, middle, width)
-    return _Lines(days.of(start), _values(text, c3 + 1, end), h1, h2, middle, width)
+        h1, h2 = hash_fields(text, middle, width)
+    return _Lines(days.of(start), parse_values(text, c3 + 1, end), h1, h2, middle, width)
 
 
 def _bounds(buf: npt.NDArray[np.uint8], begin: int, chunk: int) -> list[tuple[int, int]]:
@@ -267,7 +143,7 @@ def _bounds(buf: npt.NDArray[np.uint8], begin: int, chunk: int) -> list[tuple[in
         window = buf[cuts[-1] + chunk : cuts[-1] + 2 * chunk]
         nl = int(np.argmax(window == 10))
         if window[nl] != 10:
-            raise _Unusual  # a line longer than a chunk
+            raise Unusual  # a line longer than a chunk
         cuts.append(cuts[-1] + chunk + nl + 1)
     cuts.append(buf.size)
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
@@ -321,7 +197,7 @@ def parse_plain(path: Path, *, chunk: int = _CHUNK) -> Plain | None:
         return None
     try:
         return _parse(raw, chunk)
-    except _Unusual:
+    except Unusual:
         return None
 
 
@@ -329,11 +205,11 @@ def _parse(raw: bytes, chunk: int) -> Plain:
     begin = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     head_end = raw.find(b"\n", begin)
     if head_end < 0 or raw[begin:head_end] != HEADER or b'"' in raw or b"\r" in raw:
-        raise _Unusual
+        raise Unusual
     if not raw.endswith(b"\n") or raw.endswith(b"\n\n") or head_end + 1 >= len(raw) or len(raw) < 16:
-        raise _Unusual
-    text = _Text(raw)
-    days = _Days(text)
+        raise Unusual
+    text = Text(raw)
+    days = Days(text)
     units = _bounds(text.buf, head_end + 1, chunk)
     first = _chunk(text, days, *units[0])
     period = _period(first)
@@ -360,7 +236,7 @@ def _parse(raw: bytes, chunk: int) -> Plain:
     pair, first_line = _factorise(h1)
     h2 = np.concatenate([p.h2 for p in parts if p.h2 is not None])
     if not (h2 == h2[first_line][pair]).all():
-        raise _Unusual  # two different names with one 64-bit hash: let the exact reader do it
+        raise Unusual  # two different names with one 64-bit hash: let the exact reader do it
     middle = np.concatenate([p.middle for p in parts])[first_line]
     width = np.concatenate([p.width for p in parts])[first_line]
     day = np.concatenate([p.day for p in parts])
@@ -386,7 +262,7 @@ def _names(raw: bytes, middle: IntArray, width: IntArray) -> tuple[list[str], li
         try:
             s, _, m = raw[at : at + w].decode("utf-8").partition(",")
         except UnicodeDecodeError:
-            raise _Unusual from None
+            raise Unusual from None
         pair_series[n] = series.setdefault(s, len(series))
         pair_metric[n] = metrics.setdefault(m, len(metrics))
     return list(series), list(metrics), pair_series, pair_metric
