@@ -34,6 +34,7 @@ import numpy.typing as npt
 from jobs.detection import noise
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
+from jobs.detection.runs import Runs, z_scores
 from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, score_day
 from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind
 
@@ -50,8 +51,6 @@ _CHART_DAYS = 56
 _RUN_STRICTER = 0.1
 #: A day must be at least this far off (one-sided) for the three-day test to consider it.
 _RUN_TODAY = 0.01
-#: How far back runs look for three observed days (gaps are skipped).
-_LOOKBACK = 6
 _VOLUME_BACKED = frozenset({"ctr", "position"})
 
 
@@ -74,80 +73,6 @@ def _families(scorer: Scorer, testable: BoolArray) -> list[IntArray]:
         if idx.size:
             out.append(idx)
     return out
-
-
-def _z(p: FloatArray) -> FloatArray:
-    return noise.norm_isf(np.nan_to_num(p, nan=0.5))
-
-
-class _Runs:
-    """Were ``rows`` off (and how far, as z) on each of the 3 observed days before ``col``?
-
-    Days without a value (a gap in the data) are skipped, looking back up to
-    :data:`_LOOKBACK` days, so that a missing day neither breaks nor starts a run.
-    """
-
-    def __init__(self, scorer: Scorer, col: int, rows: IntArray, today: DayScores) -> None:
-        self.rows = rows
-        pool = today.pool.take(rows)
-        multiplicative = scorer.model is not Model.CONTINUOUS
-        off: dict[bool, list[BoolArray]] = {True: [], False: []}
-        z: dict[bool, list[FloatArray]] = {True: [], False: []}
-        level: list[FloatArray] = []
-        seen: list[BoolArray] = []
-        for k in range(1, _LOOKBACK + 1):
-            if col - k < 0:
-                break
-            s = scorer.rows_at(col - k, rows, pool)
-            seen.append(np.isfinite(s.observed) & np.isfinite(s.expected))
-            for u in (True, False):
-                off[u].append(scorer.off(s, col - k, u, rows) & seen[-1])
-                z[u].append(_z(s.p_high if u else s.p_low))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                level.append(s.observed / s.season if multiplicative else s.observed - s.season)
-        # per row, the positions of its first three observed days among those looked at
-        picks = np.full((rows.size, 3), -1, dtype=np.int64)
-        if seen:
-            observed = np.stack(seen, axis=1)
-            rank = np.cumsum(observed, axis=1) - 1
-            for j in range(3):
-                hit = observed & (rank == j)
-                picks[:, j] = np.where(hit.any(axis=1), np.argmax(hit, axis=1), -1)
-        self.off = {u: [_pick(off[u], picks[:, j], False) for j in range(3)] for u in (True, False)}
-        self.z = {u: [_pick(z[u], picks[:, j], 0.0) for j in range(3)] for u in (True, False)}
-        self.level = [_pick(level, picks[:, j], np.nan) for j in range(3)]
-
-    def beyond(self, scorer: Scorer, today: DayScores, i: int, n: int, up: bool) -> bool:
-        """Is series ``i`` (row ``n`` here) today significantly and materially beyond the level
-        its recent off days were at (weekday-adjusted), the same way? Then it is a new move,
-        not an ongoing shift."""
-        levels = [float(self.level[k][n]) for k in range(3) if self.off[up][k][n]]
-        levels = [v for v in levels if np.isfinite(v)]
-        season = float(today.season[i])
-        if not levels or not np.isfinite(season):
-            return True
-        recent = float(np.mean(levels))
-        if scorer.model is Model.CONTINUOUS:
-            expected, scale = recent + season, 1.0
-        else:
-            expected = recent * season
-            scale = max(expected / float(today.expected[i]), 1.0) if today.expected[i] > 0 else 1.0
-        spread = float(today.sd[i]) * scale * np.sqrt(1.0 + 1.0 / len(levels))
-        delta = (float(today.observed[i]) - expected) * (1.0 if up else -1.0)
-        if not (delta > 0 and spread > 0):
-            return False
-        both = scorer.mp.direction is DirectionFilter.BOTH
-        p = (2.0 if both else 1.0) * float(noise.norm_sf(delta / spread))
-        return p < scorer.mp.max_p_value and delta >= scorer.mp.min_change_pct * abs(expected)
-
-
-def _pick(days: list[np.ndarray], at: IntArray, missing: float | bool) -> np.ndarray:
-    """Per row, the value of ``days[at[row]]`` (``missing`` where ``at`` is -1)."""
-    if not days:
-        return np.full(at.size, missing)
-    stacked = np.stack(days, axis=1)
-    chosen = stacked[np.arange(at.size), np.maximum(at, 0)]
-    return np.where(at >= 0, chosen, missing)
 
 
 def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
@@ -177,7 +102,7 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
         return []
     parent = scorer.parents[cand]
     rows = np.unique(np.concatenate([cand, parent[parent >= 0]]))
-    runs = _Runs(scorer, col, rows, s)
+    runs = Runs(scorer, col, rows, s)
     where = {int(r): n for n, r in enumerate(rows.tolist())}
 
     def prior(i: int, k: int) -> bool:
@@ -210,7 +135,7 @@ def _level_shift_test(
     col: int,
     s: DayScores,
     *,
-    runs: _Runs,
+    runs: Runs,
     rows: IntArray,
     eligible: BoolArray,
     up: BoolArray,
@@ -223,7 +148,7 @@ def _level_shift_test(
     three = eligible[rows] & np.where(u, runs.off[True][0] & runs.off[True][1], runs.off[False][0] & runs.off[False][1])
     if not three.any():
         return np.zeros(p3.shape, dtype=np.bool_)
-    z0 = np.where(u, _z(s.p_high[rows]), _z(s.p_low[rows]))
+    z0 = np.where(u, z_scores(s.p_high[rows]), z_scores(s.p_low[rows]))
     z1 = np.where(u, runs.z[True][0], runs.z[False][0])
     z2 = np.where(u, runs.z[True][1], runs.z[False][1])
     # the baseline's own error is shared by the three days: the mean of their z-scores has

@@ -38,6 +38,7 @@ from scipy import special
 
 from jobs.detection import noise
 from jobs.detection.baseline import MIN_WEEKS, Fit, fit, fit_rate, nanmean, nanmedian
+from jobs.detection.dispersion import Pool, excess, pooled, robust_excess, shrink
 from jobs.domain import FloatArray
 
 __all__ = ["MEAN_ERROR", "MIN_WEEKS", "DayScores", "Model", "Pool", "nanmedian", "score_day"]
@@ -66,18 +67,6 @@ class Model(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Pool:
-    """Per series: the group's central noise parameter and the spread of the true
-    parameters around it (what empirical-Bayes shrinkage needs)."""
-
-    center: FloatArray
-    between: FloatArray
-
-    def take(self, rows: IntArray) -> Pool:
-        return Pool(self.center[rows], self.between[rows])
-
-
-@dataclass(frozen=True)
 class DayScores:
     """Scores of every series on one day. NaN ``expected``: not enough history to say.
     ``lower``/``upper`` are NaN unless asked for (``intervals=True``)."""
@@ -96,66 +85,6 @@ class DayScores:
     sd: FloatArray
     #: The day's weekday factor (counts, rates) or offset (continuous): expected = level x/+ season.
     season: FloatArray
-
-
-def _pooled(per_series: FloatArray, sampling: FloatArray, groups: IntArray, informative: BoolArray) -> Pool:
-    """Each group's median parameter, and the variance of true parameters around it (the
-    robust spread of the members' estimates less their typical sampling variance)."""
-    center = np.full(per_series.shape, np.nan)
-    between = np.full(per_series.shape, np.nan)
-    for g in np.unique(groups):
-        members = groups == g
-        chosen = members & informative & np.isfinite(per_series)
-        if not chosen.any():
-            chosen = members & np.isfinite(per_series)
-        if not chosen.any():
-            continue
-        values = per_series[chosen]
-        mid = float(np.median(values))
-        spread = (1.4826 * float(np.median(np.abs(values - mid)))) ** 2 - float(np.median(sampling[chosen]))
-        center[members] = mid
-        between[members] = max(spread, (0.3 * mid) ** 2, 1e-12)
-    return Pool(center, between)
-
-
-def _shrink(
-    own: FloatArray, sampling: FloatArray, pool: Pool, *, floor: float = 1e-12
-) -> tuple[FloatArray, FloatArray]:
-    """Empirical-Bayes estimate and its variance (precision-weighted own and group)."""
-    center = np.nan_to_num(pool.center)
-    between = np.where(np.isfinite(pool.between), np.maximum(pool.between, floor), floor)
-    w_own = np.where(np.isfinite(own) & np.isfinite(sampling), 1.0 / np.maximum(sampling, 1e-18), 0.0)
-    w_pool = 1.0 / between
-    return (w_own * np.nan_to_num(own) + w_pool * center) / (w_own + w_pool), 1.0 / (w_own + w_pool)
-
-
-def _robust_excess(resid: FloatArray, base_var: FloatArray, scale: FloatArray) -> FloatArray:
-    """A first-pass, outlier-proof extra variance per series: the squared MAD of ``resid /
-    scale`` less the median of ``base_var / scale^2`` (what Poisson or binomial noise explains)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rel = (resid / scale).reshape(resid.shape[0], -1)
-        center = nanmedian(rel, axis=1)
-        mad = 1.4826 * nanmedian(np.abs(rel - center[:, None]), axis=1)
-        floor = nanmedian((base_var / scale**2).reshape(resid.shape[0], -1), axis=1)
-    return np.asarray(np.maximum(np.nan_to_num(mad**2 - floor), 0.0), dtype=np.float64)
-
-
-def _excess(resid: FloatArray, mean: FloatArray, base: FloatArray, f: Fit) -> tuple[FloatArray, FloatArray]:
-    """Moment estimate of the relative extra variance ``(var - base) / mean^2`` per series
-    from the residuals ``resid`` (NaN: no point), and its approximate sampling variance."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        valid = ~np.isnan(resid)
-        mean2 = np.where(valid, mean * mean, 0.0)
-        m2 = mean2.sum(axis=(1, 2))
-        excess = np.where(valid, resid * resid * f.dof[:, None, None] - base, 0.0).sum(axis=(1, 2))
-        own = excess / m2
-        # sampling variance 2 sum(var_t^2) / m2^2, with each day's variance taken at the typical mean
-        n = valid.sum(axis=(1, 2))
-        typical = np.sqrt(m2 / np.maximum(n, 1))
-        base_typical = np.where(valid, base, 0.0).sum(axis=(1, 2)) / np.maximum(n, 1)
-        var_t = base_typical + np.maximum(own, 0.005) * typical**2
-        sampling = 2.0 * n * var_t**2 / m2**2
-    return np.where(m2 > 0, own, np.nan), np.where(m2 > 0, sampling, np.nan)
 
 
 def score_day(
@@ -236,17 +165,17 @@ def _refit_cleaned(f: Fit, history: FloatArray, z: FloatArray, *, multiplicative
 def _score_counts(history: FloatArray, ctx: _Context) -> DayScores:
     f = fit(history, multiplicative=True)
     mu = np.where(f.fitted > 0, f.fitted, np.nan)
-    first = _robust_excess(history - mu, mu, mu)
+    first = robust_excess(history - mu, mu, mu)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (history - mu) / np.sqrt(mu + first[:, None, None] * mu**2 + 0.25)
         # a collapse to near zero (a past tracking break) is an outlier whatever its z
         z = np.where((history <= _COLLAPSED * mu) & (mu >= 10.0), -np.inf, z)
     f = _refit_cleaned(f, history, z, multiplicative=True)
     reach = _WINSOR * np.sqrt(f.fitted + first[:, None, None] * f.fitted**2 + 0.25)
-    own, sampling = _excess(np.clip(history - f.fitted, -reach, reach) * _WINSOR_SCALE, f.fitted, f.fitted, f)
+    own, sampling = excess(np.clip(history - f.fitted, -reach, reach) * _WINSOR_SCALE, f.fitted, f.fitted, f)
     level = nanmedian(f.fitted.reshape(f.fitted.shape[0], -1), axis=1)
-    pool = ctx.fixed_pool if ctx.fixed_pool is not None else _pooled(own, sampling, ctx.groups, level >= 5.0)
-    alpha, alpha_var = _shrink(own, sampling, pool)
+    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, level >= 5.0)
+    alpha, alpha_var = shrink(own, sampling, pool)
     alpha = np.maximum(alpha, 0.0)
     mu = np.maximum(f.expected, 0.5)
     var = (mu + alpha * mu**2) * ctx.inflation
@@ -277,17 +206,17 @@ def _score_rates(history: FloatArray, shown_hist: FloatArray, shown: FloatArray,
     clicks = np.where(valid, np.round(history * shown_hist), np.nan)
     f = fit_rate(clicks, n_hist, predict=False)
     m = n_hist * f.fitted
-    first = _robust_excess(clicks - m, m * (1 - f.fitted), np.where(m > 0, m, np.nan))
+    first = robust_excess(clicks - m, m * (1 - f.fitted), np.where(m > 0, m, np.nan))
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (clicks - m) / np.sqrt(m * (1 - f.fitted) + first[:, None, None] * m**2 + 0.25)
     keep = ~(np.abs(z) > _OUTLIER_Z)
     clicks, n_hist = np.where(keep, clicks, np.nan), np.where(keep, n_hist, np.nan)
     f = fit_rate(clicks, n_hist)
     m = n_hist * f.fitted
-    own, sampling = _excess(clicks - m, m, m * (1 - f.fitted), f)
+    own, sampling = excess(clicks - m, m, m * (1 - f.fitted), f)
     informative = nanmedian(n_hist.reshape(n_hist.shape[0], -1), axis=1) >= 100.0
-    pool = ctx.fixed_pool if ctx.fixed_pool is not None else _pooled(own, sampling, ctx.groups, informative)
-    tau, tau_var = _shrink(own, sampling, pool)
+    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, informative)
+    tau, tau_var = shrink(own, sampling, pool)
     tau = np.maximum(tau, 0.0)
     p0 = np.clip(f.expected, 1e-9, 1 - 1e-9)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -323,13 +252,13 @@ def _score_continuous(history: FloatArray, ctx: _Context) -> DayScores:
 
     f = fit(history, multiplicative=False, robust=True, predict=False)
     resid = history - f.fitted
-    first = _robust_excess(resid, np.zeros_like(resid), np.ones_like(resid))
+    first = robust_excess(resid, np.zeros_like(resid), np.ones_like(resid))
     with np.errstate(invalid="ignore", divide="ignore"):
         z = resid / np.sqrt(np.maximum(first, 1e-12))[:, None, None]
     f = fit(np.where(np.abs(z) > _OUTLIER_Z, np.nan, history), multiplicative=False)
     own, sampling = own_var(np.where(np.abs(z) > _OUTLIER_Z, np.nan, history), f)
-    pool = ctx.fixed_pool if ctx.fixed_pool is not None else _pooled(own, sampling, ctx.groups, f.n >= 14)
-    log_var, log_var_var = _shrink(own, sampling, pool, floor=0.05)
+    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, f.n >= 14)
+    log_var, log_var_var = shrink(own, sampling, pool, floor=0.05)
     var = np.exp(log_var) * ctx.inflation
     df = np.clip(2.0 / np.maximum(log_var_var, 1e-12), noise.DF_MIN, noise.DF_MAX)
     sd = np.sqrt(var)
