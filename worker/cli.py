@@ -13,6 +13,7 @@ import click
 import typer
 
 from jobs.errors import BarometerError
+from worker.cli_google import register as register_google
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["app", "main"]
@@ -30,6 +31,7 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+register_google(app)
 
 
 def _date(value: str | None, option: str) -> date | None:

@@ -87,6 +87,26 @@ class GoogleSettings(_Section):
     ga4_endpoint: str = ""
     gsc_endpoint: str = ""
     token_uri: str = ""
+    #: GA4 Admin API base URL (``barometer properties discover``).
+    admin_endpoint: str = ""
+    #: The OAuth client (type "Desktop app") that ``barometer accounts add --oauth`` signs users in with.
+    oauth_client_id: str = ""
+    oauth_client_secret_env: str = "GOOGLE_OAUTH_CLIENT_SECRET"  # noqa: S105 (a variable's name)
+    #: Environment variable holding the Fernet key(s) that encrypt stored refresh tokens.
+    secret_key_env: str = "BAROMETER_SECRET_KEY"  # noqa: S105 (a variable's name)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=10)
+    #: Stop fetching from a GA4 property when fewer quota tokens than this are left.
+    ga4_min_tokens_left: int = Field(default=2000, ge=0)
+    #: Search Console requests per minute, per site and per account (Google allows 1,200).
+    gsc_queries_per_minute: int = Field(default=1200, ge=1, le=1200)
+
+    @field_validator("ga4_endpoint", "gsc_endpoint", "token_uri", "admin_endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
 
 
 class SentrySettings(_Section):
@@ -291,6 +311,14 @@ class Settings(BaseSettings):
                 return prop
         raise ConfigError(
             f"no property named {name!r}; configured: {', '.join(p.name for p in self.properties) or 'none'}"
+        )
+
+    def account(self, name: str) -> AccountSettings:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise ConfigError(
+            f"no account named {name!r}; configured: {', '.join(a.name for a in self.accounts) or 'none'}"
         )
 
     def subscription(self, name: str) -> SubscriptionSettings:
