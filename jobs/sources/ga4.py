@@ -22,6 +22,7 @@ is translated into a one-line :class:`jobs.errors.SourceError`.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ _QUOTAS = (
     ("tokens_per_project_per_hour", "per project per hour"),
 )
 _DEFAULT_RETRY = RetryPolicy()
+_REQUEST_PREFIX = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ")
 _RETRYABLE: tuple[type[BaseException], ...] = (
     api.InternalServerError,
     api.BadGateway,
@@ -295,7 +297,13 @@ def _retryable(exc: Exception) -> bool:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = f"{exc.code} {exc.message}" if isinstance(exc, api.GoogleAPICallError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, api.GoogleAPICallError):
+        # The REST transport prefixes "POST https://host/v1beta/...: "; the status says enough.
+        text = f"{exc.code} {_REQUEST_PREFIX.sub('', exc.message or '')}"
+    elif isinstance(exc, auth_exceptions.GoogleAuthError) and exc.args and isinstance(exc.args[0], str):
+        text = exc.args[0]  # "invalid_grant: Token has been expired or revoked."
+    else:
+        text = f"{type(exc).__name__}: {exc}"
     return " ".join(text.split())[:300]
 
 

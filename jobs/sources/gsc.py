@@ -267,7 +267,10 @@ def translate_error(exc: Exception, *, where: str, account: str) -> SourceError:
         else:
             kind, message = SourceError, f"request rejected: {detail}"
         return kind(f"{where}: {message}")
-    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    if isinstance(exc, auth_exceptions.GoogleAuthError) and exc.args and isinstance(exc.args[0], str):
+        detail = exc.args[0]  # "invalid_grant: Token has been expired or revoked."
+    else:
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
     if isinstance(exc, auth_exceptions.RefreshError) and not getattr(exc, "retryable", False):
         kind, message = SourceAuthError, f"Google rejected the credentials of account {account!r}: {detail}"
     elif isinstance(exc, auth_exceptions.GoogleAuthError):
