@@ -187,7 +187,7 @@ def db_current() -> None:
 def main() -> None:
     """Entry point: turn barometer's own errors into one line on stderr and exit status 1."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
     except (BarometerError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -202,3 +202,5 @@ def main() -> None:
     except OSError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -22,6 +22,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.domain import PropertySpec, Severity
 from jobs.errors import BarometerError
+from jobs.sources.gsc import DIMENSIONS as GSC_DIMENSIONS
+from jobs.sources.gsc import METRICS as GSC_METRICS
 
 __all__ = [
     "ConfigError",
@@ -142,6 +144,24 @@ class PropertySettings(_Section):
     breakdowns: tuple[str, ...] = ()
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="after")
+    def _google_ids(self) -> PropertySettings:
+        if self.source == "ga4" and self.id and not re.fullmatch(r"properties/\d+", self.id):
+            raise ValueError(f"id: expected 'properties/<number>' for a GA4 property, got {self.id!r}")
+        if self.source == "gsc":
+            if self.id and not re.match(r"sc-domain:\S+$|https?://\S+$", self.id):
+                raise ValueError(f"id: expected 'sc-domain:<host>' or a URL prefix 'https://<host>/', got {self.id!r}")
+            for key, asked, known in (
+                ("metrics", self.metrics, GSC_METRICS),
+                ("breakdowns", self.breakdowns, GSC_DIMENSIONS),
+            ):
+                for name in asked:
+                    if name not in known:
+                        raise ValueError(
+                            f"{key}: {name!r} is not a Search Console {key[:-1]} (choose from {', '.join(known)})"
+                        )
+        return self
 
     @property
     def _flavour(self) -> str:

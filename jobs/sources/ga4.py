@@ -309,6 +309,8 @@ def _one_line(exc: BaseException) -> str:
 
 def translate_error(exc: Exception, *, where: str, account: str) -> SourceError:
     """The :class:`jobs.errors.SourceError` a GA4 (or Admin API) failure means for the user."""
+    if isinstance(exc, SourceError):  # already ours (e.g. an account that needs re-authorisation)
+        return exc
     detail = _one_line(exc)
     if isinstance(exc, api.RetryError) and exc.cause is not None:
         detail = _one_line(exc.cause)

@@ -251,21 +251,26 @@ def _reasons(exc: HttpError) -> set[str]:
     return {str(d.get("reason")) for d in details if isinstance(d, dict) and d.get("reason")}
 
 
+def _http_error(exc: HttpError, account: str) -> tuple[type[SourceError], str]:
+    status, detail = exc.status_code, f"{exc.status_code} {' '.join(str(exc.reason).split())[:300]}"
+    if status == 401:
+        return SourceAuthError, f"Google rejected the credentials of account {account!r}: {detail}"
+    if status == 429 or (status == 403 and _reasons(exc) & _QUOTA_REASONS):
+        return SourceQuotaError, f"quota exceeded, the next run continues: {detail}"
+    if status == 403:
+        return SourceError, f"account {account!r} has no access: {detail}"
+    if status >= 500:
+        return SourceTransientError, f"still failing after retries: {detail}"
+    return SourceError, f"request rejected: {detail}"
+
+
 def translate_error(exc: Exception, *, where: str, account: str) -> SourceError:
     """The :class:`jobs.errors.SourceError` a Search Console failure means for the user."""
+    if isinstance(exc, SourceError):  # already ours (e.g. an account that needs re-authorisation)
+        return exc
     kind: type[SourceError]
     if isinstance(exc, HttpError):
-        status, detail = exc.status_code, f"{exc.status_code} {' '.join(str(exc.reason).split())[:300]}"
-        if status == 401:
-            kind, message = SourceAuthError, f"Google rejected the credentials of account {account!r}: {detail}"
-        elif status == 429 or (status == 403 and _reasons(exc) & _QUOTA_REASONS):
-            kind, message = SourceQuotaError, f"quota exceeded, the next run continues: {detail}"
-        elif status == 403:
-            kind, message = SourceError, f"account {account!r} has no access: {detail}"
-        elif status >= 500:
-            kind, message = SourceTransientError, f"still failing after retries: {detail}"
-        else:
-            kind, message = SourceError, f"request rejected: {detail}"
+        kind, message = _http_error(exc, account)
         return kind(f"{where}: {message}")
     if isinstance(exc, auth_exceptions.GoogleAuthError) and exc.args and isinstance(exc.args[0], str):
         detail = exc.args[0]  # "invalid_grant: Token has been expired or revoked."
