@@ -100,6 +100,21 @@ def _client_secret(settings: Settings) -> str:
     return value.get_secret_value()
 
 
+class _EndpointBoundServiceAccount(service_account.Credentials):
+    """Service-account credentials that make no call of their own to Google's IAM host
+    (google-auth's background Regional Access Boundary lookup, which the library already
+    skips for OAuth user credentials). Used when ``[google]`` endpoints are overridden:
+    behind a proxy or with an emulator, barometer talks only to the configured hosts."""
+
+    def _is_regional_access_boundary_lookup_required(self) -> bool:
+        return False
+
+
+def _overridden(settings: Settings) -> bool:
+    google = settings.google
+    return any((google.ga4_endpoint, google.gsc_endpoint, google.token_uri, google.admin_endpoint))
+
+
 def _service_account(settings: Settings, account: AccountSettings) -> Credentials:
     index = settings.accounts.index(account)
     where = f"accounts[{index}].key_file"
@@ -116,9 +131,8 @@ def _service_account(settings: Settings, account: AccountSettings) -> Credential
     if settings.google.token_uri:
         info["token_uri"] = settings.google.token_uri
     try:
-        creds: Credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-            info, scopes=SCOPES
-        )
+        kind = _EndpointBoundServiceAccount if _overridden(settings) else service_account.Credentials
+        creds: Credentials = kind.from_service_account_info(info, scopes=SCOPES)  # type: ignore[no-untyped-call]
         return creds
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"{where}: {account.key_file} is not a usable key: {exc}") from None

@@ -11,12 +11,14 @@ Data quirks become point flags: days after the last final day (today minus
 ``metadata.subjectToThresholding`` marks its points THRESHOLDED, one with
 ``samplingMetadatas`` SAMPLED; an ``(other)`` row is OTHER_ROW.
 
-Quota: every request asks for ``returnPropertyQuota``; when a response says fewer than
-``min_tokens_left`` tokens are left for the day, the hour or the project-hour, the fetch
-stops before its next request with :class:`SourceQuotaError` (what was read is kept; the
-next run continues). Retries (429 except exhausted quota, 500/502/503/504, connection
-errors and read timeouts) use ``google.api_core.retry.Retry``; every other vendor error
-is translated into a one-line :class:`jobs.errors.SourceError`.
+Quota: every request asks for ``returnPropertyQuota``; once a response says fewer than
+``min_tokens_left`` tokens are left for the day, the hour or the project-hour, the source
+sends no further request (in this fetch or a later one, e.g. the next backfill chunk) and
+raises :class:`SourceQuotaError` instead; what was read is kept, the next run continues.
+
+Retries (429 except exhausted quota, 500/502/503/504, connection errors and read
+timeouts) use ``google.api_core.retry.Retry``, bounded by ``RetryPolicy.attempts``; every
+other vendor error is translated into a one-line :class:`jobs.errors.SourceError`.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class Ga4Source:
         self.page_size = page_size
         self.final_lag_days = final_lag_days
         self.stats = Ga4Stats()
+        self._low: tuple[int, str] | None = None
 
     def last_final_date(self, spec: PropertySpec, *, today: date) -> date:
         """GA4 finishes processing a day within 24-48 hours: ``today - final_lag_days``."""
@@ -133,6 +136,7 @@ class Ga4Source:
                 property=spec.id,
                 requests=[self._report_request(p, metrics, start, end) for p in batch],
             )
+            self._ensure_quota(spec)
             reports = self._batch(spec, request, expected=len(batch))
             for page, report in zip(batch, reports, strict=True):
                 rows = yield from _observations(spec, page.dims, report, last_final)
@@ -140,7 +144,7 @@ class Ga4Source:
                 page.offset += rows
                 if rows and page.offset < report.row_count:
                     pending.append(page)
-            self._check_quota(spec, reports, more=bool(pending))
+            self._note_quota(spec, reports)
 
     def _report_request(self, page: _Page, metrics: Sequence[str], start: date, end: date) -> RunReportRequest:
         return RunReportRequest(
@@ -200,8 +204,8 @@ class Ga4Source:
             timeout=policy.deadline,
         )
 
-    def _check_quota(self, spec: PropertySpec, reports: Sequence[RunReportResponse], *, more: bool) -> None:
-        lowest: tuple[int, str] | None = None
+    def _note_quota(self, spec: PropertySpec, reports: Sequence[RunReportResponse]) -> None:
+        """Remember what the responses say is left (and what they cost)."""
         for report in reports:
             if "property_quota" not in report:
                 continue
@@ -212,15 +216,18 @@ class Ga4Source:
                 if name in quota:
                     left = int(getattr(quota, name).remaining)
                     self.stats.remaining[name] = left
-                    if lowest is None or left < lowest[0]:
-                        lowest = (left, label)
-        if lowest is not None and lowest[0] < self.min_tokens_left:
-            if more:
-                raise SourceQuotaError(
-                    f"GA4 {spec.id}: only {lowest[0]} quota tokens {lowest[1]} left (keeping "
-                    f"{self.min_tokens_left} in reserve); stopped early, the next run continues"
-                )
-            log.warning("GA4 %s: only %d quota tokens %s left", spec.id, lowest[0], lowest[1])
+                    if left < self.min_tokens_left and (self._low is None or left < self._low[0]):
+                        self._low = (left, label)
+                        log.warning("GA4 %s: only %d quota tokens %s left", spec.id, left, label)
+
+    def _ensure_quota(self, spec: PropertySpec) -> None:
+        """Stop before the next request when the last response left too few tokens."""
+        if self._low is not None:
+            left, label = self._low
+            raise SourceQuotaError(
+                f"GA4 {spec.id}: only {left} quota tokens {label} left (keeping {self.min_tokens_left} in "
+                "reserve); stopped early, the next run continues"
+            )
 
 
 def _metrics(spec: PropertySpec) -> tuple[str, ...]:

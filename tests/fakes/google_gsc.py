@@ -36,6 +36,8 @@ class GscSite:
     permission: str = "siteOwner"
     facts: list[tuple[date, dict[str, str], float, float, float]] = field(default_factory=list)
     synthetic_pages: int = 0
+    #: Days whose queries answer 503 (an outage in the middle of a backfill).
+    broken_days: set[date] = field(default_factory=set)
 
     def add(self, day: date, dims: dict[str, str], *, clicks: float, impressions: float, position: float) -> None:
         self.facts.append((day, dims, clicks, impressions, position))
@@ -80,6 +82,8 @@ class FakeSearchConsole(FakeServer):
         if any(d not in DIMENSIONS for d in dims) or not 1 <= limit <= MAX_ROWS:
             return 400, google_error(400, "Invalid value in the request.", "INVALID_ARGUMENT", "invalidParameter"), {}
         start, end = date.fromisoformat(body["startDate"]), date.fromisoformat(body["endDate"])
+        if start == end and start in site.broken_days:
+            return 503, google_error(503, "Backend Error", "UNAVAILABLE", "backendError"), {}
         state = body.get("dataState", "final")
         last = end if state == "all" or site.final_through is None else min(end, site.final_through)
         if site.synthetic_pages:
