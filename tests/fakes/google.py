@@ -68,6 +68,7 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             def _handle(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
