@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ class FoundProperty:
     id: str
     label: str  # display name and parent account, or the permission level
     timezone: str
+    display_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,9 @@ def _ga4_properties(settings: Settings, engine: sa.Engine, account: str) -> list
             for prop in summary.get("propertySummaries", []):
                 details = _admin_get(session, f"{base}/v1beta/{prop['property']}", {}, timeout)
                 label = f"{prop.get('displayName', '')} (account {summary.get('displayName', summary.get('account'))})"
-                found.append(FoundProperty("ga4", str(prop["property"]), label, str(details.get("timeZone") or "UTC")))
+                name = str(prop.get("displayName", ""))
+                zone = str(details.get("timeZone") or "UTC")
+                found.append(FoundProperty("ga4", str(prop["property"]), label, zone, name))
         token = body.get("nextPageToken")
         if not token:
             return found
@@ -120,6 +124,8 @@ def discover(settings: Settings, engine: sa.Engine, account: str) -> Discovery:
 
 
 def _slug(text: str) -> str:
+    """A property name from a display name or site URL: ASCII letters, digits, ``_.-``."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = re.sub(r"^(sc-domain:|https?://)", "", text.strip().lower())
     return re.sub(r"[^a-z0-9_.-]+", "-", text).strip("-.") or "property"
 
@@ -134,7 +140,7 @@ def to_toml(found: Discovery, settings: Settings) -> str:
             blocks.append(f"# {prop.source} {prop.id}: already configured as {configured[prop.source, prop.id]!r}")
             continue
         kind = "GA4 property" if prop.source == "ga4" else "Search Console site"
-        base = _slug(prop.label.split(" (account")[0] if prop.source == "ga4" else prop.id)
+        base = _slug(prop.display_name if prop.source == "ga4" else prop.id)
         name = base if prop.source == "ga4" else f"{base}-search"
         n = 2
         while name in taken:
