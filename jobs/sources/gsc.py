@@ -47,6 +47,7 @@ DIMENSIONS = ("query", "page", "country", "device", "searchAppearance")
 METRICS = ("clicks", "impressions", "ctr", "position")
 #: Rows per page (the API's maximum).
 ROW_LIMIT = 25_000
+_NUMBERS = frozenset({int, float})
 _QUOTA_REASONS = frozenset({"quotaExceeded", "rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded"})
 
 
@@ -132,11 +133,12 @@ class GscSource:
                 flags = PointFlag.NONE
                 if not final or (first_incomplete is not None and first_incomplete <= day):
                     flags = PointFlag.INCOMPLETE
+                name, prefix = spec.name, f"{dim}:"
                 for row in rows:
                     row_day = _row_day(row, spec) if dim is None else day
-                    series = TOTAL_SERIES if dim is None else f"{dim}:{_key(row, spec)}"
+                    series = TOTAL_SERIES if dim is None else prefix + _key(row, spec)
                     for metric in metrics:
-                        yield Observation(spec.name, series, metric, row_day, _value(row, metric, spec), flags)
+                        yield Observation(name, series, metric, row_day, _value(row, metric, spec), flags)
                 self.stats.rows += len(rows)
                 if dim is None:
                     break  # one row per day: nothing to page
@@ -237,9 +239,9 @@ def _metadata_date(response: Mapping[str, Any], spec: PropertySpec) -> date | No
 
 def _value(row: Mapping[str, Any], metric: str, spec: PropertySpec) -> float:
     value = row.get(metric)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) not in _NUMBERS:  # JSON numbers only: not bool, not "12"
         raise _malformed(spec, f"{metric} {value!r} is not a number")
-    return float(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 def _reasons(exc: HttpError) -> set[str]:
