@@ -64,10 +64,10 @@ def _expected_csv(site: GscSite, breakdowns: tuple[str, ...]) -> list[list[str]]
             acc[0] += clicks
             acc[1] += impressions
             acc[2] += position * impressions
-    rows = []
-    for (day, series), (clicks, impressions, weighted) in sums.items():
+    rows: list[list[str]] = []
+    for (iso_day, series), (clicks, impressions, weighted) in sums.items():
         for metric, value in (("clicks", clicks), ("impressions", impressions), ("position", weighted / impressions)):
-            rows.append([day, series, metric, str(int(value)) if value.is_integer() else repr(value)])
+            rows.append([iso_day, series, metric, str(int(value)) if value.is_integer() else repr(value)])
     return sorted(rows)
 
 
