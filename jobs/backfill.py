@@ -8,18 +8,21 @@ quota) continues where it stopped; upserts make a half-written chunk harmless.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import islice
 
 import sqlalchemy as sa
 
-from jobs.domain import PropertySpec
+from jobs.domain import Observation, PropertySpec
 from jobs.errors import InputError
 from jobs.ports import MetricSource
 from jobs.storage import progress, repo
 
-__all__ = ["BackfillReport", "Chunk", "backfill", "plan_chunks"]
+__all__ = ["BackfillReport", "Chunk", "backfill", "plan_chunks", "prefetched"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,46 @@ def plan_chunks(todo: list[date], *, chunk_days: int) -> tuple[Chunk, ...]:
     return tuple(chunks)
 
 
+_DONE = object()
+
+
+def prefetched(observations: Iterable[Observation], *, batch: int = 5_000, depth: int = 2) -> Iterator[Observation]:
+    """``observations``, read ahead by a thread: while the caller stores one batch, the next
+    one is fetched and parsed (network waits and SQLite release the GIL). At most ``depth``
+    batches wait, so memory stays bounded; the reader's exception is raised here, after
+    the observations read before it."""
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            iterator = iter(observations)
+            while not stop.is_set() and (chunk := list(islice(iterator, batch))):
+                put(chunk)
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer and raised there
+            put(exc)
+
+    reader = threading.Thread(target=read, name="backfill-prefetch", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item  # type: ignore[misc]
+    finally:
+        stop.set()
+        reader.join(timeout=5.0)  # a reader inside a slow request stops at its next batch
+
+
 def backfill(
     engine: sa.Engine,
     source: MetricSource,
@@ -83,7 +126,8 @@ def backfill(
     chunks = plan_chunks([d for d in every if d not in done], chunk_days=chunk_days)
     loaded = points = 0
     for chunk in chunks:
-        written = repo.upsert_points(engine, prop_id, source.fetch(spec, start=chunk.start, end=chunk.end))
+        fetched = prefetched(source.fetch(spec, start=chunk.start, end=chunk.end))
+        written = repo.upsert_points(engine, prop_id, fetched)
         progress.mark_done(engine, prop_id, chunk.dates(), points=written)
         loaded += chunk.days
         points += written

@@ -1,11 +1,16 @@
-"""Backfill planning and the discover output, as pure functions."""
+"""Backfill planning, read-ahead and the discover output, without servers."""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from datetime import date, timedelta
 
-from jobs.backfill import Chunk, plan_chunks
+import pytest
+
+from jobs.backfill import Chunk, plan_chunks, prefetched
+from jobs.domain import Observation
+from jobs.errors import SourceTransientError
 from worker.backfill import months_back
 from worker.google_discover import Discovery, FoundProperty, to_toml
 from worker.settings import AccountSettings, PropertySettings, Settings
@@ -57,3 +62,36 @@ def test_discovered_names_are_unique_valid_and_skip_configured_ones() -> None:
     assert "# ga4 properties/1: already configured as 'shop'" in text
     assert "# GA4 property: Ünïcode Shop! (account B)\n" in text  # a label never breaks out of its comment
     Settings(accounts=settings.accounts, properties=tuple(PropertySettings(**p) for p in parsed))  # valid
+
+
+def _observations(n: int, *, fail_at: int | None = None) -> Iterator[Observation]:
+    for i in range(n):
+        if i == fail_at:
+            raise SourceTransientError(f"outage at {i}")
+        yield Observation("p", "total", "clicks", date(2026, 1, 1), float(i))
+
+
+def test_prefetched_keeps_order_and_everything() -> None:
+    got = [o.value for o in prefetched(_observations(12_345), batch=1000, depth=2)]
+    assert got == [float(i) for i in range(12_345)]
+
+
+def test_prefetched_raises_the_readers_error_after_what_was_read() -> None:
+    seen: list[float] = []
+    with pytest.raises(SourceTransientError, match="outage at 2500"):
+        seen.extend(o.value for o in prefetched(_observations(5000, fail_at=2500), batch=1000))
+    assert seen == [float(i) for i in range(2000)]  # whole batches only: the failing one is not half-delivered
+
+
+def test_prefetched_stops_reading_when_the_consumer_stops() -> None:
+    read: list[int] = []
+
+    def source() -> Iterator[Observation]:
+        for i in range(1_000_000):
+            read.append(i)
+            yield Observation("p", "total", "clicks", date(2026, 1, 1), float(i))
+
+    stream = prefetched(source(), batch=100, depth=2)
+    assert next(stream).value == 0.0
+    stream.close()
+    assert len(read) <= 100 * 4  # the batch handed out, two queued, one being read
