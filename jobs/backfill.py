@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import islice
@@ -65,7 +65,9 @@ def plan_chunks(todo: list[date], *, chunk_days: int) -> tuple[Chunk, ...]:
 _DONE = object()
 
 
-def prefetched(observations: Iterable[Observation], *, batch: int = 5_000, depth: int = 2) -> Iterator[Observation]:
+def prefetched(
+    observations: Iterable[Observation], *, batch: int = 5_000, depth: int = 2
+) -> Generator[Observation, None, None]:
     """``observations``, read ahead by a thread: while the caller stores one batch, the next
     one is fetched and parsed (network waits and SQLite release the GIL). At most ``depth``
     batches wait, so memory stays bounded; the reader's exception is raised here, after

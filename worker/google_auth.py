@@ -199,7 +199,7 @@ def authorise_oauth(
         "installed": {
             "client_id": client_id,
             "client_secret": client_secret,
-            "auth_uri": GOOGLE_AUTH_URI,
+            "auth_uri": settings.google.auth_uri or GOOGLE_AUTH_URI,
             "token_uri": token_uri(settings),
             "redirect_uris": ["http://127.0.0.1", "http://localhost"],
         }

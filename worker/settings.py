@@ -91,6 +91,8 @@ class GoogleSettings(_Section):
     token_uri: str = ""
     #: GA4 Admin API base URL (``barometer properties discover``).
     admin_endpoint: str = ""
+    #: Google's consent page that ``barometer accounts add --oauth`` sends users to.
+    auth_uri: str = ""
     #: The OAuth client (type "Desktop app") that ``barometer accounts add --oauth`` signs users in with.
     oauth_client_id: str = ""
     oauth_client_secret_env: str = "GOOGLE_OAUTH_CLIENT_SECRET"  # noqa: S105 (a variable's name)
@@ -103,7 +105,7 @@ class GoogleSettings(_Section):
     #: Search Console requests per minute, per site and per account (Google allows 1,200).
     gsc_queries_per_minute: int = Field(default=1200, ge=1, le=1200)
 
-    @field_validator("ga4_endpoint", "gsc_endpoint", "token_uri", "admin_endpoint")
+    @field_validator("ga4_endpoint", "gsc_endpoint", "token_uri", "admin_endpoint", "auth_uri")
     @classmethod
     def _url(cls, value: str) -> str:
         if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):

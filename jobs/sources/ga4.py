@@ -117,6 +117,8 @@ class Ga4Source:
         self.page_size = page_size
         self.final_lag_days = final_lag_days
         self.stats = Ga4Stats()
+        #: False once the endpoint turned out to have no batchRunReports.
+        self.batches = True
         self._low: tuple[int, str] | None = None
 
     def last_final_date(self, spec: PropertySpec, *, today: date) -> date:
@@ -167,18 +169,32 @@ class Ga4Source:
         return client
 
     def _batch(self, spec: PropertySpec, request: BatchRunReportsRequest, *, expected: int) -> list[RunReportResponse]:
-        self.stats.requests += 1
+        """One ``batchRunReports`` call; where the endpoint has none (a proxy or emulator
+        answering 404/501), one ``runReport`` per report from then on."""
+        client, where = self._client(), f"GA4 {spec.id}"
         try:
-            response = self._client().batch_run_reports(
-                request=request, retry=self._retry_once(), timeout=self.policy.timeout
-            )
+            if self.batches:
+                self.stats.requests += 1
+                try:
+                    response = client.batch_run_reports(
+                        request=request, retry=self._retry_once(), timeout=self.policy.timeout
+                    )
+                    reports = list(response.reports)
+                except (api.NotFound, api.MethodNotImplemented) as exc:
+                    log.warning("%s: no batchRunReports here (%s); asking report by report", where, _one_line(exc))
+                    self.batches = False
+            if not self.batches:
+                reports = []
+                for each in request.requests:
+                    self.stats.requests += 1
+                    single = RunReportRequest(each, property=request.property)
+                    reports.append(
+                        client.run_report(request=single, retry=self._retry_once(), timeout=self.policy.timeout)
+                    )
         except Exception as exc:
-            raise translate_error(exc, where=f"GA4 {spec.id}", account=spec.account) from exc
-        reports = list(response.reports)
+            raise translate_error(exc, where=where, account=spec.account) from exc
         if len(reports) != expected:
-            raise SourceTransientError(
-                f"GA4 {spec.id}: malformed response: {len(reports)} reports for {expected} requests"
-            )
+            raise SourceTransientError(f"{where}: malformed response: {len(reports)} reports for {expected} requests")
         self.stats.reports += len(reports)
         return reports
 

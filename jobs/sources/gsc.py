@@ -120,29 +120,41 @@ class GscSource:
     def _day(
         self, spec: PropertySpec, day: date, metrics: tuple[str, ...], dims: tuple[str, ...], *, final: bool
     ) -> Iterator[Observation]:
-        state = "final" if final else "all"
+        name = spec.name
         for dim in (None, *dims):
-            start_row = 0
-            while True:
-                body = self._body(day, day, [dim or "date"], state=state, start_row=start_row)
-                response = self._query(spec, body)
-                rows = _rows(response, spec)
-                if not rows:
-                    break
-                first_incomplete = _metadata_date(response, spec)
-                flags = PointFlag.NONE
-                if not final or (first_incomplete is not None and first_incomplete <= day):
-                    flags = PointFlag.INCOMPLETE
-                name, prefix = spec.name, f"{dim}:"
+            prefix = f"{dim}:"
+            for rows, flags in self._pages(spec, day, dim, final=final):
                 for row in rows:
                     row_day = _row_day(row, spec) if dim is None else day
                     series = TOTAL_SERIES if dim is None else prefix + _key(row, spec)
                     for metric in metrics:
-                        yield Observation(name, series, metric, row_day, _value(row, metric, spec), flags)
-                self.stats.rows += len(rows)
-                if dim is None:
-                    break  # one row per day: nothing to page
-                start_row += ROW_LIMIT
+                        value = _value(row, metric, spec)
+                        if value is not None:
+                            yield Observation(name, series, metric, row_day, value, flags)
+
+    def _pages(
+        self, spec: PropertySpec, day: date, dim: str | None, *, final: bool
+    ) -> Iterator[tuple[list[Mapping[str, Any]], PointFlag]]:
+        """The pages of one day's total (``dim`` None: one row, no paging) or breakdown,
+        each with the flags its points get."""
+        start_row, first_key = 0, None
+        while True:
+            body = self._body(day, day, [dim or "date"], state="final" if final else "all", start_row=start_row)
+            response = self._query(spec, body)
+            rows = _rows(response, spec)
+            if not rows:
+                return
+            if dim is not None and start_row and rows[0].get("keys") == first_key:
+                log.warning("Search Console %s: startRow %d repeated the previous page; stopped", spec.id, start_row)
+                return  # a server ignoring startRow would otherwise be paged forever
+            first_key = rows[0].get("keys")
+            first_incomplete = _metadata_date(response, spec)
+            incomplete = not final or (first_incomplete is not None and first_incomplete <= day)
+            self.stats.rows += len(rows)
+            yield rows, PointFlag.INCOMPLETE if incomplete else PointFlag.NONE
+            if dim is None:
+                return  # one row per day: nothing to page
+            start_row += ROW_LIMIT
 
     def _body(self, start: date, end: date, dims: list[str], *, state: str, start_row: int = 0) -> dict[str, object]:
         body: dict[str, object] = {
@@ -237,11 +249,14 @@ def _metadata_date(response: Mapping[str, Any], spec: PropertySpec) -> date | No
     return _parse_day(metadata["firstIncompleteDate"], spec)
 
 
-def _value(row: Mapping[str, Any], metric: str, spec: PropertySpec) -> float:
+def _value(row: Mapping[str, Any], metric: str, spec: PropertySpec) -> float | None:
+    """The row's ``metric`` as served; None when the row does not carry it."""
     value = row.get(metric)
+    if value is None:
+        return None
     if type(value) not in _NUMBERS:  # JSON numbers only: not bool, not "12"
         raise _malformed(spec, f"{metric} {value!r} is not a number")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def _reasons(exc: HttpError) -> set[str]:

@@ -68,6 +68,8 @@ class FakeGA4(FakeServer):
     def __init__(self, *, oauth: FakeOAuth | None = None) -> None:
         super().__init__(oauth=oauth)
         self.properties: dict[str, Ga4Property] = {}
+        #: False: an emulator without batchRunReports (404).
+        self.batches = True
 
     def add_property(self, prop_id: str, **options: Any) -> Ga4Property:
         prop = Ga4Property(prop_id, **options)
@@ -86,6 +88,8 @@ class FakeGA4(FakeServer):
         return out
 
     def route(self, request: Request) -> Reply:
+        if request.path.endswith(":batchRunReports") and not self.batches:
+            return 404, google_error(404, "Method not found.", "NOT_FOUND"), {}
         if m := re.fullmatch(r"/v1beta/properties/([^/:]+):(runReport|batchRunReports)", request.path):
             prop = self.properties.get(m[1])
             if prop is None:

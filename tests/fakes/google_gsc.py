@@ -38,6 +38,10 @@ class GscSite:
     synthetic_pages: int = 0
     #: Days whose queries answer 503 (an outage in the middle of a backfill).
     broken_days: set[date] = field(default_factory=set)
+    #: A sloppy server: every page starts at row 0.
+    ignore_start_row: bool = False
+    #: Metrics left out of every row (a sloppy server again).
+    omit: tuple[str, ...] = ()
 
     def add(self, day: date, dims: dict[str, str], *, clicks: float, impressions: float, position: float) -> None:
         self.facts.append((day, dims, clicks, impressions, position))
@@ -89,7 +93,9 @@ class FakeSearchConsole(FakeServer):
         if site.synthetic_pages:
             rows = self._synthetic(site, dims, start, last, start_row, limit)
         else:
-            rows = self._grouped(site, dims, start, last)[start_row : start_row + limit]
+            first = 0 if site.ignore_start_row else start_row
+            rows = self._grouped(site, dims, start, last)[first : first + limit]
+        rows = [{k: v for k, v in row.items() if k not in site.omit} for row in rows]
         out: dict[str, Any] = {"responseAggregationType": "byPage" if "page" in dims else "byProperty"}
         if rows:
             out["rows"] = rows

@@ -295,3 +295,20 @@ def test_oauth_user_with_a_revoked_token_is_an_auth_error(world: GoogleWorld) ->
         list(source.fetch(settings.property("shop").spec(), start=DAYS[0], end=DAYS[-1]))
     assert world.ga4.count() == 0
     assert world.oauth.grants("refresh_token") == 1
+
+
+def test_an_endpoint_without_batches_is_asked_report_by_report(world: GoogleWorld) -> None:
+    prop = world.ga4.add_property("123")
+    _populate(prop)
+    world.ga4.batches = False
+    breakdowns = ("sessionDefaultChannelGroup", "landingPage")
+    settings = _settings(world, breakdowns=breakdowns, metrics=("sessions",))
+    spec = settings.property("shop").spec()
+    source = _source(settings, page_size=10)
+
+    observations = list(source.fetch(spec, start=DAYS[0], end=DAYS[-1]))
+
+    assert _by_key(observations) == _expected(prop, breakdowns, ("sessions",))
+    assert world.ga4.count(":batchRunReports") == 1  # asked once, then not again
+    assert world.ga4.count(":runReport") == 1 + 3 + 3  # total 7 rows, channels 21, pages 28: pages of 10
+    assert world.ga4.count("/v1beta/properties/123:runReport") == 7

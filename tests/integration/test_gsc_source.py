@@ -301,3 +301,25 @@ def test_an_unknown_dimension_is_refused_before_any_request(world: GoogleWorld) 
     with pytest.raises(InputError, match=r"Search Console has no dimension 'landingPage' \(choose from query, page"):
         list(_source(settings).fetch(bad, start=DAYS[0], end=DAYS[0]))
     assert world.gsc.count() == 0
+
+
+def test_a_server_ignoring_start_row_is_not_paged_forever(world: GoogleWorld) -> None:
+    site = world.gsc.add_site(SITE, ignore_start_row=True)
+    _populate(site)
+    settings = _settings(world, breakdowns=("query",))
+
+    observations = _fetch(settings, start=DAYS[0], end=DAYS[0])
+
+    assert {(o.day, o.series, o.metric): o.value for o in observations} == {
+        k: v for k, v in _expected(site, ("query",)).items() if k[0] == DAYS[0]
+    }
+    assert [q.get("startRow", 0) for q in world.gsc.queries if q["dimensions"] == ["query"]] == [0, 25_000]
+
+
+def test_a_metric_the_rows_do_not_carry_is_not_stored(world: GoogleWorld) -> None:
+    site = world.gsc.add_site(SITE, omit=("position",))
+    _populate(site)
+    settings = _settings(world, breakdowns=("page",))
+    observations = _fetch(settings, start=DAYS[0], end=DAYS[0])
+    assert {o.metric for o in observations} == {"clicks", "impressions"}
+    assert len(observations) == (1 + 3) * 2
