@@ -113,6 +113,7 @@ class GoogleWorld:
             "gsc_endpoint": self.gsc.url,
             "admin_endpoint": self.ga4.url,
             "token_uri": self.oauth.token_uri,
+            "auth_uri": f"{self.oauth.url}/o/oauth2/auth",
             "oauth_client_id": CLIENT_ID,
             "max_retries": 2,
         } | (google or {})

@@ -82,7 +82,7 @@ def _sign_in(world: GoogleWorld, config: Path, name: str, *, code: str) -> tuple
         lines = []
         for line in process.stdout:
             lines.append(line)
-            if line.startswith("https://"):
+            if line.startswith(world.oauth.url):  # the consent page ([google] auth_uri)
                 break
         consent = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(lines[-1].strip()).query))
         redirect = consent["redirect_uri"]
