@@ -240,6 +240,99 @@ def gsc_backfill(tmp: Path) -> str:
     )
 
 
+def _prompt_line(label: str, findings: tuple[Any, ...], data_date: date, *, max_tokens: int = 0) -> str:
+    from jobs.summary.prompt import fit_prompt
+    from worker.settings_llm import LLMSettings
+
+    llm = LLMSettings()
+    prompt = fit_prompt(
+        findings,
+        data_date=data_date,
+        max_findings=llm.max_findings,
+        max_contributors=llm.max_contributors,
+        max_tokens=max_tokens or llm.max_prompt_tokens,
+    )
+    assert prompt is not None
+    shown = len(prompt.sheet.findings)
+    contributors = max((len(f.contributors) for f in prompt.sheet.findings), default=0)
+    return f"{label}: {prompt.tokens:,} tokens ({shown} of {len(findings)} findings, <= {contributors} contributors)"
+
+
+@bench
+def llm_prompt(tmp: Path) -> str:
+    """Prompt tokens per digest (estimated, chars/4) at the default [llm] limits, and the fact check's speed."""
+    import json
+
+    from jobs.domain import Anomaly, Contributor, Direction, Finding, Kind, Severity
+    from jobs.storage import repo
+    from jobs.summary.answer import parse_answer
+    from jobs.summary.guard import check_answer
+    from jobs.summary.prompt import fit_prompt, render_facts
+    from worker import bootstrap
+    from worker.demo import DEMO_SUBSCRIPTION, run_demo
+    from worker.settings import Settings, StorageSettings
+    from worker.settings_llm import LLMSettings
+
+    url = f"sqlite:///{tmp / 'demo.db'}"
+    outcome = run_demo(Settings(), outbox=tmp / "outbox", database_url=url)
+    delivered = outcome.report.deliveries[0]
+    engine = bootstrap.engine(Settings(storage=StorageSettings(database_url=url)))
+    digest = repo.find_digest(engine, DEMO_SUBSCRIPTION, delivered.data_date)
+    assert digest is not None
+    day = date(2026, 6, 30)
+    big = tuple(
+        Finding(
+            Anomaly(
+                "shop",
+                f"landingPage:/category/{i}/a-long-descriptive-product-slug",
+                "sessions",
+                day,
+                100.0 + i,
+                400.0,
+                340.0,
+                460.0,
+                1e-6,
+                1e-4,
+                Direction.DOWN,
+                Kind.DROP,
+            ),
+            Severity.MEDIUM,
+            tuple(Contributor(f"sessionSource:partner-{j}.example.com/campaign-{j}", 10, 40, 0.1) for j in range(8)),
+        )
+        for i in range(500)
+    )
+    lines = [
+        _prompt_line("demo digest", digest.findings, digest.data_date),
+        _prompt_line("500 findings", big, day),
+        _prompt_line("the same with max_prompt_tokens 1,500", big, day, max_tokens=1500),
+    ]
+    llm = LLMSettings()
+    prompt = fit_prompt(
+        big, data_date=day, max_findings=llm.max_findings, max_contributors=llm.max_contributors, max_tokens=6000
+    )
+    assert prompt is not None
+    facts = json.loads(render_facts(prompt.sheet))["findings"]
+    answer = parse_answer(
+        {
+            "headline": f"Sessions down {abs(facts[0]['change_pct'])}% on shop",
+            "paragraphs": [
+                {
+                    "text": f'Sessions on landing page "{f["name"]}" fell {abs(f["change_pct"])}% to {f["actual"]:,} '
+                    f"against an expected {f['expected']:,} on {f['date']}.",
+                    "facts": [f["id"]],
+                }
+                for f in facts[:3]
+            ],
+        }
+    )
+    runs = 200
+    started = time.perf_counter()
+    for _ in range(runs):
+        assert check_answer(answer, prompt.sheet) == ()
+    per_check = (time.perf_counter() - started) / runs * 1000
+    return "; ".join(lines) + f" (limit {llm.max_prompt_tokens:,}); fact check {per_check:.1f} ms per answer"
+
+
 def main(argv: list[str]) -> int:
     names = argv or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]

@@ -27,6 +27,8 @@ __all__ = [
     "Direction",
     "Finding",
     "Kind",
+    "LLMCall",
+    "LLMOutcome",
     "MetricPanel",
     "Observation",
     "PointFlag",
@@ -244,4 +246,29 @@ class Delivery:
     attempts: int = 0
     error: str = ""
     sent_at: datetime | None = None
+    id: int | None = None
+
+
+class LLMOutcome(enum.StrEnum):
+    OK = "ok"  # the answer passed the fact check and was used
+    REJECTED = "rejected"  # the answer was malformed or failed the fact check
+    ERROR = "error"  # the call failed (timeout, HTTP error, no key)
+    FALLBACK = "fallback"  # the template summary was used instead (the reason in detail)
+
+
+@dataclass(frozen=True, slots=True)
+class LLMCall:
+    """One language-model call (or the decision to fall back), as audited in ``llm_call``."""
+
+    provider: str
+    model: str
+    prompt_version: str
+    outcome: LLMOutcome
+    created_at: datetime
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    latency_ms: int = 0
+    detail: str = ""
+    digest_id: int | None = None
     id: int | None = None

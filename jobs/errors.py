@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "BarometerError",
     "InputError",
+    "LLMError",
     "SourceAuthError",
     "SourceError",
     "SourceQuotaError",
@@ -34,3 +35,11 @@ class SourceQuotaError(SourceError):
 
 class SourceTransientError(SourceError):
     """A failure worth retrying later (network, 429, 5xx)."""
+
+
+class LLMError(BarometerError):
+    """A language model could not be asked or did not answer (timeout, HTTP error, no key).
+
+    The message is one line without secrets; the summariser records it and moves on to
+    the next model in the chain, or to the template summary.
+    """

@@ -14,13 +14,18 @@ import sqlalchemy as sa
 from alerts.channels import Channel, DirectoryChannel, SlackWebhookChannel, SmtpChannel
 from alerts.outbox import Target
 from jobs.domain import PropertySpec
-from jobs.ports import MetricSource, Summariser
+from jobs.ports import LanguageModel, MetricSource, Summariser
 from jobs.sources.demo import DemoSource
+from jobs.storage.llm_calls import SqlCallLog
+from jobs.summary.llm import LLMSummariser
+from jobs.summary.prompt import Task
+from jobs.summary.providers import AnthropicModel, OpenAIChatModel
 from jobs.summary.template import TemplateSummariser
 from worker import db
 from worker.settings import ConfigError, Settings, SubscriptionSettings, secret
+from worker.settings_llm import LLMEndpointSettings
 
-__all__ = ["channels_for", "engine", "forget_engine", "source_for", "summariser_for"]
+__all__ = ["channels_for", "engine", "forget_engine", "language_model", "source_for", "summariser_for"]
 
 _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()
@@ -78,10 +83,53 @@ def source_for(spec: PropertySpec, *, today: date, settings: Settings | None = N
     )
 
 
-def summariser_for(settings: Settings, subscription: SubscriptionSettings) -> Summariser:
-    """The template summariser (the deterministic default and the LLM fallback)."""
-    del settings
-    return TemplateSummariser(properties=subscription.properties)
+def language_model(endpoint: LLMEndpointSettings, *, task: Task = "digest") -> LanguageModel:
+    """The SDK client of one ``[llm]`` endpoint for ``task``; its key read from ``api_key_env``.
+
+    Gemini, xAI, Ollama and ``openai_compatible`` endpoints are reached through the openai
+    SDK at their OpenAI-compatible base URLs; Anthropic through the anthropic SDK.
+    """
+    common = {
+        "provider": endpoint.provider,
+        "model": endpoint.model_for(task),
+        "base_url": endpoint.base_url,
+        "api_key": secret(endpoint.api_key_env),
+        "key_name": endpoint.api_key_env,
+        "timeout": endpoint.timeout_seconds,
+        "max_retries": endpoint.max_retries,
+        "temperature": endpoint.temperature,
+    }
+    if endpoint.provider == "anthropic":
+        return AnthropicModel(**common)
+    return OpenAIChatModel(json_mode=endpoint.json_mode, **common)
+
+
+def summariser_for(settings: Settings, subscription: SubscriptionSettings, *, task: Task = "digest") -> Summariser:
+    """The summariser of a subscription's digests (``task="digest"``) or real-time alerts (``"alert"``).
+
+    Without ``[llm] provider`` it is the deterministic template. Otherwise an
+    :class:`LLMSummariser` over the failover chain (``[llm]`` then ``[[llm.fallbacks]]``,
+    each with its model for ``task``), recording every call in the database and falling
+    back to the template.
+    """
+    template = TemplateSummariser(properties=subscription.properties)
+    llm = settings.llm
+    chain = llm.chain()
+    if not chain:
+        return template
+    return LLMSummariser(
+        models=[language_model(endpoint, task=task) for endpoint in chain],
+        calls=SqlCallLog(engine(settings)),
+        fallback=template,
+        prices=llm.price_table(),
+        task=task,
+        properties=subscription.properties,
+        monthly_budget_usd=llm.monthly_budget_usd,
+        max_prompt_tokens=llm.max_prompt_tokens,
+        max_findings=llm.max_findings,
+        max_contributors=llm.max_contributors,
+        max_output_tokens=llm.max_output_tokens,
+    )
 
 
 def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tuple[dict[str, Channel], list[Target]]:

@@ -14,6 +14,7 @@ import typer
 
 from jobs.errors import BarometerError
 from worker.cli_google import register as register_google
+from worker.cli_llm import describe_llm, eval_app, llm_app
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["app", "main"]
@@ -31,6 +32,8 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(llm_app, name="llm")
+app.add_typer(eval_app, name="eval")
 register_google(app)
 
 
@@ -163,6 +166,7 @@ def config_check() -> None:
         f"{where}: ok ({len(settings.properties)} properties, {len(settings.subscriptions)} subscriptions, "
         f"{len(settings.accounts)} accounts)"
     )
+    typer.echo(describe_llm(settings))
 
 
 @db_app.command("upgrade")
@@ -187,13 +191,13 @@ def db_current() -> None:
 def main() -> None:
     """Entry point: turn barometer's own errors into one line on stderr and exit status 1."""
     try:
-        code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n here
     except (BarometerError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except (click.ClickException, typer.TyperException) as exc:  # typer >= 0.2x vendors its own click
+        exc.show()  # type: ignore[union-attr]
+        sys.exit(getattr(exc, "exit_code", 2))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

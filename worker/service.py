@@ -17,7 +17,7 @@ from alerts.policy import select_findings
 from jobs import pipeline
 from jobs.domain import Delivery, DeliveryStatus, Digest, Finding, PropertySpec
 from jobs.errors import BarometerError
-from jobs.storage import repo
+from jobs.storage import llm_calls, repo
 from jobs.storage.runs import latest_failures, recorded
 from worker import bootstrap
 from worker.google_auth import guard_account
@@ -220,7 +220,10 @@ def _build_digest(
         summariser=summary.summariser,
         notices=notices,
     )
-    return repo.save_digest(engine, digest)
+    saved = repo.save_digest(engine, digest)
+    if saved.id is not None:
+        llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
+    return saved
 
 
 def run_daily(

@@ -22,8 +22,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.domain import PropertySpec, Severity
 from jobs.errors import BarometerError
-from jobs.sources.gsc import DIMENSIONS as GSC_DIMENSIONS
-from jobs.sources.gsc import METRICS as GSC_METRICS
+from jobs.sources.names import GSC_DIMENSIONS, GSC_METRICS
+from worker.settings_llm import LLMSettings
 
 __all__ = [
     "ConfigError",
@@ -64,14 +64,6 @@ class BrokerSettings(_Section):
     url: str = "redis://localhost:6379/0"
     #: Lock timeout of the single active beat (celery-redbeat), seconds.
     beat_lock_timeout: int = Field(default=300, ge=10)
-
-
-class LLMSettings(_Section):
-    provider: Literal["", "openai", "anthropic", "gemini", "xai", "ollama"] = ""
-    model: str = ""
-    base_url: str = ""
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class SMTPSettings(_Section):

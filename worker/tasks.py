@@ -29,6 +29,7 @@ from celery import chord, group
 from jobs.errors import BarometerError, SourceTransientError
 from worker import service
 from worker.celery_app import app, get_settings
+from worker.settings import Settings
 
 __all__ = ["DELIVER_RETRY_MAX", "MAX_RETRIES", "TRANSIENT_ERRORS", "deliver", "digest", "run_property"]
 
@@ -47,7 +48,7 @@ def _day(text: str | None) -> date | None:
     return None if text is None else date.fromisoformat(text)
 
 
-def _run_property(task: Any, name: str, data_date: str, today: str | None = None) -> dict[str, Any]:
+def _run_property(task: Any, name: str, data_date: str | None, today: str | None = None) -> dict[str, Any]:
     """Fetch and detect one property on ``data_date``; the result dict is JSON."""
     try:
         result = service.run_property(get_settings(), name, data_date=_day(data_date), today=_day(today))
@@ -72,7 +73,7 @@ def _run_property(task: Any, name: str, data_date: str, today: str | None = None
     }
 
 
-def _failed(name: str, data_date: str, exc: BaseException) -> dict[str, Any]:
+def _failed(name: str, data_date: str | None, exc: BaseException) -> dict[str, Any]:
     error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     return {"property": name, "data_date": data_date, "ok": False, "error": error}
 
@@ -111,6 +112,16 @@ def _deliver(
     return outcome
 
 
+def _report_day(settings: Settings, name: str, *, today: date) -> str | None:
+    """The property's report date, or None when it cannot be known (its run then fails on
+    its own and the digest names it; the other properties go on)."""
+    try:
+        return service.report_date(settings, name, today=today).isoformat()
+    except BarometerError as exc:
+        log.warning("property %s: no report date: %s", name, exc)
+        return None
+
+
 def _digest(subscription: str, data_date: str | None = None) -> dict[str, Any]:
     """Resolve the data date of each property and start the chord; return its id.
 
@@ -122,7 +133,7 @@ def _digest(subscription: str, data_date: str | None = None) -> dict[str, Any]:
     names = settings.subscription(subscription).properties
     todays = {name: service.today_in(settings.property(name).timezone, now=lambda: started) for name in names}
     if data_date is None:
-        dates = {name: service.report_date(settings, name, today=todays[name]).isoformat() for name in names}
+        dates = {name: _report_day(settings, name, today=todays[name]) for name in names}
     else:
         dates = dict.fromkeys(names, date.fromisoformat(data_date).isoformat())
     # Task ids chosen here so the caller can look up each property's outcome.

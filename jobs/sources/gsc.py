@@ -36,15 +36,14 @@ from googleapiclient.errors import HttpError
 from jobs.domain import TOTAL_SERIES, Observation, PointFlag, PropertySpec
 from jobs.errors import InputError, SourceAuthError, SourceError, SourceQuotaError, SourceTransientError
 from jobs.sources.limits import RateLimiter, TtlMemo
+from jobs.sources.names import GSC_DIMENSIONS, GSC_METRICS
 
 __all__ = ["DIMENSIONS", "METRICS", "ROW_LIMIT", "GscSource", "GscStats", "translate_error"]
 
 log = logging.getLogger(__name__)
 
-#: Dimensions a property may break down by.
-DIMENSIONS = ("query", "page", "country", "device", "searchAppearance")
-#: Metrics a property may watch (``ctr`` is derived from clicks and impressions, not stored).
-METRICS = ("clicks", "impressions", "ctr", "position")
+DIMENSIONS = GSC_DIMENSIONS
+METRICS = GSC_METRICS
 #: Rows per page (the API's maximum).
 ROW_LIMIT = 25_000
 _NUMBERS = frozenset({int, float})

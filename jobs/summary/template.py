@@ -27,7 +27,11 @@ def _pct(change: float) -> str:
     return f"{'up' if change >= 0 else 'down'} {abs(change) * 100:.0f}%"
 
 
-def _number(value: float) -> str:
+def _number(value: float, metric: str = "") -> str:
+    if metric == "ctr":  # a proportion, shown as a percentage
+        return f"{value * 100:.2f}%"
+    if metric == "position":
+        return f"{value:.1f}"
     if abs(value) >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:,.1f}"
@@ -41,8 +45,8 @@ def describe_change(finding: Finding) -> str:
     what = f"{metric_label(a.metric).capitalize()}{on}"
     how = _KIND_WORDS.get(a.kind, _pct(a.change))
     return (
-        f"{what} {how}: {_number(a.observed)} against an expected {_number(a.expected)} "
-        f"(usual range {_number(a.lower)}–{_number(a.upper)}) on {a.day.isoformat()}."
+        f"{what} {how}: {_number(a.observed, a.metric)} against an expected {_number(a.expected, a.metric)} "
+        f"(usual range {_number(a.lower, a.metric)}–{_number(a.upper, a.metric)}) on {a.day.isoformat()}."
     )
 
 

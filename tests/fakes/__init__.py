@@ -4,6 +4,13 @@
   127.0.0.1 that records what arrived, plus :func:`~tests.fakes.smtp.self_signed_tls`.
 - :mod:`tests.fakes.slack`: :class:`~tests.fakes.slack.FakeSlackWebhook`, a local HTTP server
   that answers like a Slack incoming webhook and records the JSON bodies.
+- :mod:`tests.fakes.llm`: :class:`~tests.fakes.llm.FakeLLM`, local OpenAI-compatible and
+  Anthropic endpoints answering faithfully, with invented numbers, injected instructions,
+  malformed JSON, slowly, or with 429/500, as scripted.
+- :mod:`tests.fakes.google`, :mod:`tests.fakes.google_ga4`, :mod:`tests.fakes.google_gsc`:
+  local Google token endpoint, GA4 Data (+ Admin) API and Search Console API in the real
+  wire format, driven through the real client libraries; :mod:`tests.fakes.google_world`
+  starts them all and writes a ``barometer.toml`` pointing at them.
 
 This module also builds sample domain values: :func:`sample_digest` (four findings with
 contributors and charts, one of them on a hostile page name) and :func:`finding`, and

@@ -3,6 +3,8 @@ every property fetched and checked, the digest delivered once, and again nothing
 
 from __future__ import annotations
 
+import email
+import email.policy
 import logging
 import os
 from collections.abc import Iterator
@@ -158,3 +160,17 @@ def test_a_failing_property_does_not_stop_the_digest_of_the_others(settings: Set
     assert runs["shop"]["ok"] is True
     assert runs["imported"]["ok"] is False
     assert "has no data yet" in runs["imported"]["error"]
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_property_without_a_report_date_is_named_in_the_digest_of_the_others(
+    settings: Settings, tmp_path: Path
+) -> None:
+    started, delivered = run_digest("mixed")  # the newest final day: "imported" has none
+
+    assert started["dates"]["imported"] is None
+    assert (delivered["sent"], delivered["pending"], delivered["failed"]) == (1, 0, 0)
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "imported: no fresh data (property 'imported' has no data yet" in text
