@@ -3,6 +3,7 @@ client (REST transport): batches, paging, retries, quota, quirks and malformed a
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -312,3 +313,15 @@ def test_an_endpoint_without_batches_is_asked_report_by_report(world: GoogleWorl
     assert world.ga4.count(":batchRunReports") == 1  # asked once, then not again
     assert world.ga4.count(":runReport") == 1 + 3 + 3  # total 7 rows, channels 21, pages 28: pages of 10
     assert world.ga4.count("/v1beta/properties/123:runReport") == 7
+
+
+def test_an_unreachable_endpoint_is_retried_then_transient(world: GoogleWorld) -> None:
+    with socket.socket() as placeholder:  # a port nobody listens on
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    prop = {"name": "shop", "source": "ga4", "id": "properties/123", "account": "agency", "metrics": ["sessions"]}
+    settings = load_settings(world.write_config(properties=[prop], google={"ga4_endpoint": f"http://127.0.0.1:{port}"}))
+    source = _source(settings)
+    with pytest.raises(SourceTransientError, match=r"still failing after retries: ConnectionError"):
+        list(source.fetch(settings.property("shop").spec(), start=DAYS[0], end=DAYS[-1]))
+    assert source.stats.requests == 1 + FAST.attempts

@@ -4,6 +4,7 @@ quota, URL-encoded site URLs and malformed answers."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -323,3 +324,13 @@ def test_a_metric_the_rows_do_not_carry_is_not_stored(world: GoogleWorld) -> Non
     observations = _fetch(settings, start=DAYS[0], end=DAYS[0])
     assert {o.metric for o in observations} == {"clicks", "impressions"}
     assert len(observations) == (1 + 3) * 2
+
+
+def test_an_unreachable_endpoint_is_retried_then_transient(world: GoogleWorld) -> None:
+    with socket.socket() as placeholder:  # a port nobody listens on
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    prop = {"name": "search", "source": "gsc", "id": SITE, "account": "agency"}
+    settings = load_settings(world.write_config(properties=[prop], google={"gsc_endpoint": f"http://127.0.0.1:{port}"}))
+    with pytest.raises(SourceTransientError, match=r"unreachable after retries: ConnectionRefusedError"):
+        _fetch(settings)
