@@ -182,7 +182,12 @@ from worker.backfill import backfill_property
 from worker.settings import load_settings
 
 def rss():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process image's own peak; ru_maxrss can carry the parent's over fork/exec.
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 settings = load_settings()
 baseline, marks = rss(), []
