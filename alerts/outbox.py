@@ -10,7 +10,8 @@ protocol, each step in its own transaction:
 3. send; only after the channel returned, mark the row ``sent``;
 4. on a transient failure count the attempt, record the error and back off
    (1, 2, 4, ... minutes) until ``max_attempts``, then ``failed``; a permanent failure is
-   ``failed`` at once.
+   ``failed`` at once. A row that ends ``failed`` is logged at ERROR (so Sentry reports
+   it) and named in the subscription's next digest (:func:`alerts.history.failed_deliveries`).
 
 A row marked sent is never sent again. The one window left is a crash between the send
 and the mark: the lease expires and the row is sent again (at-least-once there, which is
@@ -165,21 +166,17 @@ def _attempt(
             raise DeliveryError(f"no channel named {channel_name!r} is configured", transient=True)
         channel.send(digest, recipient=recipient)
     except DeliveryError as exc:
-        _fail(engine, row_id=row_id, error=str(exc), transient=exc.transient, at=_utc(now()), max_attempts=max_attempts)
-        log.warning(
-            "delivery %s of digest %s to %s %s failed (%s): %s",
-            row_id,
-            digest.id,
-            channel_name,
-            recipient,
-            "transient" if exc.transient else "permanent",
-            exc,
+        final = _fail(
+            engine, row_id=row_id, error=str(exc), transient=exc.transient, at=_utc(now()), max_attempts=max_attempts
         )
+        _report(row_id, digest, channel_name, recipient, str(exc), transient=exc.transient, final=final)
         return
     except Exception as exc:  # a bug in one channel must not sink the other recipients
         error = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-        _fail(engine, row_id=row_id, error=error, transient=True, at=_utc(now()), max_attempts=max_attempts)
+        final = _fail(engine, row_id=row_id, error=error, transient=True, at=_utc(now()), max_attempts=max_attempts)
         log.exception("delivery %s of digest %s to %s %s crashed", row_id, digest.id, channel_name, recipient)
+        if final:
+            _report(row_id, digest, channel_name, recipient, error, transient=True, final=final)
         return
     with engine.begin() as conn:
         conn.execute(
@@ -196,6 +193,29 @@ def _attempt(
     log.info("delivered digest %s to %s %s", digest.id, channel_name, recipient)
 
 
+def _report(
+    row_id: int, digest: Digest, channel: str, recipient: str, error: str, *, transient: bool, final: bool
+) -> None:
+    """A failure that ends a delivery is an ERROR (Sentry reports it); one that will be retried a WARNING."""
+    if final:
+        why = "gave up after repeated transient failures" if transient else "failed permanently"
+        log.error(
+            "delivery %s of digest %s (%s, %s) to %s %s %s: %s",
+            row_id,
+            digest.id,
+            digest.subscription,
+            digest.data_date.isoformat(),
+            channel,
+            recipient,
+            why,
+            error,
+        )
+    else:
+        log.warning(
+            "delivery %s of digest %s to %s %s failed, will retry: %s", row_id, digest.id, channel, recipient, error
+        )
+
+
 def _claim(engine: sa.Engine, *, row_id: int, at: datetime) -> bool:
     """Reserve a pending, due row for ``LEASE``; True only for the one worker that got it."""
     due = sa.or_(_T.c.next_attempt_at.is_(None), _T.c.next_attempt_at <= at)
@@ -208,7 +228,8 @@ def _claim(engine: sa.Engine, *, row_id: int, at: datetime) -> bool:
         return result.rowcount == 1
 
 
-def _fail(engine: sa.Engine, *, row_id: int, error: str, transient: bool, at: datetime, max_attempts: int) -> None:
+def _fail(engine: sa.Engine, *, row_id: int, error: str, transient: bool, at: datetime, max_attempts: int) -> bool:
+    """Record a failed attempt; True when the row is now ``failed`` for good."""
     with engine.begin() as conn:
         attempts = conn.execute(sa.select(_T.c.attempts).where(_T.c.id == row_id)).scalar_one() + 1
         final = not transient or attempts >= max_attempts
@@ -219,6 +240,7 @@ def _fail(engine: sa.Engine, *, row_id: int, error: str, transient: bool, at: da
             "next_attempt_at": None if final else at + backoff(attempts),
         }
         conn.execute(sa.update(_T).where(_T.c.id == row_id).values(**values))
+    return final
 
 
 def _utc(at: datetime) -> datetime:

@@ -245,6 +245,82 @@ def gsc_backfill(tmp: Path) -> str:
     )
 
 
+@bench
+def alert_policy(tmp: Path) -> str:
+    """The alert policy on a bad day: 5,000 findings (3 properties, totals with contributors,
+    4,000 children, 40 outages), 30 days of alert log, 20 mutes; then the email of the result."""
+    from datetime import UTC, datetime
+
+    from alerts.history import Sighting, problem_key
+    from alerts.mutes import Mute
+    from alerts.policy import PolicyParams, plan
+    from alerts.render.email import render_email
+    from jobs.domain import Anomaly, Contributor, Digest, Direction, Finding, Kind, Severity
+
+    rng = np.random.default_rng(3)
+    day = date(2026, 11, 18)
+    findings: list[Finding] = []
+    for n in range(5_000):
+        prop = f"site{n % 3}"
+        child = n >= 1_000
+        series = f"landingPage:/p{n}" if child else (TOTAL_SERIES if n < 30 else f"query:q{n}")
+        metric = ("sessions", "totalUsers", "keyEvents", "clicks")[n % 4] if not child else "sessions"
+        expected = float(rng.uniform(50, 5_000))
+        outage = n % 125 == 0
+        observed = 0.0 if outage else expected * float(rng.uniform(0.2, 0.8))
+        parts = tuple(Contributor(f"landingPage:/p{1_000 + k}", 1.0, 2.0, 0.1) for k in range(10)) if n < 30 else ()
+        anomaly = Anomaly(
+            prop,
+            series,
+            metric,
+            day,
+            observed,
+            expected,
+            expected * 0.8,
+            expected * 1.2,
+            1e-6,
+            None,
+            Direction.DOWN,
+            Kind.OUTAGE if outage else Kind.DROP,
+        )
+        severity = (Severity.LOW, Severity.MEDIUM, Severity.HIGH)[n % 3] if not outage else Severity.CRITICAL
+        findings.append(Finding(anomaly, severity, parts, None, n + 1))
+    now = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+    history: dict[str, tuple[Sighting, ...]] = {}
+    for f in findings[::5]:
+        key = problem_key(f)
+        history[key] = tuple(
+            Sighting(key, day - timedelta(days=d), "digest", "high", 0.6, now) for d in range(1, 31, 3)
+        )
+    mutes = [
+        Mute(i, f"site{i % 3}/sessions/landingPage:/p{i}*", "", "", now, now + timedelta(days=1)) for i in range(20)
+    ]
+    started = time.perf_counter()
+    result = plan(
+        findings, params=PolicyParams(min_severity=Severity.LOW), subscription="s", mutes=mutes, history=history
+    )
+    planned = time.perf_counter() - started
+    digest = Digest(
+        "s",
+        day,
+        ("site0", "site1", "site2"),
+        result.findings,
+        "h",
+        "s",
+        now,
+        incidents=result.incidents,
+        held_back=result.held_back,
+        id=1,
+    )
+    started = time.perf_counter()
+    size = len(render_email(digest, sender="b@example.com", recipient="t@example.com").as_bytes())
+    rendered = time.perf_counter() - started
+    return (
+        f"plan 5,000 findings: {planned:.2f}s -> {len(result.incidents)} incidents, {len(result.held_back)} held back; "
+        f"email of it: {rendered:.2f}s, {size / 1e6:.1f} MB"
+    )
+
+
 def _prompt_line(label: str, findings: tuple[Any, ...], data_date: date, *, max_tokens: int = 0) -> str:
     from jobs.summary.prompt import fit_prompt
     from worker.settings_llm import LLMSettings

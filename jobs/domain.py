@@ -26,6 +26,8 @@ __all__ = [
     "Digest",
     "Direction",
     "Finding",
+    "HeldBack",
+    "Incident",
     "Kind",
     "LLMCall",
     "LLMOutcome",
@@ -214,8 +216,54 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Incident:
+    """Findings on one property and day that share a cause, told as one item.
+
+    ``findings[0]`` leads (the headline); the rest are its parts, most important first.
+    ``suppressed`` are findings this incident explains and that are therefore not alerted
+    on their own (the drops a tracking break causes). ``note`` is shown with the item,
+    e.g. "escalated: was -40% on 2026-11-18" or "already alerted at 06:12 UTC".
+    """
+
+    findings: tuple[Finding, ...]
+    suppressed: tuple[Finding, ...] = ()
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.findings:
+            raise ValueError("an Incident needs at least one finding")
+
+    @property
+    def lead(self) -> Finding:
+        return self.findings[0]
+
+    @property
+    def parts(self) -> tuple[Finding, ...]:
+        return self.findings[1:]
+
+    @property
+    def severity(self) -> Severity:
+        return max((f.severity for f in self.findings), key=lambda s: s.rank)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    """A finding a digest does not alert on, and the reason it shows for it
+    ("ongoing: alerted on 2026-11-18", "muted until ...", "suppressed because ...")."""
+
+    finding: Finding
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
-    """What one subscription is told about one data date."""
+    """What one subscription is told about one data date.
+
+    ``findings`` are the findings shown, in order. ``incidents`` groups them (empty: each
+    finding is its own item); ``held_back`` lists what is deliberately not alerted, with
+    the reason. ``immediate`` marks an alert sent right after a run rather than the daily
+    digest.
+    """
 
     subscription: str
     data_date: date
@@ -227,6 +275,9 @@ class Digest:
     summariser: str = "template"
     notices: tuple[str, ...] = ()
     id: int | None = None
+    incidents: tuple[Incident, ...] = ()
+    held_back: tuple[HeldBack, ...] = ()
+    immediate: bool = False
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from alerts.channels import Channel, DirectoryChannel, SlackWebhookChannel, SmtpChannel
+from alerts.channels import (
+    Channel,
+    DirectoryChannel,
+    SlackApiChannel,
+    SlackWebhookChannel,
+    SmtpChannel,
+    UnavailableChannel,
+    WebhookChannel,
+)
 from alerts.outbox import Target
 from jobs.domain import PropertySpec
 from jobs.ports import LanguageModel, MetricSource, Summariser
@@ -135,9 +143,13 @@ def summariser_for(settings: Settings, subscription: SubscriptionSettings, *, ta
 def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tuple[dict[str, Channel], list[Target]]:
     """The channels and delivery targets of a subscription.
 
-    Email goes over SMTP when ``[smtp] host`` is set; Slack when the subscription's webhook
-    variable holds a URL. Without either, the digest is written to ``[outbox] dir``
-    (one ``.eml`` per email recipient, or a single digest file) so nothing is lost.
+    * ``email`` over SMTP when ``[smtp] host`` is set, else each address's digest is
+      written to ``[outbox] dir`` (one ``.eml`` per recipient);
+    * ``slack`` (incoming webhook), ``slack_api`` (bot token + channel) and ``webhook``
+      (generic JSON) when configured. A configured variable that is empty gives a
+      channel that fails permanently and says so (recorded, logged at ERROR, named in the
+      next digest), never a silent skip;
+    * with no target at all, or none that can work, the digest goes to ``[outbox] dir``.
     """
     channels: dict[str, Channel] = {}
     targets: list[Target] = []
@@ -154,11 +166,40 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
             timeout=smtp.timeout_seconds,
         )
         targets += [Target("email", address) for address in subscription.email]
-    webhook = secret(subscription.slack_webhook_env)
-    if webhook is not None:
-        channels["slack"] = SlackWebhookChannel(url=webhook)
+    if subscription.slack_webhook_env:
+        url = secret(subscription.slack_webhook_env)
+        channels["slack"] = (
+            SlackWebhookChannel(url=url, timeout=settings.slack.timeout_seconds)
+            if url
+            else _missing("slack", subscription.slack_webhook_env)
+        )
         targets.append(Target("slack", subscription.slack_webhook_env))
-    if not targets:
+    if subscription.slack_bot_token_env:
+        token = secret(subscription.slack_bot_token_env)
+        channels["slack_api"] = (
+            SlackApiChannel(token=token, base_url=settings.slack.api_url, timeout=settings.slack.timeout_seconds)
+            if token
+            else _missing("slack_api", subscription.slack_bot_token_env)
+        )
+        targets.append(Target("slack_api", subscription.slack_channel))
+    if subscription.webhook_url_env:
+        hook = secret(subscription.webhook_url_env)
+        channels["webhook"] = (
+            WebhookChannel(
+                url=hook, secret=secret(subscription.webhook_secret_env), timeout=settings.webhook.timeout_seconds
+            )
+            if hook
+            else _missing("webhook", subscription.webhook_url_env)
+        )
+        targets.append(Target("webhook", subscription.webhook_url_env))
+    files = [Target("file", address) for address in subscription.email if not smtp.host]
+    if not files and not any(not isinstance(channels[t.channel], UnavailableChannel) for t in targets):
+        files = [Target("file", address) for address in subscription.email] or [Target("file", "digest")]
+    if files:
         channels["file"] = DirectoryChannel(directory=Path(settings.outbox.dir), sender=smtp.sender)
-        targets += [Target("file", address) for address in subscription.email] or [Target("file", "digest")]
+        targets += files
     return channels, targets
+
+
+def _missing(channel: str, env: str) -> UnavailableChannel:
+    return UnavailableChannel(channel, reason=f"environment variable {env} is not set")

@@ -13,6 +13,7 @@ import click
 import typer
 
 from jobs.errors import BarometerError
+from worker.cli_alerts import register as register_alert_commands
 from worker.cli_google import register as register_google
 from worker.cli_llm import describe_llm, eval_app, llm_app
 from worker.settings import ConfigError, Settings, config_path, load_settings
@@ -32,6 +33,7 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+register_alert_commands(app)
 app.add_typer(llm_app, name="llm")
 app.add_typer(eval_app, name="eval")
 register_google(app)
@@ -88,6 +90,10 @@ def run(
     report = run_daily(_settings(), data_date=_date(date_, "--date"), only_property=property_)
     for result in report.properties:
         typer.echo(f"{result.property}: {result.findings} finding(s) on {result.data_date} ({result.points} points)")
+        for alert in result.alerts:
+            typer.echo(
+                f"{result.property}: immediate alert {alert.digest_id} to {alert.subscription}: {alert.sent} sent"
+            )
     for name, reason in report.failures.items():
         typer.echo(f"{name}: FAILED: {reason}", err=True)
     for d in report.deliveries:

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from alerts import outbox
-from alerts.policy import select_findings
+from alerts import history, outbox
 from jobs import pipeline
-from jobs.domain import Delivery, DeliveryStatus, Digest, Finding, PropertySpec
+from jobs.domain import Delivery, DeliveryStatus, PropertySpec
 from jobs.errors import BarometerError
-from jobs.storage import llm_calls, repo
-from jobs.storage.runs import latest_failures, recorded
-from worker import bootstrap
+from jobs.storage import repo
+from jobs.storage.runs import recorded
+from worker import alerting, bootstrap
 from worker.google_auth import guard_account
 from worker.settings import Settings
 
@@ -54,6 +53,8 @@ class PropertyResult:
     data_date: date
     points: int
     findings: int
+    #: Immediate alerts this run sent or retried (subscriptions with ``immediate`` kinds).
+    alerts: tuple[alerting.AlertReport, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +104,19 @@ def report_date(settings: Settings, property_name: str, *, today: date) -> date:
 
 
 def run_property(
-    settings: Settings, name: str, *, data_date: date | None = None, today: date | None = None
+    settings: Settings,
+    name: str,
+    *,
+    data_date: date | None = None,
+    today: date | None = None,
+    now: Clock = _utcnow,
 ) -> PropertyResult:
-    """Fetch what is new (plus the days still settling) and detect anomalies on one day."""
+    """Fetch what is new (plus the days still settling) and detect anomalies on one day,
+    then send the immediate alerts subscriptions want for what was found.
+
+    A failure of the alerts is logged (ERROR) and does not fail the run: the digest
+    carries the same findings later.
+    """
     spec = settings.property(name).spec()
     today = today or today_in(spec.timezone)
     engine = bootstrap.engine(settings)
@@ -123,7 +134,12 @@ def run_property(
                 points = _fetch(settings, spec, day=day, last_final=last_final, today=today)
             findings = pipeline.detect_day(engine, spec, params, day=day, last_final=last_final)
     log.info("property %s: %d points fetched, %d findings on %s", name, points, len(findings), day)
-    return PropertyResult(property=name, data_date=day, points=points, findings=len(findings))
+    alerts: tuple[alerting.AlertReport, ...] = ()
+    try:
+        alerts = alerting.send_immediate(settings, name, day, findings, now=now)
+    except Exception:  # the digest still carries these findings; never lose the run over an alert
+        log.exception("property %s: immediate alerts for %s failed", name, day)
+    return PropertyResult(property=name, data_date=day, points=points, findings=len(findings), alerts=alerts)
 
 
 def _fetch(settings: Settings, spec: PropertySpec, *, day: date, last_final: date, today: date) -> int:
@@ -161,6 +177,8 @@ def deliver_subscription(
 
     Reports on each property's ``data_date`` (default: its newest final day). A second
     call for the same day re-sends nothing that was delivered and retries what is pending.
+    Pending immediate alerts are retried first. With ``quiet_digest`` off, a day with
+    nothing new and no notices sends nothing.
     """
     subscription = settings.subscription(name)
     engine = bootstrap.engine(settings)
@@ -171,11 +189,13 @@ def deliver_subscription(
         )
     key_date = max(dates.values())
     with recorded(engine, job="deliver", target=name, data_date=key_date):
-        digest = repo.find_digest(engine, name, key_date) or _build_digest(
+        alerting.flush_alerts(settings, subscription, until=key_date, now=now)
+        digest = repo.find_digest(engine, name, key_date) or alerting.build_digest(
             settings, name, dates, problems=problems, now=now
         )
-        if not digest.findings and not subscription.quiet_digest:
-            log.info("subscription %s: nothing to report on %s and quiet digests are off", name, key_date)
+        history.record(engine, digest, now=now())  # idempotent: repairs a crash right after the save
+        if not digest.findings and not digest.notices and not subscription.quiet_digest:
+            log.info("subscription %s: nothing new to report on %s and quiet digests are off", name, key_date)
             return DeliveryReport(name, key_date, digest.id, ())
         channels, targets = bootstrap.channels_for(settings, subscription)
         deliveries = outbox.deliver(engine, digest=digest, targets=targets, channels=channels, now=now)
@@ -190,40 +210,6 @@ def deliver_subscription(
         report.failed,
     )
     return report
-
-
-def _build_digest(
-    settings: Settings, name: str, dates: dict[str, date], *, problems: dict[str, str], now: Clock
-) -> Digest:
-    subscription = settings.subscription(name)
-    engine = bootstrap.engine(settings)
-    found: list[Finding] = []
-    for prop_name, day in dates.items():
-        prop_id = repo.property_id(engine, prop_name)
-        if prop_id is not None:
-            found += repo.findings_for(engine, prop_id, day)
-    findings = select_findings(found, min_severity=subscription.min_severity)
-    key_date = max(dates.values())
-    failures = dict(problems)
-    for prop_name, day in dates.items():
-        failures.update(latest_failures(engine, job="run_property", targets=[prop_name], data_date=day))
-    notices = tuple(f"{prop}: no fresh data ({reason})" for prop, reason in sorted(failures.items()))
-    summary = bootstrap.summariser_for(settings, subscription).summarise(findings, data_date=key_date)
-    digest = Digest(
-        subscription=name,
-        data_date=key_date,
-        properties=subscription.properties,
-        findings=findings,
-        headline=summary.headline,
-        summary=summary.text,
-        generated_at=now(),
-        summariser=summary.summariser,
-        notices=notices,
-    )
-    saved = repo.save_digest(engine, digest)
-    if saved.id is not None:
-        llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
-    return saved
 
 
 def run_daily(
@@ -244,7 +230,7 @@ def run_daily(
     for prop_name in names:
         tz = settings.property(prop_name).timezone
         try:
-            results.append(run_property(settings, prop_name, data_date=data_date, today=today_in(tz, now=now)))
+            results.append(run_property(settings, prop_name, data_date=data_date, today=today_in(tz, now=now), now=now))
         except BarometerError as exc:
             failures[prop_name] = str(exc)
             log.warning("property %s failed: %s", prop_name, exc)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
-from jobs.domain import PropertySpec, Severity
+from jobs.domain import Kind, PropertySpec, Severity
 from jobs.errors import BarometerError
 from jobs.sources.names import GSC_DIMENSIONS, GSC_METRICS
 from worker.settings_llm import LLMSettings
@@ -117,6 +117,16 @@ class LoggingSettings(_Section):
     json_lines: bool = False
 
 
+class SlackSettings(_Section):
+    #: Base URL of the Slack Web API (chat.postMessage); "" means https://slack.com/api/.
+    api_url: str = ""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class WebhookSettings(_Section):
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
 class OutboxSettings(_Section):
     #: Where digests are written when a subscription has no email or Slack configured.
     dir: str = "./outbox"
@@ -186,8 +196,31 @@ class SubscriptionSettings(_Section):
     min_severity: Severity = Severity.MEDIUM
     #: Send an "all quiet" digest on days without findings (False: send nothing).
     quiet_digest: bool = True
+    #: Slack Web API: environment variable holding a bot token (xoxb-...), and the channel.
+    slack_bot_token_env: str = ""
+    slack_channel: str = ""
+    #: Generic JSON webhook: environment variables holding its URL and an HMAC secret.
+    webhook_url_env: str = ""
+    webhook_secret_env: str = ""
+    #: Kinds alerted right after the run that found them, not at digest time.
+    immediate: tuple[Kind, ...] = ()
+    immediate_min_severity: Severity = Severity.CRITICAL
+    #: An alerted problem seen again within this many days is not repeated (0: always repeat).
+    dedup_days: int = Field(default=7, ge=0, le=90)
+    #: Re-alert an ongoing problem when observed/expected moves this many times further from 1.
+    escalation: float = Field(default=1.5, gt=1.0, le=100.0)
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="after")
+    def _slack_bot(self) -> SubscriptionSettings:
+        if self.slack_bot_token_env and not self.slack_channel:
+            raise ValueError("slack_channel: required with slack_bot_token_env (the channel the bot posts to)")
+        if self.slack_channel and not self.slack_bot_token_env:
+            raise ValueError("slack_bot_token_env: required with slack_channel (the variable holding the bot token)")
+        if self.webhook_secret_env and not self.webhook_url_env:
+            raise ValueError("webhook_url_env: required when webhook_secret_env is set")
+        return self
 
     @field_validator("digest_at")
     @classmethod
@@ -277,6 +310,8 @@ class Settings(BaseSettings):
     google: GoogleSettings = GoogleSettings()
     sentry: SentrySettings = SentrySettings()
     outbox: OutboxSettings = OutboxSettings()
+    slack: SlackSettings = SlackSettings()
+    webhook: WebhookSettings = WebhookSettings()
     logging: LoggingSettings = LoggingSettings()
     detection: DetectionSettings = DetectionSettings()
     accounts: tuple[AccountSettings, ...] = ()

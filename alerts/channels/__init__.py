@@ -11,14 +11,26 @@ from typing import Protocol
 
 from alerts.channels.directory import DirectoryChannel
 from alerts.channels.slack import SlackWebhookChannel
+from alerts.channels.slack_api import SlackApiChannel
 from alerts.channels.smtp import SmtpChannel
+from alerts.channels.unavailable import UnavailableChannel
+from alerts.channels.webhook import WebhookChannel
 from jobs.domain import Digest
 
-__all__ = ["Channel", "DirectoryChannel", "SlackWebhookChannel", "SmtpChannel"]
+__all__ = [
+    "Channel",
+    "DirectoryChannel",
+    "SlackApiChannel",
+    "SlackWebhookChannel",
+    "SmtpChannel",
+    "UnavailableChannel",
+    "WebhookChannel",
+]
 
 
 class Channel(Protocol):
-    """One way of delivering a digest. ``name`` is what delivery rows store ("email", "slack", "file")."""
+    """One way of delivering a digest. ``name`` is what delivery rows store
+    ("email", "slack", "slack_api", "webhook", "file")."""
 
     name: str
 

@@ -12,15 +12,22 @@ import math
 import re
 from dataclasses import dataclass
 
-from jobs.domain import TOTAL_SERIES, Anomaly, Digest, Finding, Kind
+from jobs.domain import TOTAL_SERIES, Anomaly, Digest, Finding, Incident, Kind
 
 __all__ = [
     "ContributorFacts",
     "FindingFacts",
+    "IncidentFacts",
     "clean",
+    "collapse_of",
     "finding_facts",
+    "finding_phrase",
+    "finding_subject",
     "format_change",
     "format_value",
+    "held_back_lines",
+    "incident_facts",
+    "incidents_of",
     "paragraphs",
     "pretty_metric",
     "pretty_series",
@@ -30,6 +37,9 @@ __all__ = [
 
 #: How many contributors a finding lists; the rest are summarised by the share they leave.
 MAX_CONTRIBUTORS = 5
+#: How many parts and suppressed findings an incident lists before "and N more".
+MAX_PARTS = 10
+MAX_SUPPRESSED = 20
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -118,7 +128,8 @@ def format_change(anomaly: Anomaly) -> str:
     return f"{pct:+.1f}%" if abs(pct) < 10 else f"{pct:+,.0f}%"
 
 
-def _phrase(finding: Finding) -> str:
+def finding_phrase(finding: Finding) -> str:
+    """``"key events down 98%"``, ``"sessions up 40% on Landing page /blog"`` (raw text)."""
     a = finding.anomaly
     change = format_change(a)
     moved = "up from zero" if change == "new" else f"{a.direction.value} {change.lstrip('+-')}"
@@ -126,19 +137,38 @@ def _phrase(finding: Finding) -> str:
     return f"{pretty_metric(a.metric)} {moved}{where}"
 
 
+def finding_subject(finding: Finding) -> str:
+    """What a finding is about: ``"key events on shop"``, ``"clicks of Page /x on shop-search"``."""
+    a = finding.anomaly
+    of = "" if a.series == TOTAL_SERIES else f" of {pretty_series(a.series)}"
+    return f"{pretty_metric(a.metric)}{of} on {clean(a.property, limit=80)}"
+
+
 def properties_label(digest: Digest) -> str:
     """The properties a digest covers, or its subscription name when it lists none."""
     return clean(", ".join(digest.properties) or digest.subscription, limit=80)
 
 
+def incidents_of(digest: Digest) -> tuple[Incident, ...]:
+    """The digest's incidents; a digest without grouping shows each finding as its own."""
+    return digest.incidents or tuple(Incident(findings=(f,)) for f in digest.findings)
+
+
 def subject_line(digest: Digest, *, limit: int = 150) -> str:
-    """``"3 changes on shop: key events down 98%, sessions down 41%, ..."`` or ``"All quiet on shop for D"``."""
+    """``"3 changes on shop: key events down 98%, sessions down 41%, ..."`` (one change per
+    incident), ``"Alert on shop: key events down 100%"`` for an immediate alert, or
+    ``"All quiet on shop for D"`` / ``"Nothing new on shop for D"`` (only ongoing problems)."""
     where = properties_label(digest)
-    n = len(digest.findings)
+    leads = [i.lead for i in incidents_of(digest)]
+    n = len(leads)
     if n == 0:
-        return f"All quiet on {where} for {digest.data_date.isoformat()}"
+        quiet = "Nothing new" if digest.held_back else "All quiet"
+        return f"{quiet} on {where} for {digest.data_date.isoformat()}"
+    if digest.immediate:
+        more = f" (+{n - 1} more)" if n > 1 else ""
+        return clean(f"Alert on {where}: {finding_phrase(leads[0])}{more}", limit=limit)
     head = f"{n} change{'s' if n != 1 else ''} on {where}: "
-    phrases = [_phrase(f) for f in digest.findings[:2]]
+    phrases = [finding_phrase(f) for f in leads[:2]]
     text = head + ", ".join(phrases) + (", ..." if n > 2 else "")  # ASCII: "…" folds badly in headers
     return clean(text, limit=limit)
 
@@ -173,7 +203,7 @@ class FindingFacts:
 def finding_facts(finding: Finding) -> FindingFacts:
     """The facts every renderer shows for ``finding``, in the same words."""
     a = finding.anomaly
-    phrase = _phrase(finding)
+    phrase = finding_phrase(finding)
     contributors = tuple(
         ContributorFacts(
             label=pretty_series(c.series),
@@ -198,3 +228,60 @@ def finding_facts(finding: Finding) -> FindingFacts:
         more_contributors=max(0, len(finding.contributors) - MAX_CONTRIBUTORS),
         finding_id=finding.id,
     )
+
+
+def collapse_of(finding: Finding) -> str:
+    """What an outage is called where it suppresses others: ``"the tracking break of key events
+    on shop"`` (a total) or ``"the collapse of impressions of Page /x on shop-search"``."""
+    if finding.anomaly.kind is not Kind.OUTAGE:
+        return finding_subject(finding)
+    what = "the tracking break" if finding.anomaly.series == TOTAL_SERIES else "the collapse"
+    return f"{what} of {finding_subject(finding)}"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFacts:
+    """One incident as display strings (raw: escape before putting them in markup)."""
+
+    lead: FindingFacts
+    parts: tuple[FindingFacts, ...]  # at most MAX_PARTS
+    more_parts: int
+    severity: str
+    note: str
+    suppressed: tuple[str, ...]  # "key events down 60% on Channel Email (shop)"
+    suppressed_because: str  # "the tracking break of key events on shop"
+    related: str  # "with total users down 38% and 1 more", "" without parts
+
+
+def incident_facts(incident: Incident) -> IncidentFacts:
+    """The facts every renderer shows for ``incident``, in the same words."""
+    parts = tuple(finding_facts(f) for f in incident.parts[:MAX_PARTS])
+    related = ""
+    if parts:
+        first = finding_phrase(incident.parts[0])
+        n = len(incident.parts)
+        related = f"with {first}" + (f" and {n - 1:,} more" if n > 1 else "")
+    suppressed = [clean(f"{finding_phrase(f)} ({f.anomaly.property})", limit=300) for f in incident.suppressed]
+    if len(suppressed) > MAX_SUPPRESSED:
+        suppressed[MAX_SUPPRESSED:] = [f"and {len(suppressed) - MAX_SUPPRESSED:,} more"]
+    return IncidentFacts(
+        lead=finding_facts(incident.lead),
+        parts=parts,
+        more_parts=len(incident.parts) - len(parts),
+        severity=incident.severity.value,
+        note=clean(incident.note[:1].upper() + incident.note[1:], limit=500),
+        suppressed=tuple(suppressed),
+        suppressed_because=collapse_of(incident.lead),
+        related=clean(related, limit=300),
+    )
+
+
+def held_back_lines(digest: Digest, *, limit: int = 50) -> tuple[str, ...]:
+    """One raw line per held-back finding, ``limit`` at most (then "and N more")."""
+    lines = [
+        clean(f"{finding_phrase(h.finding)} ({h.finding.anomaly.property}): {h.reason}", limit=400)
+        for h in digest.held_back[:limit]
+    ]
+    if len(digest.held_back) > limit:
+        lines.append(f"and {len(digest.held_back) - limit} more")
+    return tuple(lines)

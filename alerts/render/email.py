@@ -25,8 +25,19 @@ from pathlib import Path
 import jinja2
 
 from alerts.charts import render_chart
-from alerts.render import FindingFacts, clean, finding_facts, paragraphs, properties_label, subject_line
-from jobs.domain import Digest, Severity
+from alerts.render import (
+    FindingFacts,
+    IncidentFacts,
+    clean,
+    finding_facts,
+    held_back_lines,
+    incident_facts,
+    incidents_of,
+    paragraphs,
+    properties_label,
+    subject_line,
+)
+from jobs.domain import Digest, Finding, Severity
 
 __all__ = ["message_id", "render_email"]
 
@@ -56,6 +67,10 @@ _COLOURS = {
 _DOMAIN_CHARS = re.compile(r"[^A-Za-z0-9.-]")
 
 
+#: Charts per message at most (the rest of the findings are shown without one).
+MAX_CHARTS = 20
+
+
 @dataclass(frozen=True, slots=True)
 class _FindingView:
     facts: FindingFacts
@@ -65,6 +80,32 @@ class _FindingView:
     finding_ref: str
 
 
+@dataclass(frozen=True, slots=True)
+class _IncidentView:
+    facts: IncidentFacts
+    colour: str
+    lead: _FindingView
+    parts: tuple[_FindingView, ...]
+
+
+class _Charts:
+    """Renders each finding's chart once, under a content id unique to this message."""
+
+    def __init__(self, key: str, domain: str) -> None:
+        self.key, self.domain = key, domain
+        self.images: list[tuple[str, bytes]] = []
+
+    def view(self, finding: Finding, *, base_url: str) -> _FindingView:
+        facts = finding_facts(finding)
+        cid = ""
+        if finding.chart is not None and len(self.images) < MAX_CHARTS:
+            cid = f"chart{len(self.images) + 1}.{self.key}@{self.domain}"
+            self.images.append((cid, render_chart(finding.chart, title=f"{facts.metric} · {facts.series}")))
+        link = f"{base_url.rstrip('/')}/findings/{finding.id}" if base_url and finding.id is not None else ""
+        ref = "" if finding.id is None else str(finding.id)
+        return _FindingView(facts, _COLOURS.get(finding.severity, "#607d8b"), cid, link, ref)
+
+
 def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str = "") -> EmailMessage:
     """The digest as a ready-to-send message from ``sender`` to ``recipient``.
 
@@ -72,19 +113,14 @@ def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str =
     (``{base_url}/findings/{id}``). Every string that came from data is escaped in the
     HTML part and flattened to one line in the text part.
     """
-    domain = _domain(sender)
-    key = _digest_key(digest)
-    views: list[_FindingView] = []
-    charts: list[tuple[str, bytes]] = []
-    for i, finding in enumerate(digest.findings, start=1):
-        facts = finding_facts(finding)
-        cid = ""
-        if finding.chart is not None:
-            cid = f"chart{i}.{key}@{domain}"
-            charts.append((cid, render_chart(finding.chart, title=f"{facts.metric} · {facts.series}")))
-        link = f"{base_url.rstrip('/')}/findings/{finding.id}" if base_url and finding.id is not None else ""
-        ref = "" if finding.id is None else str(finding.id)
-        views.append(_FindingView(facts, _COLOURS.get(finding.severity, "#607d8b"), cid, link, ref))
+    charts = _Charts(_digest_key(digest), _domain(sender))
+    views = []
+    for incident in incidents_of(digest):
+        lead = charts.view(incident.lead, base_url=base_url)
+        facts = incident_facts(incident)
+        parts = tuple(charts.view(f, base_url=base_url) for f in incident.parts[: len(facts.parts)])
+        views.append(_IncidentView(facts, _COLOURS.get(incident.severity, "#607d8b"), lead, parts))
+    domain = charts.domain
 
     subject = subject_line(digest)
     context = {
@@ -94,7 +130,9 @@ def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str =
         "notices": [clean(n, limit=500) for n in digest.notices],
         "where": properties_label(digest),
         "data_date": digest.data_date.isoformat(),
-        "findings": views,
+        "incidents": views,
+        "immediate": digest.immediate,
+        "held_back": held_back_lines(digest),
         "summariser": clean(digest.summariser, limit=100),
         "generated_at": _aware(digest).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -111,7 +149,7 @@ def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str =
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
     html_part = list(msg.iter_parts())[1]
-    for cid, png in charts:
+    for cid, png in charts.images:
         html_part.add_related(
             png,
             maintype="image",

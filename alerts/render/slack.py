@@ -11,7 +11,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from alerts.render import FindingFacts, clean, finding_facts, paragraphs, properties_label, subject_line
+from alerts.render import (
+    IncidentFacts,
+    clean,
+    held_back_lines,
+    incident_facts,
+    incidents_of,
+    paragraphs,
+    properties_label,
+    subject_line,
+)
 from jobs.domain import Digest, Severity
 
 __all__ = ["MAX_BLOCKS", "escape", "render_slack"]
@@ -50,37 +59,56 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
-def _finding_blocks(facts: FindingFacts, severity: Severity) -> list[dict[str, Any]]:
+def _incident_blocks(facts: IncidentFacts, severity: Severity) -> list[dict[str, Any]]:
     e = escape
-    where = f"{e(facts.series)} · {e(facts.property)}"
+    lead = facts.lead
+    where = f"{e(lead.series)} · {e(lead.property)}"
+    related = f"\n{e(facts.related)} (one incident)" if facts.related else ""
     section: dict[str, Any] = {
         "type": "section",
-        "text": _mrkdwn(f"{_EMOJI.get(severity, '')} *{e(facts.title)}*\n{where}"),
+        "text": _mrkdwn(f"{_EMOJI.get(severity, '')} *{e(lead.title)}*\n{where}{related}"),
         "fields": [
-            _mrkdwn(f"*Actual*\n{e(facts.actual)} ({e(facts.change)})", MAX_FIELD),
-            _mrkdwn(f"*Expected*\n{e(facts.expected)} (range {e(facts.interval)})", MAX_FIELD),
-            _mrkdwn(f"*Kind*\n{e(facts.kind)}", MAX_FIELD),
+            _mrkdwn(f"*Actual*\n{e(lead.actual)} ({e(lead.change)})", MAX_FIELD),
+            _mrkdwn(f"*Expected*\n{e(lead.expected)} (range {e(lead.interval)})", MAX_FIELD),
+            _mrkdwn(f"*Kind*\n{e(lead.kind)}", MAX_FIELD),
             _mrkdwn(f"*Severity*\n{e(facts.severity)}", MAX_FIELD),
         ],
     }
     blocks = [section]
-    if facts.contributors:
-        parts = [f"{e(c.label)} {e(c.share)}" for c in facts.contributors]
-        more = f" · and {facts.more_contributors} more" if facts.more_contributors else ""
-        blocks.append(_context("Top contributors: " + " · ".join(parts) + more))
+    lines = []
+    if facts.note:
+        lines.append(f":information_source: {e(facts.note)}")
+    if lead.contributors:
+        parts = [f"{e(c.label)} {e(c.share)}" for c in lead.contributors]
+        more = f" · and {lead.more_contributors} more" if lead.more_contributors else ""
+        lines.append("Top contributors: " + " · ".join(parts) + more)
+    if facts.parts:
+        lines.append(
+            "Also in this incident: "
+            + " · ".join(f"{e(p.title)} ({e(p.actual)} vs {e(p.expected)}, {e(p.severity)})" for p in facts.parts)
+            + (f" · and {facts.more_parts:,} more" if facts.more_parts else "")
+        )
+    if facts.suppressed:
+        lines.append(
+            f"Suppressed because of {e(facts.suppressed_because)}: " + " · ".join(e(x) for x in facts.suppressed)
+        )
+    if lines:
+        blocks.append({"type": "context", "elements": [_mrkdwn(line) for line in lines[:10]]})
     return blocks
 
 
 def render_slack(digest: Digest) -> dict[str, Any]:
-    """The Block Kit payload for ``digest``: header, summary, one section per finding with
-    its contributors in a context block, and a pointer to the email when some did not fit."""
+    """The Block Kit payload for ``digest``: header, summary, notices, one section per
+    incident (its lead's numbers; note, contributors, related parts and what it suppressed
+    in a context block), what was held back, and a pointer when some did not fit."""
     subject = escape(subject_line(digest, limit=MAX_TEXT))
     headline = escape(clean(digest.headline, limit=300))
+    alarm = ":rotating_light: " if digest.immediate else ""
     summary = "\n\n".join(escape(p) for p in paragraphs(digest.summary))
     head: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": _cap(subject, MAX_HEADER), "emoji": True},
+            "text": {"type": "plain_text", "text": _cap(alarm + subject, MAX_HEADER), "emoji": True},
         },
         {"type": "section", "text": _mrkdwn(f"*{headline}*\n{summary}" if headline else summary or subject)},
     ]
@@ -94,23 +122,35 @@ def render_slack(digest: Digest) -> dict[str, Any]:
         f" · summary by {escape(clean(digest.summariser, limit=100))}"
     )
 
-    budget = MAX_BLOCKS - len(head) - 1 - 1  # footer and a possible "N more" pointer
+    held = held_back_lines(digest, limit=20)
+    if held:
+        footer_blocks = [_context(":zzz: Not alerted this time: " + " · ".join(escape(line) for line in held)), footer]
+    else:
+        footer_blocks = [footer]
+    budget = MAX_BLOCKS - len(head) - len(footer_blocks) - 1  # and a possible "N more" pointer
     body: list[dict[str, Any]] = []
+    incidents = incidents_of(digest)
     shown = 0
-    for finding in digest.findings:
-        blocks = _finding_blocks(finding_facts(finding), finding.severity)
+    for incident in incidents:
+        blocks = _incident_blocks(incident_facts(incident), incident.severity)
         if len(body) + len(blocks) > budget:
             break
         body.extend(blocks)
         shown += 1
-    hidden = len(digest.findings) - shown
-    if not digest.findings:
-        body.append(_mrkdwn_section("Nothing unusual: every watched metric stayed within its expected range."))
+    hidden = len(incidents) - shown
+    if not incidents:
+        quiet = "Nothing new: the problems below are ongoing and were alerted before."
+        body.append(
+            _mrkdwn_section(
+                quiet if held else "Nothing unusual: every watched metric stayed within its expected range."
+            )
+        )
     if hidden:
-        body.append(_context(f"{hidden} more finding{'s' if hidden != 1 else ''} in the email digest."))
+        more = f"{hidden} more change{'s' if hidden != 1 else ''}"
+        body.append(_context(f"{more} in the email digest (a Slack message holds at most {MAX_BLOCKS} blocks)."))
     return {
         "text": _cap(subject, MAX_TEXT),
-        "blocks": [*head, *body, footer],
+        "blocks": [*head, *body, *footer_blocks],
         "unfurl_links": False,
         "unfurl_media": False,
     }

@@ -28,6 +28,7 @@ from jobs.domain import (
     Severity,
 )
 from jobs.storage.codec import decode_detail, encode_detail
+from jobs.storage.layout import read_layout, write_layout
 from jobs.storage.tables import DigestRow, FindingRow, MetricPointRow, PropertyRow
 
 __all__ = [
@@ -318,9 +319,12 @@ def save_digest(engine: sa.Engine, digest: Digest) -> Digest:
             created_at=digest.generated_at,
         )
         .on_conflict_do_nothing(index_elements=["subscription", "data_date"])
+        .returning(_DIGESTS.c.id)
     )
     with engine.begin() as conn:
-        conn.execute(stmt)
+        digest_id = conn.execute(stmt).scalar()
+        if digest_id is not None and (digest.incidents or digest.held_back or digest.immediate):
+            write_layout(conn, int(digest_id), digest)  # with the digest row, or not at all
     stored = find_digest(engine, digest.subscription, digest.data_date)
     assert stored is not None  # just written or already there
     return stored
@@ -342,11 +346,16 @@ def load_digest(engine: sa.Engine, digest_id: int) -> Digest | None:
 
 def _digest_from(engine: sa.Engine, row: sa.Row[tuple[object, ...]]) -> Digest:
     m = row._mapping
-    findings = _findings_by_id(engine, [int(i) for i in json.loads(str(m["finding_ids"]))])
+    shown = [int(i) for i in json.loads(str(m["finding_ids"]))]
+    with engine.connect() as conn:
+        layout = read_layout(conn, int(m["id"]))
+    wanted = list(dict.fromkeys(shown + ([] if layout is None else layout.finding_ids())))
+    by_id = {f.id: f for f in _findings_by_id(engine, wanted)}
+    findings = tuple(by_id[i] for i in shown if i in by_id)
     created = m["created_at"]
     if isinstance(created, datetime) and created.tzinfo is None:  # SQLite drops the zone
         created = created.replace(tzinfo=UTC)
-    return Digest(
+    digest = Digest(
         subscription=str(m["subscription"]),
         data_date=m["data_date"],
         properties=tuple(json.loads(str(m["properties"]))),
@@ -358,3 +367,6 @@ def _digest_from(engine: sa.Engine, row: sa.Row[tuple[object, ...]]) -> Digest:
         notices=tuple(json.loads(str(m["notices"]))),
         id=int(m["id"]),
     )
+    if layout is None:
+        return digest
+    return layout.resolve(digest, {i: f for i, f in by_id.items() if i is not None})

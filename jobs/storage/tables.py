@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "AlertLogRow",
     "DeliveryRow",
+    "DigestLayoutRow",
     "DigestRow",
     "FeedbackRow",
     "FetchedDayRow",
@@ -23,6 +25,7 @@ __all__ = [
     "JobRunRow",
     "LLMCallRow",
     "MetricPointRow",
+    "MuteRow",
     "PropertyRow",
     "SQLModel",
 ]
@@ -186,3 +189,64 @@ class FetchedDayRow(SQLModel, table=True):
     day: date
     points: int = 0
     fetched_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class DigestLayoutRow(SQLModel, table=True):
+    """How a digest presents its findings: incidents, suppressed and held-back findings.
+
+    ``layout`` is JSON: ``{"incidents": [{"ids": [...], "suppressed": [...], "note": ""}],
+    "held_back": [[finding_id, reason], ...]}``. Written in the transaction that stores the
+    digest, so a digest and its layout exist together or not at all. ``kind`` is
+    ``digest`` or ``alert`` (an immediate alert); ``subscription`` is the subscription's
+    own name (an alert's digest row carries ``{subscription}/alert/{property}``).
+    """
+
+    __tablename__ = "digest_layout"
+
+    digest_id: int = Field(foreign_key="digest.id", primary_key=True)
+    kind: str = Field(default="digest", max_length=10)
+    subscription: str = Field(max_length=200, index=True)
+    layout: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False, server_default="{}"))
+
+
+class AlertLogRow(SQLModel, table=True):
+    """What a subscription was told about a problem, day by day (append-only, idempotent).
+
+    ``problem_key`` is ``property|series|metric|direction`` (the kind may change while a
+    problem lasts: an outage becomes a level shift). ``via`` is ``digest`` or ``alert``
+    (the problem was in that digest or immediate alert) or ``ongoing`` (seen again and
+    held back). Whether it was *notified* is read from the digest's deliveries.
+    """
+
+    __tablename__ = "alert_log"
+    __table_args__ = (sa.UniqueConstraint("subscription", "problem_key", "day", "via", name="uq_alert_log_entry"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription: str = Field(max_length=200, index=True)
+    problem_key: str = Field(max_length=1200)
+    day: date = Field(index=True)
+    via: str = Field(max_length=10)
+    digest_id: int = Field(foreign_key="digest.id", index=True)
+    finding_id: int = Field(foreign_key="finding.id")
+    severity: str = Field(max_length=10)
+    #: observed / expected of the finding (None when expected was 0).
+    ratio: float | None = None
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class MuteRow(SQLModel, table=True):
+    """A snooze: findings matching ``pattern`` are not alerted until ``until``.
+
+    ``pattern`` is ``PROPERTY[/METRIC[/SERIES]]`` with shell-style wildcards;
+    ``subscription`` "" applies to every subscription. ``removed_at`` is set by unmute.
+    """
+
+    __tablename__ = "mute"
+
+    id: int | None = Field(default=None, primary_key=True)
+    pattern: str = Field(max_length=1200)
+    subscription: str = Field(default="", max_length=200)
+    reason: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    until: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
+    removed_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))

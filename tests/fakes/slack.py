@@ -1,4 +1,4 @@
-"""A fake Slack incoming webhook: a threaded HTTP server on 127.0.0.1 that records bodies.
+"""Fake Slack endpoints on 127.0.0.1: an incoming webhook and the Web API (chat.postMessage).
 
 Usage::
 
@@ -20,7 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-__all__ = ["FakeSlackWebhook", "Response"]
+from tests.fakes.http import Recorded, RecordingServer, Reply
+
+__all__ = ["FakeSlackApi", "FakeSlackWebhook", "Response"]
 
 Response = tuple[int, str, dict[str, str]]
 
@@ -79,3 +81,35 @@ class FakeSlackWebhook:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+class FakeSlackApi(RecordingServer):
+    """A local Slack Web API answering ``POST /api/chat.postMessage`` like Slack does.
+
+    Point ``SlackApiChannel(base_url=api.url)`` at it. Requests with another bearer token
+    than ``token`` get ``{"ok": false, "error": "invalid_auth"}``; channels other than
+    ``channels`` get ``channel_not_found`` (both HTTP 200, as Slack answers). ``posts``
+    holds the JSON bodies of the accepted messages.
+    """
+
+    def __init__(self, *, token: str = "xoxb-test-token", channels: tuple[str, ...] = ("C0123456789",)) -> None:
+        super().__init__()
+        self.token = token
+        self.channels = channels
+        self.url = f"{self.base}/api/"
+        self.posts: list[dict[str, Any]] = []
+
+    def answer(self, request: Recorded) -> Reply:
+        if request.path != "/api/chat.postMessage":
+            return 404, {"ok": False, "error": "unknown_method"}, {}
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        body = request.json()
+        if body.get("channel") not in self.channels:
+            return 200, {"ok": False, "error": "channel_not_found"}, {}
+        self.posts.append(body)
+        return 200, {"ok": True, "channel": body["channel"], "ts": f"1700000000.{len(self.posts):06d}"}, {}
+
+    def __enter__(self) -> FakeSlackApi:
+        super().__enter__()
+        return self

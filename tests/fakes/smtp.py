@@ -11,6 +11,7 @@ Usage::
         ...SmtpChannel(..., tls_context=tls.client)...
 
 ``implicit_tls=True`` serves TLS from the first byte (port-465 style) instead of STARTTLS.
+``port`` picks the port (e.g. one a client already failed to reach: "SMTP down, then up").
 ``reject`` names recipients answered with ``550 5.1.1``; ``defer`` ones get ``451 4.3.0``.
 """
 
@@ -133,9 +134,10 @@ class SmtpServer:
         tls: TlsPair | None = None,
         credentials: tuple[str, str] | None = None,
         implicit_tls: bool = False,
+        port: int | None = None,
     ) -> None:
         self.host = "127.0.0.1"
-        self.port = free_port()
+        self.port = port or free_port()
         self._handler = _Handler(reject=reject, defer=defer)
         self._credentials = credentials
         kwargs: dict[str, Any] = {}

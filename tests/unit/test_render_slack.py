@@ -84,7 +84,9 @@ def test_eighty_findings_fit_slack_limits_and_point_to_the_email() -> None:
     shown = sum(1 for b in blocks if b["type"] == "section" and "fields" in b)
     pointer = [b for b in blocks if b["type"] == "context" and "in the email digest" in b["elements"][0]["text"]]
     assert len(pointer) == 1
-    assert pointer[0]["elements"][0]["text"] == f"{80 - shown} more findings in the email digest."
+    assert pointer[0]["elements"][0]["text"] == (
+        f"{80 - shown} more changes in the email digest (a Slack message holds at most 50 blocks)."
+    )
     assert shown >= 20
 
 
@@ -100,7 +102,7 @@ def test_all_quiet_digest_says_so() -> None:
     payload = render_slack(sample_digest(findings=()))
     assert payload["text"] == "All quiet on shop for 2026-11-18"
     assert any("Nothing unusual" in t for t in _texts(payload))
-    assert not any("more finding" in t for t in _texts(payload))
+    assert not any("more change" in t for t in _texts(payload))
 
 
 def test_severity_is_visible_per_finding() -> None:

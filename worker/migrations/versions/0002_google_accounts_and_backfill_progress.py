@@ -1,7 +1,7 @@
 """google accounts and backfill progress
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0004 (the alerting state, merged to main first; the chain stays linear)
 Create Date: 2026-11-21 02:33:18.268880
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = '0002'
-down_revision = '0001'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

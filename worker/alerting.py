@@ -1,0 +1,217 @@
+"""Use cases of the alert policy: building a subscription's digest, immediate alerts.
+
+* :func:`build_digest` applies the policy (:func:`alerts.policy.plan`) to the findings
+  of a subscription's properties and stores the digest with its layout, once per
+  (subscription, date).
+* :func:`send_immediate` runs after a property's detection: for each subscription with
+  ``immediate`` kinds it plans an alert of the new critical findings and delivers it
+  through the same outbox, at most once per (subscription, property, day). The next
+  digest shows the problem with an "already alerted" note.
+* :func:`flush_alerts` retries the still-pending deliveries of recent immediate alerts
+  (the digest task calls it first, so the digest's notes are accurate).
+
+After a digest or alert is stored, what it showed is written to the alert log
+(:func:`alerts.history.record`, idempotent): tomorrow's deduplication reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from alerts import history, outbox
+from alerts.mutes import active_mutes
+from alerts.policy import Plan, PolicyParams, plan
+from jobs.domain import Delivery, DeliveryStatus, Digest, Finding
+from jobs.storage import llm_calls, repo
+from jobs.storage.runs import latest_failures
+from worker import bootstrap
+from worker.settings import Settings, SubscriptionSettings
+
+__all__ = ["LOOKBACK_DAYS", "AlertReport", "alert_name", "build_digest", "flush_alerts", "params_for", "send_immediate"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+#: How far back the alert log is read for deduplication (a longer gap starts afresh anyway).
+LOOKBACK_DAYS = 90
+#: How far back a digest looks for failed deliveries when it has no previous digest.
+FAILURE_WINDOW_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReport:
+    """One immediate alert and where its deliveries stand."""
+
+    subscription: str
+    property_name: str
+    data_date: date
+    digest_id: int | None
+    deliveries: tuple[Delivery, ...]
+
+    @property
+    def sent(self) -> int:
+        return sum(1 for d in self.deliveries if d.status is DeliveryStatus.SENT)
+
+
+def alert_name(subscription: str, property_name: str) -> str:
+    """The digest-row name of a subscription's immediate alerts for one property."""
+    return f"{subscription}/alert/{property_name}"
+
+
+def params_for(subscription: SubscriptionSettings, *, immediate: bool = False) -> PolicyParams:
+    """The policy knobs of ``subscription`` (for its digest, or for its immediate alerts)."""
+    if immediate:
+        return PolicyParams(
+            min_severity=subscription.immediate_min_severity,
+            dedup_days=subscription.dedup_days,
+            escalation=subscription.escalation,
+            kinds=frozenset(subscription.immediate),
+            immediate=True,
+        )
+    return PolicyParams(
+        min_severity=subscription.min_severity, dedup_days=subscription.dedup_days, escalation=subscription.escalation
+    )
+
+
+def _plan(
+    settings: Settings,
+    subscription: SubscriptionSettings,
+    findings: Sequence[Finding],
+    *,
+    days: Sequence[date],
+    at: datetime,
+    immediate: bool,
+) -> Plan:
+    engine = bootstrap.engine(settings)
+    return plan(
+        findings,
+        params=params_for(subscription, immediate=immediate),
+        subscription=subscription.name,
+        mutes=active_mutes(engine, now=at),
+        history=history.sightings(
+            engine, subscription=subscription.name, since=min(days) - timedelta(days=LOOKBACK_DAYS), until=max(days)
+        ),
+    )
+
+
+def build_digest(
+    settings: Settings, name: str, dates: Mapping[str, date], *, problems: Mapping[str, str], now: Clock
+) -> Digest:
+    """Plan and store ``name``'s digest over each property's ``dates``; the stored one wins."""
+    subscription = settings.subscription(name)
+    engine = bootstrap.engine(settings)
+    found: list[Finding] = []
+    for prop_name, day in dates.items():
+        prop_id = repo.property_id(engine, prop_name)
+        if prop_id is not None:
+            found += repo.findings_for(engine, prop_id, day)
+    at = now()
+    key_date = max(dates.values())
+    planned = _plan(settings, subscription, found, days=list(dates.values()), at=at, immediate=False)
+    failures = dict(problems)
+    for prop_name, day in dates.items():
+        failures.update(latest_failures(engine, job="run_property", targets=[prop_name], data_date=day))
+    notices = [f"{prop}: no fresh data ({reason})" for prop, reason in sorted(failures.items())]
+    since = history.previous_digest_date(engine, subscription=name, before=key_date)
+    notices += history.failed_deliveries(
+        engine,
+        subscription=name,
+        since=since or key_date - timedelta(days=FAILURE_WINDOW_DAYS),
+        before=key_date,
+    )
+    summary = bootstrap.summariser_for(settings, subscription).summarise(planned.leads, data_date=key_date)
+    digest = Digest(
+        subscription=name,
+        data_date=key_date,
+        properties=subscription.properties,
+        findings=planned.findings,
+        headline=summary.headline,
+        summary=summary.text,
+        generated_at=at,
+        summariser=summary.summariser,
+        notices=tuple(notices),
+        incidents=planned.incidents,
+        held_back=planned.held_back,
+    )
+    saved = repo.save_digest(engine, digest)
+    if saved.id is not None:
+        llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
+    return saved
+
+
+def send_immediate(
+    settings: Settings, property_name: str, day: date, findings: Sequence[Finding], *, now: Clock
+) -> tuple[AlertReport, ...]:
+    """Alert every subscription of ``property_name`` that wants some of ``findings`` now.
+
+    Idempotent: one alert per (subscription, property, day), stored before it is sent; a
+    second call retries its pending deliveries and sends nothing twice.
+    """
+    engine = bootstrap.engine(settings)
+    reports = []
+    for subscription in settings.subscriptions:
+        if not subscription.immediate or property_name not in subscription.properties:
+            continue
+        name = alert_name(subscription.name, property_name)
+        digest = repo.find_digest(engine, name, day)
+        if digest is None:
+            at = now()
+            planned = _plan(settings, subscription, findings, days=[day], at=at, immediate=True)
+            if not planned.incidents:
+                continue
+            summariser = bootstrap.summariser_for(settings, subscription, task="alert")
+            summary = summariser.summarise(planned.leads, data_date=day)
+            digest = repo.save_digest(
+                engine,
+                Digest(
+                    subscription=name,
+                    data_date=day,
+                    properties=(property_name,),
+                    findings=planned.findings,
+                    headline=summary.headline,
+                    summary=summary.text,
+                    generated_at=at,
+                    summariser=summary.summariser,
+                    incidents=planned.incidents,
+                    immediate=True,
+                ),
+            )
+            if digest.id is not None:
+                llm_calls.link_to_digest(engine, summary.call_ids, digest.id)
+        history.record(engine, digest, now=now())
+        reports.append(_deliver(settings, subscription, digest, property_name=property_name, now=now))
+    return tuple(reports)
+
+
+def flush_alerts(settings: Settings, subscription: SubscriptionSettings, *, until: date, now: Clock) -> int:
+    """Retry the pending deliveries of ``subscription``'s immediate alerts of the last
+    week up to ``until``; return how many alerts were tried."""
+    engine = bootstrap.engine(settings)
+    ids = history.pending_alerts(engine, subscription=subscription.name, since=until - timedelta(days=7), until=until)
+    for digest_id in ids:
+        digest = repo.load_digest(engine, digest_id)
+        if digest is not None:
+            _deliver(settings, subscription, digest, property_name=",".join(digest.properties), now=now)
+    return len(ids)
+
+
+def _deliver(
+    settings: Settings, subscription: SubscriptionSettings, digest: Digest, *, property_name: str, now: Clock
+) -> AlertReport:
+    channels, targets = bootstrap.channels_for(settings, subscription)
+    deliveries = outbox.deliver(bootstrap.engine(settings), digest=digest, targets=targets, channels=channels, now=now)
+    report = AlertReport(subscription.name, property_name, digest.data_date, digest.id, deliveries)
+    log.info(
+        "immediate alert %s for %s on %s to %s: %d of %d sent",
+        digest.id,
+        property_name,
+        digest.data_date,
+        subscription.name,
+        report.sent,
+        len(deliveries),
+    )
+    return report
