@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jobs.errors import BarometerError
 
-__all__ = ["AlertsError", "DeliveryError"]
+__all__ = ["AlertsError", "DeliveryError", "one_line"]
 
 
 class AlertsError(BarometerError):
@@ -22,3 +22,8 @@ class DeliveryError(AlertsError):
     def __init__(self, message: str, *, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+def one_line(text: str, *, limit: int = 200) -> str:
+    """An error text on one line, at most ``limit`` characters (for logs and delivery rows)."""
+    return " ".join(text.split())[:limit]

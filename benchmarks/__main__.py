@@ -104,6 +104,147 @@ def demo(tmp: Path) -> str:
     return f"demo end to end: {time.perf_counter() - started:.2f}s, {findings} findings, {len(outcome.files)} files"
 
 
+_BREAKDOWNS = {
+    "ga4": ["sessionDefaultChannelGroup", "landingPage", "deviceCategory"],
+    "gsc": ["query", "page", "device"],
+}
+
+
+def _seed_google(world: Any, *, first: date, last: date) -> None:
+    """A GA4 property and a Search Console site with 6 channels / 25 queries x 40 pages x 3 devices a day."""
+    prop = world.ga4.add_property("123")
+    site = world.gsc.add_site("sc-domain:shop.example", final_through=last - timedelta(days=3))
+    channels = ("Organic Search", "Direct", "Paid Search", "Email", "Referral", "Organic Social")
+    day = first
+    while day <= last:
+        n = day.toordinal()
+        for p in range(40):
+            for d, device in enumerate(("desktop", "mobile", "tablet")):
+                dims = {
+                    "sessionDefaultChannelGroup": channels[p % 6],
+                    "landingPage": f"/p{p}",
+                    "deviceCategory": device,
+                }
+                prop.add(day, dims, sessions=(n + p * 7 + d) % 90 + 5, totalUsers=(n + p) % 60 + 3, keyEvents=p % 4)
+                gsc_dims = {"query": f"query {p % 25}", "page": f"https://shop.example/p{p}", "device": device}
+                clicks = float((n + p + d) % 30)
+                site.add(day, gsc_dims, clicks=clicks, impressions=clicks * 12 + 5, position=1.0 + p / 4)
+        day += timedelta(days=1)
+
+
+@bench
+def google_daily_run(tmp: Path) -> str:
+    """Requests and GA4 quota tokens of a first run and of the next daily run, for a GA4
+    property and a Search Console site with totals + 3 breakdowns, against the local fakes."""
+    import os
+
+    from tests.fakes.google_world import GoogleWorld
+    from worker.service import run_property
+    from worker.settings import load_settings
+
+    today = date(2026, 6, 30)
+    with GoogleWorld(tmp) as world:
+        os.environ.update(world.env)
+        _seed_google(world, first=today - timedelta(days=120), last=today)
+        properties = [
+            {
+                "name": "shop",
+                "source": "ga4",
+                "id": "properties/123",
+                "account": "agency",
+                "breakdowns": _BREAKDOWNS["ga4"],
+            },
+            {
+                "name": "search",
+                "source": "gsc",
+                "id": "sc-domain:shop.example",
+                "account": "agency",
+                "breakdowns": _BREAKDOWNS["gsc"],
+            },
+        ]
+        settings = load_settings(world.write_config(properties=properties))
+        prop = world.ga4.properties["123"]
+        figures = []
+        for label, day in (("first run", today - timedelta(days=1)), ("next day", today)):
+            ga4_before, tokens_before, gsc_before = world.ga4.count(), prop.tokens_used, world.gsc.count()
+            ga4 = run_property(settings, "shop", today=day)
+            gsc = run_property(settings, "search", today=day)
+            figures.append(
+                f"{label}: GA4 {world.ga4.count() - ga4_before} request(s), {prop.tokens_used - tokens_before} tokens, "
+                f"{ga4.points:,} points; GSC {world.gsc.count() - gsc_before} requests, {gsc.points:,} points"
+            )
+    return "totals + 3 breakdowns; " + "; ".join(figures) + " (tokens as the fake charges them)"
+
+
+_BACKFILL_CHILD = """
+import json, resource, sys, time
+from worker.backfill import backfill_property
+from worker.settings import load_settings
+
+def rss():
+    # VmHWM is this process image's own peak; ru_maxrss can carry the parent's over fork/exec.
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+settings = load_settings()
+baseline, marks = rss(), []
+days = int(sys.argv[1]) or None
+report = backfill_property(
+    settings, "search", days=days, on_chunk=lambda chunk, points: marks.append((rss(), time.perf_counter()))
+)
+print(json.dumps({"baseline": baseline, "marks": marks, "days": report.days_loaded, "points": report.points}))
+"""
+
+
+@bench
+def gsc_backfill(tmp: Path) -> str:
+    """``barometer backfill`` of a Search Console site serving 100,000 page rows a day
+    (generated on the fly by the fake), in a child process: throughput and the child's peak
+    RSS after the first, middle and last day. ``BAROMETER_BENCH_GSC_DAYS`` sets the days
+    (default 30; 0 = the full default range of 16 months, ~486 days, about half an hour and
+    tens of GB of SQLite)."""
+    import json
+    import os
+    import subprocess
+
+    from tests.fakes.google_world import GoogleWorld
+
+    days = int(os.environ.get("BAROMETER_BENCH_GSC_DAYS", "30"))
+    with GoogleWorld(tmp) as world:
+        today = date.today()
+        world.gsc.add_site("sc-domain:shop.example", final_through=today - timedelta(days=3), synthetic_pages=100_000)
+        prop = {"name": "search", "source": "gsc", "id": "sc-domain:shop.example", "account": "agency"}
+        config = world.write_config(properties=[prop | {"timezone": "UTC", "breakdowns": ["page"]}])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BAROMETER_")} | world.env
+        env["BAROMETER_CONFIG"] = str(config)
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", _BACKFILL_CHILD, str(days)], env=env, capture_output=True, text=True, check=False
+        )
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"backfill failed: {done.stderr[-2000:]}")
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        requests = world.gsc.count()
+        size = Path(str(tmp / "barometer.db")).stat().st_size
+    rss = [m[0] for m in out["marks"]]
+    stamps = [m[1] for m in out["marks"]]
+    per_day = (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1)
+    tenth = max(len(stamps) // 10, 1)
+    early = (stamps[tenth] - stamps[0]) / tenth if len(stamps) > tenth else per_day
+    late = (stamps[-1] - stamps[-1 - tenth]) / tenth if len(stamps) > tenth else per_day
+    return (
+        f"{out['days']} days x 100,000 page rows: {out['points']:,} points, {requests:,} requests, {seconds:,.0f}s "
+        f"({per_day:.1f}s/day: {early:.1f}s/day in the first tenth, {late:.1f}s/day in the last; 16 months at that "
+        f"pace ~{late * 486 / 60:,.0f} min); SQLite {size / 2**20:,.0f} MB; child RSS after imports "
+        f"{out['baseline']:,.0f} MB, peak after day 1 {rss[0]:,.0f} MB, day {len(rss) // 2 + 1} "
+        f"{rss[len(rss) // 2]:,.0f} MB, day {len(rss)} {rss[-1]:,.0f} MB (goal < 300 MB)"
+    )
+
+
 @bench
 def alert_policy(tmp: Path) -> str:
     """The alert policy on a bad day: 5,000 findings (3 properties, totals with contributors,

@@ -74,11 +74,17 @@ def forget_engine(url: str) -> None:
         cached.dispose()
 
 
-def source_for(spec: PropertySpec, *, today: date) -> MetricSource:
-    """The metric source of one property."""
+def source_for(spec: PropertySpec, *, today: date, settings: Settings | None = None) -> MetricSource:
+    """The metric source of one property (``settings`` is needed for GA4 and Search Console:
+    accounts, endpoints, limits). Clients are built lazily, at the first request."""
     if spec.source == "demo":
         delay = SOURCE_DELAY_DAYS.get(spec.id or "ga4", 2)
         return DemoSource(anchor=today - timedelta(days=delay))
+    if spec.source in ("ga4", "gsc") and settings is not None:
+        from worker import google_clients  # the Google client libraries load only when used
+
+        build = google_clients.ga4_source if spec.source == "ga4" else google_clients.gsc_source
+        return build(settings, spec, today=today, engine=engine(settings))
     raise ConfigError(
         f"properties: source {spec.source!r} of property {spec.name!r} cannot be fetched by this version "
         "(use source = 'demo', or load data with `barometer import`)"

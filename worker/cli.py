@@ -15,6 +15,7 @@ import typer
 from jobs.errors import BarometerError
 from worker.cli_alerts import register as register_alert_commands
 from worker.cli_detection import register as register_detection_commands
+from worker.cli_google import register as register_google
 from worker.cli_llm import describe_llm, eval_app, llm_app
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
@@ -37,6 +38,7 @@ register_alert_commands(app)
 register_detection_commands(app)
 app.add_typer(llm_app, name="llm")
 app.add_typer(eval_app, name="eval")
+register_google(app)
 
 
 def _date(value: str | None, option: str) -> date | None:

@@ -12,6 +12,7 @@ from jobs import csvio, pipeline
 from jobs.errors import BarometerError, InputError
 from jobs.storage import repo
 from worker import bootstrap
+from worker.google_auth import guard_account
 from worker.service import report_date, today_in
 from worker.settings import Settings
 
@@ -26,10 +27,11 @@ def fetch_range(settings: Settings, property_name: str, *, start: date, end: dat
     if spec.source == "csv":
         raise BarometerError(f"property {spec.name!r} has source 'csv': load it with `barometer import`")
     today = today_in(spec.timezone)
-    last_final = report_date(settings, property_name, today=today)
     engine = bootstrap.engine(settings)
-    source = bootstrap.source_for(spec, today=today)
-    return pipeline.fetch(engine, source, spec, plan=pipeline.FetchPlan(start, end), last_final=last_final)
+    with guard_account(settings, engine, spec):
+        last_final = report_date(settings, property_name, today=today)
+        source = bootstrap.source_for(spec, today=today, settings=settings)
+        return pipeline.fetch(engine, source, spec, plan=pipeline.FetchPlan(start, end), last_final=last_final)
 
 
 def import_csv(settings: Settings, path: Path, *, property_name: str) -> int:

@@ -19,6 +19,7 @@ from jobs.errors import BarometerError
 from jobs.storage import repo
 from jobs.storage.runs import recorded
 from worker import alerting, bootstrap
+from worker.google_auth import guard_account
 from worker.settings import Settings
 
 __all__ = [
@@ -99,7 +100,7 @@ def report_date(settings: Settings, property_name: str, *, today: date) -> date:
         if newest is None:
             raise BarometerError(f"property {spec.name!r} has no data yet: load it with `barometer import`")
         return newest
-    return bootstrap.source_for(spec, today=today).last_final_date(spec, today=today)
+    return bootstrap.source_for(spec, today=today, settings=settings).last_final_date(spec, today=today)
 
 
 def run_property(
@@ -118,17 +119,20 @@ def run_property(
     """
     spec = settings.property(name).spec()
     today = today or today_in(spec.timezone)
-    last_final = report_date(settings, name, today=today)
-    day = data_date or last_final
-    if day > last_final:
-        raise BarometerError(f"{name}: {day} is not final yet; the source has finished counting through {last_final}")
     engine = bootstrap.engine(settings)
-    params = settings.detection.params()
-    with recorded(engine, job="run_property", target=name, data_date=day):
-        points = 0
-        if spec.source != "csv":
-            points = _fetch(settings, spec, day=day, last_final=last_final, today=today)
-        findings = pipeline.detect_day(engine, spec, params, day=day, last_final=last_final)
+    with guard_account(settings, engine, spec):
+        last_final = report_date(settings, name, today=today)
+        day = data_date or last_final
+        if day > last_final:
+            raise BarometerError(
+                f"{name}: {day} is not final yet; the source has finished counting through {last_final}"
+            )
+        params = settings.detection.params()
+        with recorded(engine, job="run_property", target=name, data_date=day):
+            points = 0
+            if spec.source != "csv":
+                points = _fetch(settings, spec, day=day, last_final=last_final, today=today)
+            findings = pipeline.detect_day(engine, spec, params, day=day, last_final=last_final)
     log.info("property %s: %d points fetched, %d findings on %s", name, points, len(findings), day)
     alerts: tuple[alerting.AlertReport, ...] = ()
     try:
@@ -147,7 +151,7 @@ def _fetch(settings: Settings, spec: PropertySpec, *, day: date, last_final: dat
         today=today,
         history=pipeline.history_days(settings.detection.params()),
     )
-    source = bootstrap.source_for(spec, today=today)
+    source = bootstrap.source_for(spec, today=today, settings=settings)
     return pipeline.fetch(engine, source, spec, plan=plan, last_final=last_final)
 
 

@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams, metric_defaults
 from jobs.domain import Kind, PropertySpec, Severity
 from jobs.errors import BarometerError
+from jobs.sources.names import GSC_DIMENSIONS, GSC_METRICS
 from worker.settings_llm import LLMSettings
 
 __all__ = [
@@ -80,6 +81,28 @@ class GoogleSettings(_Section):
     ga4_endpoint: str = ""
     gsc_endpoint: str = ""
     token_uri: str = ""
+    #: GA4 Admin API base URL (``barometer properties discover``).
+    admin_endpoint: str = ""
+    #: Google's consent page that ``barometer accounts add --oauth`` sends users to.
+    auth_uri: str = ""
+    #: The OAuth client (type "Desktop app") that ``barometer accounts add --oauth`` signs users in with.
+    oauth_client_id: str = ""
+    oauth_client_secret_env: str = "GOOGLE_OAUTH_CLIENT_SECRET"  # noqa: S105 (a variable's name)
+    #: Environment variable holding the Fernet key(s) that encrypt stored refresh tokens.
+    secret_key_env: str = "BAROMETER_SECRET_KEY"  # noqa: S105 (a variable's name)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=10)
+    #: Stop fetching from a GA4 property when fewer quota tokens than this are left.
+    ga4_min_tokens_left: int = Field(default=2000, ge=0)
+    #: Search Console requests per minute, per site and per account (Google allows 1,200).
+    gsc_queries_per_minute: int = Field(default=1200, ge=1, le=1200)
+
+    @field_validator("ga4_endpoint", "gsc_endpoint", "token_uri", "admin_endpoint", "auth_uri")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
 
 
 class SentrySettings(_Section):
@@ -125,6 +148,24 @@ class PropertySettings(_Section):
     breakdowns: tuple[str, ...] = ()
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="after")
+    def _google_ids(self) -> PropertySettings:
+        if self.source == "ga4" and self.id and not re.fullmatch(r"properties/\d+", self.id):
+            raise ValueError(f"id: expected 'properties/<number>' for a GA4 property, got {self.id!r}")
+        if self.source == "gsc":
+            if self.id and not re.match(r"sc-domain:\S+$|https?://\S+$", self.id):
+                raise ValueError(f"id: expected 'sc-domain:<host>' or a URL prefix 'https://<host>/', got {self.id!r}")
+            for key, asked, known in (
+                ("metrics", self.metrics, GSC_METRICS),
+                ("breakdowns", self.breakdowns, GSC_DIMENSIONS),
+            ):
+                for name in asked:
+                    if name not in known:
+                        raise ValueError(
+                            f"{key}: {name!r} is not a Search Console {key[:-1]} (choose from {', '.join(known)})"
+                        )
+        return self
 
     @property
     def _flavour(self) -> str:
@@ -320,6 +361,14 @@ class Settings(BaseSettings):
                 return prop
         raise ConfigError(
             f"no property named {name!r}; configured: {', '.join(p.name for p in self.properties) or 'none'}"
+        )
+
+    def account(self, name: str) -> AccountSettings:
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise ConfigError(
+            f"no account named {name!r}; configured: {', '.join(a.name for a in self.accounts) or 'none'}"
         )
 
     def subscription(self, name: str) -> SubscriptionSettings:

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from slack_sdk.errors import SlackRequestError
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
-from alerts.errors import DeliveryError
+from alerts.errors import DeliveryError, one_line
 from alerts.render.slack import render_slack
 from jobs.domain import Digest
 
@@ -56,7 +56,7 @@ class SlackWebhookChannel:
         where = f"slack webhook {recipient!r}"
         response = self._post(payload, where)
         if response.status_code == 429:
-            wait = _retry_after(response.headers)
+            wait = retry_after(response.headers)
             if wait > self.max_retry_after:
                 raise DeliveryError(f"{where}: rate limited (retry after {wait:.0f}s)", transient=True)
             log.info("slack webhook %r rate limited; retrying once after %.0fs", recipient, wait)
@@ -68,7 +68,7 @@ class SlackWebhookChannel:
             return
         status = response.status_code
         transient = status >= 500 or status in (408, 429)
-        raise DeliveryError(f"{where}: HTTP {status} {_one_line(response.body)}", transient=transient)
+        raise DeliveryError(f"{where}: HTTP {status} {one_line(response.body)}", transient=transient)
 
     def _post(self, payload: Mapping[str, object], where: str) -> WebhookResponse:
         client = WebhookClient(
@@ -83,11 +83,12 @@ class SlackWebhookChannel:
             raise DeliveryError(f"{where}: the webhook URL is not an http(s) URL", transient=False) from None
         except (TimeoutError, OSError) as exc:  # URLError is an OSError: refused, reset, DNS, TLS
             reason = getattr(exc, "reason", exc)
-            text = _one_line(str(reason)).replace(self._url.get_secret_value(), "<webhook>")
+            text = one_line(str(reason)).replace(self._url.get_secret_value(), "<webhook>")
             raise DeliveryError(f"{where}: {type(exc).__name__}: {text}", transient=True) from None
 
 
-def _retry_after(headers: Mapping[str, object]) -> float:
+def retry_after(headers: Mapping[str, object]) -> float:
+    """Seconds a Slack 429 asks to wait (``Retry-After``); 1 when absent or unreadable."""
     for key, value in headers.items():
         if key.lower() == "retry-after":
             raw = value[0] if isinstance(value, list) and value else value
@@ -96,7 +97,3 @@ def _retry_after(headers: Mapping[str, object]) -> float:
             except ValueError:
                 break
     return 1.0
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]

@@ -27,7 +27,9 @@ from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from alerts.channels.slack import retry_after as _retry_after
 from alerts.errors import DeliveryError
+from alerts.errors import one_line as _one_line
 from alerts.render.slack import render_slack
 from jobs.domain import Digest
 
@@ -123,18 +125,3 @@ def _api_error(where: str, exc: SlackApiError) -> DeliveryError:
         "not_in_channel": " (invite the bot to the channel)",
     }.get(error, "")
     return DeliveryError(f"{where}: {_one_line(error)}{hint}", transient=transient)
-
-
-def _retry_after(headers: Mapping[str, Any]) -> float:
-    for key, value in headers.items():
-        if key.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list) and value else value
-            try:
-                return max(0.0, float(str(raw)))
-            except ValueError:
-                break
-    return 1.0
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]

@@ -12,7 +12,7 @@ import ssl as ssl_lib
 
 from pydantic import SecretStr
 
-from alerts.errors import DeliveryError
+from alerts.errors import DeliveryError, one_line
 from alerts.render.email import render_email
 from jobs.domain import Digest
 
@@ -78,16 +78,16 @@ class SmtpChannel:
         except smtplib.SMTPResponseException as exc:
             raise _reply_error(where, exc.smtp_code, exc.smtp_error) from None
         except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryError(f"{where}: {_one_line(str(exc))} (check starttls/ssl)", transient=False) from None
+            raise DeliveryError(f"{where}: {one_line(str(exc))} (check starttls/ssl)", transient=False) from None
         except smtplib.SMTPServerDisconnected as exc:
-            raise DeliveryError(f"{where}: disconnected: {_one_line(str(exc))}", transient=True) from None
+            raise DeliveryError(f"{where}: disconnected: {one_line(str(exc))}", transient=True) from None
         except ssl_lib.SSLCertVerificationError as exc:
-            msg = f"{where}: TLS certificate not trusted: {_one_line(exc.verify_message or str(exc))}"
+            msg = f"{where}: TLS certificate not trusted: {one_line(exc.verify_message or str(exc))}"
             raise DeliveryError(msg, transient=False) from None
         except smtplib.SMTPException as exc:
-            raise DeliveryError(f"{where}: {_one_line(str(exc))}", transient=False) from None
+            raise DeliveryError(f"{where}: {one_line(str(exc))}", transient=False) from None
         except (TimeoutError, OSError) as exc:  # refused, reset, unreachable, TLS handshake cut short
-            raise DeliveryError(f"{where}: {type(exc).__name__}: {_one_line(str(exc))}", transient=True) from None
+            raise DeliveryError(f"{where}: {type(exc).__name__}: {one_line(str(exc))}", transient=True) from None
 
     def _connect(self) -> smtplib.SMTP:
         if self.use_ssl:
@@ -100,8 +100,4 @@ class SmtpChannel:
 
 def _reply_error(prefix: str, code: int, reply: bytes | str) -> DeliveryError:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return DeliveryError(f"{prefix}: {code} {_one_line(text)}", transient=400 <= code < 500)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+    return DeliveryError(f"{prefix}: {code} {one_line(text)}", transient=400 <= code < 500)

@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from alerts.errors import DeliveryError
+from alerts.errors import one_line as _one_line
 from alerts.render.payload import digest_key, render_payload
 from jobs.domain import Digest
 
@@ -132,7 +133,3 @@ def _retry_after(headers: Message) -> float:
         return max(0.0, float(headers.get("Retry-After", "1")))
     except ValueError:
         return 1.0
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]

@@ -99,32 +99,43 @@ def set_fetched_through(engine: sa.Engine, prop_id: int, day: date) -> None:
         conn.execute(sa.update(_PROPERTIES).where(_PROPERTIES.c.id == prop_id).values(fetched_through=day))
 
 
+#: The points upsert in each dialect's own placeholder style, run with the driver's
+#: ``executemany`` (building SQLAlchemy parameters per row would cost more than the insert).
+#: an analyst's EXCLUDED mark (16) survives re-fetching the day; the source's own flags are replaced
+_KEEP_EXCLUDED = f"flags = (metric_point.flags & {int(PointFlag.EXCLUDED)}) | excluded.flags"
+_UPSERT_POINTS = {
+    "sqlite": (
+        "INSERT INTO metric_point (property_id, metric, series, day, value, flags) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (property_id, metric, series, day) DO UPDATE SET value = excluded.value, " + _KEEP_EXCLUDED
+    ),
+    "postgresql": (
+        "INSERT INTO metric_point (property_id, metric, series, day, value, flags) VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (property_id, metric, series, day) DO UPDATE SET value = excluded.value, " + _KEEP_EXCLUDED
+    ),
+}
+
+
 def upsert_points(engine: sa.Engine, prop_id: int, observations: Iterable[Observation]) -> int:
     """Store observations in batches; an existing (property, metric, series, day) is replaced,
-    except that a point an analyst marked EXCLUDED stays excluded."""
-    base = _insert(engine, _POINTS)
-    # an analyst's EXCLUDED mark survives re-fetching the day; the source's own flags are replaced
-    kept = _POINTS.c.flags.op("&")(int(PointFlag.EXCLUDED)).op("|")(base.excluded.flags)
-    stmt = base.on_conflict_do_update(
-        index_elements=["property_id", "metric", "series", "day"],
-        set_={"value": base.excluded.value, "flags": kept},
-    )
+    except that a point an analyst marked EXCLUDED stays excluded (re-fetching a day keeps it).
+
+    Streams: at most :data:`BATCH_ROWS` observations are held at a time, each batch is
+    committed on its own.
+    """
+    dialect = engine.dialect.name
+    if dialect not in _UPSERT_POINTS:
+        raise NotImplementedError(f"database dialect {dialect!r} is not supported (use SQLite or PostgreSQL)")
+    sql = _UPSERT_POINTS[dialect]
+    iso_days = dialect == "sqlite"  # SQLAlchemy stores SQLite dates as ISO text; do the same
     written = 0
     iterator = iter(observations)
     while batch := list(islice(iterator, BATCH_ROWS)):
         rows = [
-            {
-                "property_id": prop_id,
-                "metric": o.metric,
-                "series": o.series,
-                "day": o.day,
-                "value": o.value,
-                "flags": int(o.flags),
-            }
+            (prop_id, o.metric, o.series, o.day.isoformat() if iso_days else o.day, o.value, int(o.flags))
             for o in batch
         ]
         with engine.begin() as conn:
-            conn.execute(stmt, rows)
+            conn.exec_driver_sql(sql, rows)
         written += len(rows)
     return written
 

@@ -19,7 +19,9 @@ __all__ = [
     "DigestLayoutRow",
     "DigestRow",
     "FeedbackRow",
+    "FetchedDayRow",
     "FindingRow",
+    "GoogleAccountRow",
     "JobRunRow",
     "LLMCallRow",
     "MetricPointRow",
@@ -160,6 +162,37 @@ class JobRunRow(SQLModel, table=True):
     detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
     started_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+class GoogleAccountRow(SQLModel, table=True):
+    """A Google account's authorisation: the encrypted OAuth refresh token (empty for a
+    service account) and whether Google still accepts it."""
+
+    __tablename__ = "google_account"
+
+    name: str = Field(sa_column=sa.Column(sa.String(200), primary_key=True))
+    kind: str = Field(max_length=20)  # oauth | service_account
+    #: Fernet token of the refresh token; never stored or logged in the clear.
+    refresh_token: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    client_id: str = Field(default="", max_length=300)
+    scopes: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    status: str = Field(default="ok", max_length=20)  # ok | needs_reauth
+    detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    authorised_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    failed_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class FetchedDayRow(SQLModel, table=True):
+    """A day of a property that a backfill has stored completely (resume point)."""
+
+    __tablename__ = "fetched_day"
+    __table_args__ = (sa.PrimaryKeyConstraint("property_id", "day"),)
+
+    property_id: int = Field(foreign_key="property.id")
+    day: date
+    points: int = 0
+    fetched_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
 
 class DigestLayoutRow(SQLModel, table=True):

@@ -7,6 +7,10 @@
 - :mod:`tests.fakes.llm`: :class:`~tests.fakes.llm.FakeLLM`, local OpenAI-compatible and
   Anthropic endpoints answering faithfully, with invented numbers, injected instructions,
   malformed JSON, slowly, or with 429/500, as scripted.
+- :mod:`tests.fakes.google`, :mod:`tests.fakes.google_ga4`, :mod:`tests.fakes.google_gsc`:
+  local Google token endpoint, GA4 Data (+ Admin) API and Search Console API in the real
+  wire format, driven through the real client libraries; :mod:`tests.fakes.google_world`
+  starts them all and writes a ``barometer.toml`` pointing at them.
 
 This module also builds sample domain values: :func:`sample_digest` (four findings with
 contributors and charts, one of them on a hostile page name) and :func:`finding`, and

@@ -1,7 +1,7 @@
 """covering index on metric_point by (property, metric, day) for loading panels
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0002
 Create Date: 2026-11-21
 
 Loading a property's panels reads every point of a date range; with this index the
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
