@@ -83,3 +83,20 @@ def test_a_name_with_the_separator_in_it_is_loaded_row_by_row(engine: sa.Engine)
     (panel,) = repo.load_panels(engine, prop_id, prop_name="site", start=D, end=D, last_final=D)
     assert panel.series == ("total", "query:a\x1fb")  # the same order as the fast path
     assert panel.values[:, 0].tolist() == [4.5, 3.0]
+
+
+def test_the_index_migration_goes_both_ways(engine: sa.Engine) -> None:
+    from alembic import command
+
+    def indexes() -> set[str]:
+        return {str(ix["name"]) for ix in sa.inspect(engine).get_indexes("metric_point")}
+
+    assert "ix_metric_point_metric_day" in indexes()
+    config = db._config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    assert "ix_metric_point_metric_day" not in indexes()
+    db.upgrade(engine)
+    assert "ix_metric_point_metric_day" in indexes()
+    assert db.current_revision(engine) == db.head_revision() == "0005"
