@@ -31,6 +31,10 @@ test-unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# Detection quality on labelled synthetic data (dev and held-out configurations, 3 seeds each).
+eval: $(STAMP)
+	$(BIN)/python -m benchmarks.evaluate
+
 compose-check:
 	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet && echo "docker compose config: ok"; \
 	elif command -v docker-compose >/dev/null 2>&1; then docker-compose config --quiet && echo "docker-compose config: ok"; \

@@ -414,6 +414,16 @@ def llm_prompt(tmp: Path) -> str:
     return "; ".join(lines) + f" (limit {llm.max_prompt_tokens:,}); fact check {per_check:.1f} ms per answer"
 
 
+def _register_detection() -> None:
+    from benchmarks import detection
+
+    for func in detection.BENCHMARKS:
+        bench(func)
+
+
+_register_detection()
+
+
 def main(argv: list[str]) -> int:
     names = argv or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]

@@ -5,9 +5,9 @@
 from clicks and impressions. Any problem raises :class:`jobs.errors.InputError` with one
 line ``FILE:LINE: what is wrong``, and nothing partial is returned.
 
-The parse keeps columns, not rows: series and metric names are interned to integer codes,
-dates to day numbers and values into a float array, so :func:`read_panels_csv` scatters
-millions of rows into panels with numpy.
+Plain files (what ``barometer export`` writes) are read by :mod:`jobs.csvfast`, a vectorised
+reader that keeps columns, not rows; anything else, or anything wrong, goes through the exact
+row-by-row reader here, which names the line. Both give the same values.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import math
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
+from jobs.csvfast import Plain, parse_plain
 from jobs.detection.panels import derive_ctr, series_order
 from jobs.domain import COUNT_METRICS, MetricPanel, Observation
 from jobs.errors import InputError
@@ -31,7 +32,6 @@ from jobs.errors import InputError
 __all__ = ["HEADER", "read_metrics_csv", "read_panels_csv", "write_metrics_csv"]
 
 HEADER = ("date", "series", "metric", "value")
-_BLOCK_CHARS = 1 << 25
 IntArray = npt.NDArray[np.int64]
 
 
@@ -110,72 +110,37 @@ def _parse_exact(path: Path) -> _Columns:
     return cols
 
 
-def _parse(path: Path) -> _Columns:
-    """The bulk parse when the file is clean; otherwise the exact one, which names the error."""
-    cols = _parse_bulk(path)
-    return cols if cols is not None else _parse_exact(path)
+def _clean(plain: Plain) -> bool:
+    """Values finite, counts not negative, no (date, series, metric) twice."""
+    if not np.isfinite(plain.value).all():
+        return False
+    counts = np.array([name in COUNT_METRICS for name in plain.metrics], dtype=np.bool_)[plain.pair_metric]
+    if plain.pair is None:  # one line per pair and day by construction
+        return not (plain.value.reshape(-1, plain.period)[:, counts] < 0).any()
+    if (counts[plain.pair] & (plain.value < 0)).any():
+        return False
+    span = int(plain.day.max() - plain.day.min()) + 1
+    key = (plain.day - plain.day.min()) * plain.pair_series.size + plain.pair
+    if span * plain.pair_series.size <= 50_000_000:
+        return not (np.bincount(key, minlength=span * plain.pair_series.size) > 1).any()
+    return bool(np.unique(key).size == key.size)
 
 
-def _codes(column: list[str], known: dict[str, int]) -> IntArray:
-    for name in sorted(set(column) - known.keys()):
-        known[name] = len(known)
-    return np.fromiter(map(known.__getitem__, column), dtype=np.int64, count=len(column))
+def _read(path: Path) -> Plain | _Columns:
+    """The fast reader's columns when the file is plain and clean; otherwise the exact
+    reader's, which raises :class:`InputError` naming the first bad line."""
+    plain = parse_plain(path)
+    if plain is not None and _clean(plain):
+        return plain
+    return _parse_exact(path)
 
 
-def _blocks(handle: TextIO) -> Iterator[str]:
-    """The text after the header in pieces of whole lines, each ending without its last newline."""
-    rest = ""
-    while piece := handle.read(_BLOCK_CHARS):
-        piece = rest + piece
-        cut = piece.rfind("\n")
-        if cut < 0:
-            rest = piece
-            continue
-        rest = piece[cut + 1 :]
-        yield piece[:cut]
-    if rest:
-        yield rest
-
-
-def _four_fields_per_line(block: str) -> bool:
-    raw = np.frombuffer(block.encode(), dtype=np.uint8)
-    ends = np.flatnonzero(raw == 10)
-    commas = np.flatnonzero(raw == 44)
-    per_line = np.bincount(np.searchsorted(ends, commas), minlength=ends.size + 1)
-    return bool((per_line == 3).all())
-
-
-def _parse_bulk(path: Path) -> _Columns | None:
-    """Column-wise parse of a plain file (no quotes, blank lines or CR) in large blocks, with
-    C-level splits and maps and no per-row objects; None if the file is not plain or has any
-    problem (the exact parse then reports it)."""
-    series: dict[str, int] = {}
-    metrics: dict[str, int] = {}
-    dates: dict[str, int] = {}
-    parts: list[tuple[IntArray, IntArray, IntArray, npt.NDArray[np.float64]]] = []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            if handle.readline().rstrip("\r\n") != ",".join(HEADER):
-                return None
-            for block in _blocks(handle):
-                if '"' in block or "\r" in block or not _four_fields_per_line(block):
-                    return None
-                flat = block.replace("\n", ",").split(",")
-                d, s, m, v = flat[0::4], flat[1::4], flat[2::4], flat[3::4]
-                for text in set(d) - dates.keys():
-                    dates[text] = _date(text, "")
-                day = np.fromiter(map(dates.__getitem__, d), dtype=np.int64, count=len(d))
-                parts.append((day, _codes(s, series), _codes(m, metrics), np.array(v, dtype=np.float64)))
-    except (OSError, ValueError, InputError):
-        return None
-    if not parts:
-        return None
-    day, s_code, m_code, value = (np.concatenate(column) for column in zip(*parts, strict=True))
-    counts = np.array([name in COUNT_METRICS for name in metrics], dtype=np.bool_)
-    if not np.isfinite(value).all() or (counts[m_code] & (value < 0)).any():
-        return None
-    cols = _Columns(list(series), list(metrics), day, s_code, m_code, value)
-    return None if _first_duplicate(cols) is not None else cols
+def _columns(path: Path) -> _Columns:
+    found = _read(path)
+    if isinstance(found, _Columns):
+        return found
+    day, series_code, metric_code = found.lines()
+    return _Columns(found.series, found.metrics, day, series_code, metric_code, found.value)
 
 
 def _first_duplicate(cols: _Columns) -> tuple[IntArray, IntArray] | None:
@@ -203,7 +168,7 @@ def _check_duplicates(cols: _Columns, lines: IntArray, name: str) -> None:
 
 def read_metrics_csv(path: Path, *, property: str) -> tuple[Observation, ...]:
     """Every row of ``path`` as an :class:`Observation` of ``property`` (all final)."""
-    cols = _parse(path)
+    cols = _columns(path)
     return tuple(
         Observation(property, cols.series[s], cols.metrics[m], date.fromordinal(d), v)
         for d, s, m, v in zip(
@@ -217,7 +182,10 @@ def read_panels_csv(path: Path, *, property: str = "csv") -> tuple[MetricPanel, 
 
     Imported data count as final: ``last_final`` is the file's newest date.
     """
-    cols = _parse(path)
+    found = _read(path)
+    if isinstance(found, Plain) and found.pair is None:
+        return derive_ctr(_periodic_panels(found, property))
+    cols = found if isinstance(found, _Columns) else _columns_of(found)
     first, last = int(cols.day.min()), int(cols.day.max())
     axis = tuple(date.fromordinal(first) + timedelta(days=i) for i in range(last - first + 1))
     code_of = {name: code for code, name in enumerate(cols.series)}
@@ -232,6 +200,34 @@ def read_panels_csv(path: Path, *, property: str = "csv") -> tuple[MetricPanel, 
         values[position[cols.series_code[rows]], cols.day[rows] - first] = cols.value[rows]
         panels.append(MetricPanel(property, cols.metrics[m_code], names, axis, values, axis[-1]))
     return derive_ctr(panels)
+
+
+def _columns_of(plain: Plain) -> _Columns:
+    day, series_code, metric_code = plain.lines()
+    return _Columns(plain.series, plain.metrics, day, series_code, metric_code, plain.value)
+
+
+def _periodic_panels(plain: Plain, prop: str) -> list[MetricPanel]:
+    """Panels of a file whose days each list the same pairs in the same order: the values
+    reshape into (days, pairs), each metric's columns are a panel's rows — no scatter."""
+    first, last = int(plain.day.min()), int(plain.day.max())
+    axis = tuple(date.fromordinal(first) + timedelta(days=i) for i in range(last - first + 1))
+    grid = plain.value.reshape(-1, plain.period)
+    cols = plain.day - first
+    full = cols.size == len(axis) and bool((cols == np.arange(len(axis))).all())
+    panels: list[MetricPanel] = []
+    for m_code in sorted(range(len(plain.metrics)), key=lambda c: plain.metrics[c]):
+        pairs = np.flatnonzero(plain.pair_metric == m_code)
+        names_of = {plain.series[int(plain.pair_series[j])]: int(j) for j in pairs}
+        names = series_order(names_of)
+        order = np.array([names_of[n] for n in names], dtype=np.int64)
+        if full:
+            values = np.ascontiguousarray(grid[:, order].T)
+        else:
+            values = np.full((len(names), len(axis)), np.nan)
+            values[:, cols] = grid[:, order].T
+        panels.append(MetricPanel(prop, plain.metrics[m_code], names, axis, values, axis[-1]))
+    return panels
 
 
 def _number(value: float) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import enum
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -21,16 +22,19 @@ __all__ = [
     "Anomaly",
     "ChartData",
     "Contributor",
+    "Decomposition",
     "Delivery",
     "DeliveryStatus",
     "Digest",
     "Direction",
+    "Factor",
     "Finding",
     "HeldBack",
     "Incident",
     "Kind",
     "LLMCall",
     "LLMOutcome",
+    "Label",
     "MetricPanel",
     "Observation",
     "PointFlag",
@@ -73,6 +77,17 @@ class Kind(enum.StrEnum):
     OUTAGE = "outage"
     #: A rate (CTR, position, conversion rate) moved while its volume did not.
     RATE_CHANGE = "rate_change"
+
+
+class Label(enum.StrEnum):
+    """An analyst's verdict on a finding (``barometer feedback``)."""
+
+    #: Real, but known and explained (a campaign, a holiday): keep it out of future baselines.
+    EXPECTED = "expected"
+    #: Not a real change: counted as a false alarm in backtests.
+    FALSE_ALARM = "false_alarm"
+    #: A real change worth the alert.
+    CONFIRMED = "confirmed"
 
 
 class Severity(enum.StrEnum):
@@ -188,6 +203,52 @@ class Contributor:
     share: float
 
 
+def _relative(observed: float, expected: float) -> float:
+    if expected == 0:
+        return float("inf") if observed > 0 else 0.0
+    return (observed - expected) / expected
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    """One factor of a product metric, e.g. ``impressions`` or ``ctr`` of clicks."""
+
+    name: str
+    observed: float
+    expected: float
+
+    @property
+    def change(self) -> float:
+        """Relative change against expectation (-0.26 is 26% below)."""
+        return _relative(self.observed, self.expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Decomposition:
+    """A product metric split into its two factors on the finding's day:
+    ``keyEvents = sessions x conversion rate``, ``clicks = impressions x ctr``."""
+
+    metric: str
+    observed: float
+    expected: float
+    factors: tuple[Factor, ...]
+
+    @property
+    def change(self) -> float:
+        return _relative(self.observed, self.expected)
+
+    @property
+    def driver(self) -> Factor:
+        """The factor that moved most (on a log scale), i.e. the one that drove the change."""
+
+        def size(f: Factor) -> float:
+            if f.expected <= 0 or f.observed <= 0:
+                return float("inf") if f.observed != f.expected else 0.0
+            return abs(math.log(f.observed / f.expected))
+
+        return max(self.factors, key=size)
+
+
 @dataclass(frozen=True, slots=True)
 class ChartData:
     """What a finding's chart shows: actual against the expected band."""
@@ -208,6 +269,8 @@ class Finding:
     contributors: tuple[Contributor, ...] = ()
     chart: ChartData | None = None
     id: int | None = None
+    #: Which factor of a product metric drove the change (None: not a ratio metric).
+    decomposition: Decomposition | None = None
 
     @property
     def dedupe_key(self) -> str:

@@ -14,6 +14,7 @@ import typer
 
 from jobs.errors import BarometerError
 from worker.cli_alerts import register as register_alert_commands
+from worker.cli_detection import register as register_detection_commands
 from worker.cli_google import register as register_google
 from worker.cli_llm import describe_llm, eval_app, llm_app
 from worker.settings import ConfigError, Settings, config_path, load_settings
@@ -34,6 +35,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 register_alert_commands(app)
+register_detection_commands(app)
 app.add_typer(llm_app, name="llm")
 app.add_typer(eval_app, name="eval")
 register_google(app)
@@ -155,11 +157,14 @@ def detect(
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write ('-' for stdout).")] = Path("-"),
 ) -> None:
     """Stateless detection on a file, walking forward: the decision on D uses rows dated <= D."""
-    from worker.commands import detect_file
+    from worker.detect import detect_file
 
-    count = detect_file(_settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output)
+    result = detect_file(_settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output)
+    note = result.note(file)
+    if note:
+        typer.echo(note, err=True)
     if str(output) != "-":
-        typer.echo(f"{count} finding(s) written to {output}")
+        typer.echo(f"{result.findings} finding(s) written to {output}")
 
 
 @config_app.command("check")

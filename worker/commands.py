@@ -1,8 +1,7 @@
-"""The CLI's data commands as plain functions: fetch, import, export, detect."""
+"""The CLI's data commands as plain functions: fetch, import, export (detect: worker.detect)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import nullcontext
 from datetime import date
@@ -10,8 +9,6 @@ from pathlib import Path
 from typing import TextIO
 
 from jobs import csvio, pipeline
-from jobs.detection.engine import detect_range
-from jobs.detection.explain import finding_to_json
 from jobs.errors import BarometerError, InputError
 from jobs.storage import repo
 from worker import bootstrap
@@ -19,7 +16,7 @@ from worker.google_auth import guard_account
 from worker.service import report_date, today_in
 from worker.settings import Settings
 
-__all__ = ["detect_file", "export_csv", "fetch_range", "import_csv"]
+__all__ = ["export_csv", "fetch_range", "import_csv"]
 
 
 def fetch_range(settings: Settings, property_name: str, *, start: date, end: date) -> int:
@@ -45,7 +42,8 @@ def import_csv(settings: Settings, path: Path, *, property_name: str) -> int:
     return repo.upsert_points(engine, repo.ensure_property(engine, spec), observations)
 
 
-def _open_out(output: Path) -> TextIO | nullcontext[TextIO]:
+def open_out(output: Path) -> TextIO | nullcontext[TextIO]:
+    """``output`` opened for writing text, or stdout (not closed) for ``-``."""
     if str(output) == "-":
         return nullcontext(sys.stdout)
     return output.open("w", encoding="utf-8", newline="")
@@ -59,24 +57,7 @@ def export_csv(
     prop_id = repo.property_id(engine, spec.name)
     if prop_id is None:
         raise BarometerError(f"property {spec.name!r} has no stored data yet (run `barometer fetch` or `import`)")
-    with _open_out(output) as out:
+    with open_out(output) as out:
         return csvio.write_metrics_csv(
             repo.iter_points(engine, prop_id, prop_name=spec.name, start=start, end=end), out
         )
-
-
-def detect_file(settings: Settings, path: Path, *, start: date | None, end: date | None, output: Path) -> int:
-    """Walk-forward detection on a CSV; write one JSON object per finding; return the count."""
-    panels = csvio.read_panels_csv(path)
-    if not panels:
-        raise InputError(f"{path}: no rows to detect on")
-    last = max(p.dates[-1] for p in panels)
-    first_day, last_day = start or end or last, end or last
-    if first_day > last_day:
-        raise InputError(f"--start {first_day} is after --end {last_day}")
-    last_day = min(last_day, last)
-    findings = detect_range(panels, settings.detection.params(), start=first_day, end=last_day)
-    with _open_out(output) as out:
-        for finding in findings:
-            out.write(json.dumps(finding_to_json(finding), separators=(",", ":")) + "\n")
-    return len(findings)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
+from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams, metric_defaults
 from jobs.domain import Kind, PropertySpec, Severity
 from jobs.errors import BarometerError
 from jobs.sources.names import GSC_DIMENSIONS, GSC_METRICS
@@ -245,6 +245,7 @@ class SubscriptionSettings(_Section):
 
 class MetricDetectionSettings(_Section):
     sensitivity: float | None = Field(default=None, gt=0, lt=0.5)
+    max_p_value: float | None = Field(default=None, gt=0, lt=0.5)
     min_volume: float | None = Field(default=None, ge=0)
     min_change_pct: float | None = Field(default=None, ge=0)
     min_change_abs: float | None = Field(default=None, ge=0)
@@ -271,7 +272,7 @@ class DetectionSettings(MetricDetectionSettings):
         defaults = self.apply(MetricParams())
         return DetectionParams(
             defaults=defaults,
-            metrics={name: m.apply(defaults) for name, m in self.metrics.items()},
+            metrics={name: m.apply(metric_defaults(name, defaults)) for name, m in self.metrics.items()},
         )
 
 

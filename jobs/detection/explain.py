@@ -19,9 +19,16 @@ from datetime import date
 
 import numpy as np
 
-from jobs.domain import ChartData, Contributor, Direction, Finding, FloatArray, Kind, Severity
+from jobs.domain import ChartData, Contributor, Decomposition, Direction, Finding, FloatArray, Kind, Severity
 
-__all__ = ["contributors", "finding_sort_key", "finding_to_json", "make_chart", "severity"]
+__all__ = [
+    "contributors",
+    "describe_decomposition",
+    "finding_sort_key",
+    "finding_to_json",
+    "make_chart",
+    "severity",
+]
 
 #: How many contributing children a finding lists per dimension.
 TOP_CONTRIBUTORS = 5
@@ -98,11 +105,36 @@ def _num(x: float | None) -> float | None:
     return float(x)
 
 
+def _signed(change: float) -> str:
+    if math.isinf(change):
+        return "new"
+    return f"{change * 100:+.0f}%"
+
+
+def describe_decomposition(d: Decomposition) -> str:
+    """``"clicks down 30%: impressions -5%, ctr -26% (ctr drove it)"``."""
+    moved = "up" if d.change >= 0 else "down"
+    size = "from zero" if math.isinf(d.change) else f"{abs(d.change) * 100:.0f}%"
+    parts = ", ".join(f"{f.name} {_signed(f.change)}" for f in d.factors)
+    return f"{d.metric} {moved} {size}: {parts} ({d.driver.name} drove it)"
+
+
+def _decomposition_json(d: Decomposition) -> dict[str, object]:
+    return {
+        "metric": d.metric,
+        "change": _num(d.change),
+        "factors": {f.name: _num(f.change) for f in d.factors},
+        "driver": d.driver.name,
+    }
+
+
 def finding_to_json(f: Finding) -> dict[str, object]:
     """The detect-output object (DESIGN "Detect output"), plus ``property`` and ``severity``.
 
     Keys: property, series, metric, date (ISO), direction, value, expected, lower, upper,
-    p_value, q_value (children only), kind, severity. Non-finite numbers become null.
+    p_value, q_value (children only), kind, severity, and ``decomposition`` when the metric
+    is a product or a factor of one (``{"metric": "clicks", "change": -0.3, "factors":
+    {"impressions": -0.05, "ctr": -0.26}, "driver": "ctr"}``). Non-finite numbers become null.
     """
     a = f.anomaly
     out: dict[str, object] = {
@@ -121,4 +153,6 @@ def finding_to_json(f: Finding) -> dict[str, object]:
         out["q_value"] = _num(a.q_value)
     out["kind"] = a.kind.value
     out["severity"] = f.severity.value
+    if f.decomposition is not None:
+        out["decomposition"] = _decomposition_json(f.decomposition)
     return out

@@ -2,7 +2,9 @@
 
 Series naming (project-wide): a property's total is :data:`jobs.domain.TOTAL_SERIES`; a
 breakdown child is ``"{dimension}:{value}"`` (``"landingPage:/pricing"``). A series
-without ``:`` is top-level and tested on its own; children are grouped by dimension.
+without ``:`` is top-level; children are grouped by dimension. A file may hold several
+sites as prefixes (``"gsc/shop/total"``, ``"gsc/shop/page:/pricing"``): a child's parent is
+its prefix's ``total`` (or the top-level series named like the prefix, ``"gsc/shop"``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
-from jobs.domain import FloatArray, MetricPanel, Observation, PointFlag
+from jobs.domain import TOTAL_SERIES, FloatArray, MetricPanel, Observation, PointFlag
 
-__all__ = ["aligned", "build_panels", "derive_ctr", "dimension_of", "series_order"]
+__all__ = ["aligned", "build_panels", "derive_ctr", "dimension_of", "parent_of", "parents", "series_order", "site_of"]
 
 
 def dimension_of(series: str) -> str | None:
@@ -24,9 +27,49 @@ def dimension_of(series: str) -> str | None:
     return head if sep else None
 
 
+def site_of(series: str) -> str:
+    """The site prefix of a series, with its trailing ``/`` (``"gsc/shop/"``); ``""`` for none."""
+    head = series.partition(":")[0]
+    prefix = head.rpartition("/")[0]
+    return f"{prefix}/" if prefix else ""
+
+
+def parent_of(series: str) -> str | None:
+    """The conventional total of a child (``"gsc/shop/total"``, ``"total"``); None for a top-level series."""
+    if dimension_of(series) is None:
+        return None
+    return f"{site_of(series)}{TOTAL_SERIES}"
+
+
+def parents(names: Sequence[str]) -> npt.NDArray[np.int64]:
+    """For each series of ``names``, the index of its parent among ``names`` (-1: none).
+
+    A child's parent is its site's ``total``, else the top-level series named like the site
+    prefix (``"gsc/shop"`` for ``"gsc/shop/page:/x"``).
+    """
+    index = {name: i for i, name in enumerate(names) if ":" not in name}
+    by_site: dict[str, int] = {}
+    out = np.full(len(names), -1, dtype=np.int64)
+    for i, name in enumerate(names):
+        head, sep, _ = name.partition(":")
+        if not sep:
+            continue
+        site = head.rpartition("/")[0]
+        found = by_site.get(site)
+        if found is None:
+            found = by_site[site] = index.get(f"{site}/{TOTAL_SERIES}" if site else TOTAL_SERIES, index.get(site, -1))
+        out[i] = found
+    return out
+
+
 def series_order(names: Iterable[str]) -> tuple[str, ...]:
     """Top-level series first (the total before anything else), then children by name."""
-    return tuple(sorted(set(names), key=lambda s: (s.find(":") >= 0, s != "total", s)))
+    ordered = sorted(set(names))
+    top = [n for n in ordered if ":" not in n]
+    if TOTAL_SERIES in top:
+        top.remove(TOTAL_SERIES)
+        top.insert(0, TOTAL_SERIES)
+    return (*top, *(n for n in ordered if ":" in n))
 
 
 def build_panels(observations: Iterable[Observation], *, last_final: date | None = None) -> tuple[MetricPanel, ...]:

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-__all__ = ["DetectionParams", "DirectionFilter", "MetricParams"]
+__all__ = ["BUILTIN", "DetectionParams", "DirectionFilter", "MetricParams", "metric_defaults"]
 
 
 class DirectionFilter(enum.StrEnum):
@@ -23,6 +23,9 @@ class DirectionFilter(enum.StrEnum):
 class MetricParams:
     #: Target false discovery rate across the series of one property x metric x day.
     sensitivity: float = 0.01
+    #: Largest p-value any one finding may have, however large its family: on noise alone
+    #: about this share of series-days would alert (0.00001: one in 100,000).
+    max_p_value: float = 1e-5
     #: Series whose expected value is below this are not tested (too little to say).
     min_volume: float = 20.0
     #: Smallest relative change worth reporting (0.15 = 15%).
@@ -39,13 +42,25 @@ class MetricParams:
     exclude_dates: tuple[date, ...] = ()
 
 
+#: Built-in per-metric departures from the defaults, where a metric's unit differs:
+#: ``position`` is in ranks, so its smallest absolute change is one rank, not ten.
+BUILTIN: dict[str, dict[str, float]] = {"position": {"min_change_abs": 1.0}}
+
+
+def metric_defaults(metric: str, defaults: MetricParams) -> MetricParams:
+    """``defaults`` as they apply to ``metric`` (with its :data:`BUILTIN` departures)."""
+    changes = BUILTIN.get(metric)
+    return replace(defaults, **changes) if changes else defaults  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
 class DetectionParams:
     defaults: MetricParams = field(default_factory=MetricParams)
     metrics: dict[str, MetricParams] = field(default_factory=dict)
 
     def for_metric(self, metric: str) -> MetricParams:
-        return self.metrics.get(metric, self.defaults)
+        found = self.metrics.get(metric)
+        return found if found is not None else metric_defaults(metric, self.defaults)
 
     def with_metric(self, metric: str, **changes: object) -> DetectionParams:
         base = self.for_metric(metric)

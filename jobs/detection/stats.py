@@ -1,20 +1,30 @@
-"""Per-day baselines and noise models, vectorised over every series of a panel.
+"""Per-day scores of every series of a panel: expected value, noise, tail probabilities.
 
 :func:`score_day` answers, for one column ``col`` of a ``(series, days)`` matrix: what
-was expected from the columns before it, how wide is the 95% predictive interval, and
-how surprising is the observed value (one-sided tail probabilities both ways).
+was expected from the columns before it (:mod:`jobs.detection.baseline`), how noisy the
+series is, how surprising the observed value is (one-sided tail probabilities both ways,
+:mod:`jobs.detection.noise`) and, on request, the 95% predictive interval.
 
-Baseline: the last ``training_days`` (whole weeks) are cut into weeks; each series gets
-weekday factors (median over weeks of the day's ratio to its week's level, so one bad week
-cannot move them) and a weekly level with a Theil-Sen trend, extrapolated to ``col``.
-Counts and rates are multiplicative (``level x factor``), continuous metrics additive.
+The fit is done twice. The first pass uses weekly medians and an outlier-proof (MAD)
+noise estimate; history points more than 4 standard deviations off it (past anomalies,
+outages, holidays) are left out of the second pass, so they do not move the baseline.
+They stay in the noise estimate, pulled in to the cut-off (winsorised): dropping them
+would make heavy-tailed noise look light.
 
-Noise: counts are negative binomial, ``var = mu + alpha mu^2``; ``alpha`` comes from a
-robust (median) moment of the in-sample residuals over all weeks, shrunk towards the
-median ``alpha`` of the series' group (a property's dimension), so 56 points per series
-and many series inform it together. Rates (CTR) are binomial with the day's denominator
-plus a pooled extra-binomial variance. Continuous metrics use a pooled robust scale and a
-t distribution. Predictive variance adds the baseline's own estimation error.
+Noise, by model:
+
+- counts: ``var = mu + alpha mu^2``, a Poisson-log-normal; ``alpha`` is a moment estimate
+  from all in-sample residuals (degrees-of-freedom corrected), shrunk towards the median
+  of the series' group (a property's dimension) by empirical Bayes: a series whose own
+  estimate is precise keeps it, a small or short one borrows from its group.
+- rates (CTR): clicks are binomial in impressions with an extra-binomial variance
+  ``tau (n p)^2``, estimated and pooled the same way, and the same tails.
+- continuous (position): a pooled residual variance and a t distribution.
+
+Small samples: the predictive variance adds the baseline's own estimation error
+(:data:`MEAN_ERROR`), and tails use a t distribution whose degrees of freedom reflect how
+precisely the noise is known, so p-values stay calibrated far into the tail where
+alerting decisions are made.
 """
 
 from __future__ import annotations
@@ -24,25 +34,30 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
+from jobs.detection import noise
+from jobs.detection.baseline import MIN_WEEKS, Fit, fit, fit_rate, nanmean, nanmedian
+from jobs.detection.dispersion import Pool, excess, pooled, robust_excess, shrink
 from jobs.domain import FloatArray
 
-__all__ = ["DayScores", "Model", "nanmedian", "score_day"]
+__all__ = ["MEAN_ERROR", "MIN_WEEKS", "DayScores", "Model", "Pool", "nanmedian", "score_day"]
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
-#: Median of a chi-square with one degree of freedom: median(r^2) / this estimates var.
-_CHI2_MEDIAN = 0.4549364
-#: Weight, in days of evidence, of the group's pooled dispersion against a series' own.
-_POOL_WEIGHT = 28.0
-#: Relative distance from the trend line at which two whole weeks mean a new level.
-_REBASE = 0.10
-#: Fewest whole weeks of history a baseline needs.
-MIN_WEEKS = 3
-#: Calibrates the in-sample residual scale (medians of fitted residuals understate spread); measured
-#: by simulation so that about 5% of anomaly-free p-values fall below 0.05.
-_DOF_SCALE = 1.25
+#: History points this many standard deviations off the first fit are left out of the second.
+_OUTLIER_Z = 4.0
+#: Residuals are pulled in to this many first-pass standard deviations for the noise estimate
+#: (winsorised), and scaled so that normal noise is estimated without bias.
+_WINSOR = 3.0
+_WINSOR_SCALE = 1.0 / np.sqrt(0.9707)
+#: Variance of the baseline's own estimate, as a share of one day's variance, times weeks.
+MEAN_ERROR = 1.9
+#: A count at or below this share of its fitted value (itself at least 10) is a past collapse.
+_COLLAPSED = 0.05
+#: Rows whose cheap tail screen is below this get exact (quadrature) tails.
+_SCREEN = 0.08
 
 
 class Model(enum.Enum):
@@ -53,7 +68,8 @@ class Model(enum.Enum):
 
 @dataclass(frozen=True)
 class DayScores:
-    """Scores of every series on one day. NaN ``expected``: not enough history to say."""
+    """Scores of every series on one day. NaN ``expected``: not enough history to say.
+    ``lower``/``upper`` are NaN unless asked for (``intervals=True``)."""
 
     observed: FloatArray
     expected: FloatArray
@@ -63,115 +79,12 @@ class DayScores:
     p_low: FloatArray
     #: P(value >= observed): small means "too high".
     p_high: FloatArray
-    #: The pooled dispersion each series was shrunk towards (reused for chart bands).
-    pool: FloatArray
-
-
-def nanmedian(a: FloatArray, axis: int = -1) -> FloatArray:
-    """Median along ``axis`` ignoring NaN (NaN where a slice is all NaN), without warnings."""
-    moved = np.moveaxis(a, axis, -1)
-    ordered = np.sort(moved, axis=-1)  # NaN sorts last
-    n = np.sum(~np.isnan(moved), axis=-1)
-    lo = np.clip((n - 1) // 2, 0, None)[..., None]
-    hi = np.clip(n // 2, 0, None)[..., None]
-    mid = 0.5 * (np.take_along_axis(ordered, lo, -1) + np.take_along_axis(ordered, hi, -1))[..., 0]
-    return np.where(n > 0, mid, np.nan)
-
-
-def _nanmean(a: FloatArray, axis: int, min_count: int = 1) -> FloatArray:
-    n = np.sum(~np.isnan(a), axis=axis)
-    total = np.nansum(a, axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n >= min_count, total / np.maximum(n, 1), np.nan)
-
-
-def _level_at(levels: FloatArray, centers: FloatArray, at: float) -> FloatArray:
-    """Each series' weekly level (S, K) at day ``at``: a robust (Theil-Sen) line, unless the
-    last two weeks both sit more than :data:`_REBASE` off that line on the same side; then the
-    series has moved to a new level (an ongoing shift) and their mean is the level."""
-    k = levels.shape[1]
-    i, j = np.triu_indices(k, 1)
-    slopes = nanmedian((levels[:, j] - levels[:, i]) / (centers[j] - centers[i]), axis=1)
-    slopes = np.where(np.sum(~np.isnan(levels), axis=1) >= MIN_WEEKS, slopes, 0.0)
-    slopes = np.nan_to_num(slopes)
-    intercepts = nanmedian(levels - slopes[:, None] * centers[None, :], axis=1)
-    line = intercepts[:, None] + slopes[:, None] * centers[None, -2:]
-    with np.errstate(invalid="ignore"):
-        off = (levels[:, -2:] - line) / np.abs(line)
-        moved = ((off > _REBASE).all(axis=1) | (off < -_REBASE).all(axis=1)) & np.isfinite(off).all(axis=1)
-    return np.where(moved, levels[:, -2:].mean(axis=1), intercepts + slopes * at)
-
-
-@dataclass(frozen=True)
-class _Fit:
-    expected: FloatArray  # (S,)
-    fitted: FloatArray  # (S, K, 7) in-sample
-    history: FloatArray  # (S, K, 7)
-    n: FloatArray  # valid history points per series
-    weeks: int
-
-
-@dataclass(frozen=True)
-class _Day:
-    """What a noise model needs besides the fit."""
-
-    observed: FloatArray
-    groups: IntArray
-    dof: float
-    inflation: float
-    fixed_pool: FloatArray | None
-
-
-def _fit(history: FloatArray, *, multiplicative: bool) -> _Fit:
-    k = history.shape[1]
-    centers = np.arange(k, dtype=np.float64) * 7.0 + 3.0
-    level = _nanmean(history, axis=2, min_count=4)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if multiplicative:
-            factor = nanmedian(history / level[:, :, None], axis=1)
-            factor = np.where(np.isfinite(factor), factor, 1.0)
-            factor = factor / np.where(factor.mean(axis=1) > 0, factor.mean(axis=1), 1.0)[:, None]
-            safe = np.where(factor > 0, factor, np.nan)
-            level = _nanmean(history / safe[:, None, :], axis=2, min_count=4)
-        else:
-            factor = nanmedian(history - level[:, :, None], axis=1)
-            factor = np.nan_to_num(factor)
-            factor = factor - factor.mean(axis=1)[:, None]
-            level = _nanmean(history - factor[:, None, :], axis=2, min_count=4)
-    at = _level_at(level, centers, float(k * 7))
-    if multiplicative:
-        expected = np.maximum(at, 0.0) * factor[:, 0]
-        fitted = level[:, :, None] * factor[:, None, :]
-    else:
-        expected = at + factor[:, 0]
-        fitted = level[:, :, None] + factor[:, None, :]
-    enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
-    expected = np.where(enough, expected, np.nan)
-    n = np.sum(~np.isnan(history - fitted), axis=(1, 2)).astype(np.float64)
-    return _Fit(expected=expected, fitted=fitted, history=history, n=n, weeks=k)
-
-
-def _pooled(per_series: FloatArray, groups: IntArray, informative: npt.NDArray[np.bool_]) -> FloatArray:
-    """The median of ``per_series`` over the informative members of each series' group."""
-    pool = np.full(per_series.shape, np.nan)
-    for g in np.unique(groups):
-        members = groups == g
-        chosen = members & informative & np.isfinite(per_series)
-        if not chosen.any():
-            chosen = members & np.isfinite(per_series)
-        if chosen.any():
-            pool[members] = float(np.median(per_series[chosen]))
-    return pool
-
-
-def _shrink(own: FloatArray, pool: FloatArray, n: FloatArray) -> FloatArray:
-    own = np.where(np.isfinite(own), own, pool)
-    return np.asarray((n * own + _POOL_WEIGHT * pool) / (n + _POOL_WEIGHT), dtype=np.float64)
-
-
-def _robust_var(resid: FloatArray, dof: float) -> FloatArray:
-    flat = resid.reshape(resid.shape[0], -1)
-    return nanmedian(flat**2, axis=1) / _CHI2_MEDIAN * dof
+    #: The pooled noise parameters (reused to score a few rows consistently with the panel).
+    pool: Pool
+    #: Predictive standard deviation of the value (in the metric's unit).
+    sd: FloatArray
+    #: The day's weekday factor (counts, rates) or offset (continuous): expected = level x/+ season.
+    season: FloatArray
 
 
 def score_day(
@@ -182,105 +95,183 @@ def score_day(
     training_days: int,
     groups: IntArray,
     denominators: FloatArray | None = None,
-    fixed_pool: FloatArray | None = None,
+    fixed_pool: Pool | None = None,
+    intervals: bool = True,
 ) -> DayScores:
     """Score column ``col`` of ``values`` (S, T) using only columns before it.
 
-    ``groups`` labels series that share a dispersion pool; ``denominators`` (same shape as
+    ``groups`` labels series that share a noise pool; ``denominators`` (same shape as
     ``values``) are the impressions behind a rate; ``fixed_pool`` replaces the pooled
-    dispersion (used to score a few rows consistently with the whole panel).
+    noise parameters (used to score a few rows consistently with the whole panel).
     """
     s = values.shape[0]
     weeks = min(training_days, col) // 7
     observed = values[:, col].astype(np.float64)
     if weeks < MIN_WEEKS:
         nan = np.full(s, np.nan)
-        return DayScores(observed, nan, nan, nan, nan, nan, nan)
-    history = values[:, col - weeks * 7 : col].reshape(s, weeks, 7)
-    fit = _fit(history, multiplicative=model is not Model.CONTINUOUS)
+        return DayScores(observed, nan, nan, nan, nan, nan, Pool(nan, nan), nan, nan)
     points = weeks * 7
-    dof = points / max(points - weeks - 6, 1) * _DOF_SCALE
-    inflation = 1.0 + 1.9 / weeks
-    ctx = _Day(observed, groups, dof, inflation, fixed_pool)
+    history = values[:, col - points : col].reshape(s, weeks, 7).astype(np.float64, copy=True)
+    ctx = _Context(observed, groups, 1.0 + MEAN_ERROR / weeks, fixed_pool, intervals)
     if model is Model.COUNT:
-        return _score_counts(fit, ctx)
+        return _score_counts(history, ctx)
     if model is Model.RATE and denominators is not None:
-        den_hist = denominators[:, col - points : col].reshape(s, weeks, 7)
-        return _score_rates(fit, ctx, den_hist, denominators[:, col])
-    return _score_continuous(fit, ctx)
+        shown = denominators[:, col - points : col].reshape(s, weeks, 7)
+        return _score_rates(history, shown, denominators[:, col], ctx)
+    return _score_continuous(history, ctx)
 
 
-def _score_counts(fit: _Fit, ctx: _Day) -> DayScores:
-    y, groups, dof, inflation, fixed_pool = ctx.observed, ctx.groups, ctx.dof, ctx.inflation, ctx.fixed_pool
-    fitted = fit.fitted
+@dataclass(frozen=True)
+class _Context:
+    observed: FloatArray
+    groups: IntArray
+    inflation: float
+    fixed_pool: Pool | None
+    intervals: bool
+
+
+def _season(f: Fit) -> FloatArray:
+    return f.season if f.season is not None else np.full(f.expected.shape, np.nan)
+
+
+def _tails(k: FloatArray, mu: FloatArray, var: FloatArray, df: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Poisson-log-normal tails, exact where a cheap screen says they may matter, t-adjusted."""
+    p_low, p_high = noise.approx_tails(k, mu, var)
+    exact = np.flatnonzero(np.fmin(p_low, p_high) < _SCREEN)
+    if exact.size:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alpha = (var[exact] - mu[exact]) / mu[exact] ** 2
+        p_low[exact], p_high[exact] = noise.pln_tails(k[exact], mu[exact], alpha)
+    return noise.t_tails(p_low, p_high, df)
+
+
+def _refit_cleaned(f: Fit, history: FloatArray, z: FloatArray, *, multiplicative: bool) -> Fit:
+    """``f`` with the series that have outliers (``|z|`` over the cut-off) fitted again
+    without them; the others' fit stands as it is (no point would change it)."""
+    outliers = np.abs(z) > _OUTLIER_Z
+    rows = np.flatnonzero(outliers.any(axis=(1, 2)))
+    if rows.size == 0:
+        return f
+    again = fit(np.where(outliers[rows], np.nan, history[rows]), multiplicative=multiplicative)
+    expected, fitted, n = f.expected.copy(), f.fitted.copy(), f.n.copy()
+    expected[rows], fitted[rows], n[rows] = again.expected, again.fitted, again.n
+    season = None
+    if f.season is not None and again.season is not None:
+        season = f.season.copy()
+        season[rows] = again.season
+    return Fit(expected, fitted, n, f.weeks, season)
+
+
+def _score_counts(history: FloatArray, ctx: _Context) -> DayScores:
+    f = fit(history, multiplicative=True)
+    mu = np.where(f.fitted > 0, f.fitted, np.nan)
+    first = robust_excess(history - mu, mu, mu)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rel = np.where(fitted > 0, (fit.history - fitted) / fitted, np.nan)
-        poisson = nanmedian(np.where(fitted > 0, 1.0 / fitted, np.nan).reshape(fitted.shape[0], -1), axis=1)
-    alpha_own = np.maximum(_robust_var(rel, dof) - poisson, 0.0)
-    mean_level = nanmedian(fitted.reshape(fitted.shape[0], -1), axis=1)
-    pool = fixed_pool if fixed_pool is not None else _pooled(alpha_own, groups, mean_level >= 5.0)
-    alpha = _shrink(alpha_own, np.nan_to_num(pool), fit.n)
-    mu = np.maximum(fit.expected, 0.5)
-    var = (mu + alpha * mu**2) * inflation
-    p = mu / var
-    n = mu * p / (1.0 - p)
-    k = np.round(np.nan_to_num(y))
-    dist = stats.nbinom(np.nan_to_num(n, nan=1.0), np.nan_to_num(p, nan=0.5))
-    pmf = dist.pmf(k)
-    cdf = dist.cdf(k)
-    bad = np.isnan(y) | np.isnan(fit.expected)
-    p_low = np.where(bad, np.nan, np.clip(cdf - 0.5 * pmf, 0.0, 1.0))
-    p_high = np.where(bad, np.nan, np.clip(1.0 - cdf + 0.5 * pmf, 0.0, 1.0))
-    lower = np.where(np.isnan(fit.expected), np.nan, dist.ppf(0.025))
-    upper = np.where(np.isnan(fit.expected), np.nan, dist.ppf(0.975))
-    return DayScores(y, fit.expected, lower, upper, p_low, p_high, np.asarray(pool, dtype=np.float64))
-
-
-def _score_rates(fit: _Fit, ctx: _Day, den_hist: FloatArray, den_today: FloatArray) -> DayScores:
-    y, groups, dof, inflation, fixed_pool = ctx.observed, ctx.groups, ctx.dof, ctx.inflation, ctx.fixed_pool
-    fitted = np.clip(fit.fitted, 0.0, 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        binomial = np.where(den_hist > 0, fitted * (1 - fitted) / den_hist, np.nan)
-        scale = np.where(fitted > 0, fitted, np.nan)
-        rel = (fit.history - fitted) / scale
-        rel_binomial = nanmedian((binomial / scale**2).reshape(fitted.shape[0], -1), axis=1)
-    tau_own = np.maximum(_robust_var(rel, dof) - rel_binomial, 0.0)  # relative extra variance
-    informative = nanmedian(den_hist.reshape(den_hist.shape[0], -1), axis=1) >= 100.0
-    pool = fixed_pool if fixed_pool is not None else _pooled(tau_own, groups, informative)
-    tau = _shrink(tau_own, np.nan_to_num(pool), fit.n)
-    p0 = np.clip(fit.expected, 1e-9, 1 - 1e-9)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var = (p0 * (1 - p0) / np.where(den_today > 0, den_today, np.nan) + tau * p0**2) * inflation
-        z = (y - fit.expected) / np.sqrt(var)
-    sd = np.sqrt(var)
+        z = (history - mu) / np.sqrt(mu + first[:, None, None] * mu**2 + 0.25)
+        # a collapse to near zero (a past tracking break) is an outlier whatever its z
+        z = np.where((history <= _COLLAPSED * mu) & (mu >= 10.0), -np.inf, z)
+    f = _refit_cleaned(f, history, z, multiplicative=True)
+    reach = _WINSOR * np.sqrt(f.fitted + first[:, None, None] * f.fitted**2 + 0.25)
+    own, sampling = excess(np.clip(history - f.fitted, -reach, reach) * _WINSOR_SCALE, f.fitted, f.fitted, f)
+    level = nanmedian(f.fitted.reshape(f.fitted.shape[0], -1), axis=1)
+    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, level >= 5.0)
+    alpha, alpha_var = shrink(own, sampling, pool)
+    alpha = np.maximum(alpha, 0.0)
+    mu = np.maximum(f.expected, 0.5)
+    var = (mu + alpha * mu**2) * ctx.inflation
+    df = noise.dof(mu**2, alpha_var, var)
+    p_low, p_high = _tails(np.asarray(np.round(np.nan_to_num(ctx.observed)), dtype=np.float64), mu, var, df)
+    missing = np.isnan(f.expected)
+    bad = missing | np.isnan(ctx.observed)
+    lower = upper = np.full(mu.size, np.nan)
+    if ctx.intervals:
+        widen = (noise.t_isf(0.025, df) / 1.96) ** 2
+        lower, upper = noise.pln_interval(mu, (var * widen - mu) / mu**2)
     return DayScores(
-        observed=y,
-        expected=fit.expected,
-        lower=np.clip(fit.expected - 1.96 * sd, 0.0, 1.0),
-        upper=np.clip(fit.expected + 1.96 * sd, 0.0, 1.0),
-        p_low=stats.norm.cdf(z),
-        p_high=stats.norm.sf(z),
-        pool=np.asarray(pool, dtype=np.float64),
+        observed=ctx.observed,
+        expected=f.expected,
+        lower=np.where(missing, np.nan, lower),
+        upper=np.where(missing, np.nan, upper),
+        p_low=np.where(bad, np.nan, p_low),
+        p_high=np.where(bad, np.nan, p_high),
+        pool=pool,
+        sd=np.where(missing, np.nan, np.sqrt(var)),
+        season=_season(f),
     )
 
 
-def _score_continuous(fit: _Fit, ctx: _Day) -> DayScores:
-    y, groups, dof, inflation, fixed_pool = ctx.observed, ctx.groups, ctx.dof, ctx.inflation, ctx.fixed_pool
-    var_own = _robust_var(fit.history - fit.fitted, dof)
-    floor = (1e-3 * np.abs(np.nan_to_num(fit.expected))) ** 2 + 1e-12
-    log_own = np.log(np.maximum(var_own, floor))
-    pool = fixed_pool if fixed_pool is not None else _pooled(log_own, groups, fit.n >= 14)
-    var = np.exp(_shrink(log_own, np.nan_to_num(pool), fit.n)) * inflation
-    df = max(fit.weeks * 7 - fit.weeks - 6, 3)
-    sd = np.sqrt(var)
-    z = (y - fit.expected) / sd
-    half = stats.t.ppf(0.975, df) * sd
+def _score_rates(history: FloatArray, shown_hist: FloatArray, shown: FloatArray, ctx: _Context) -> DayScores:
+    valid = np.isfinite(history) & np.isfinite(shown_hist) & (shown_hist > 0)
+    n_hist = np.where(valid, shown_hist, np.nan)
+    clicks = np.where(valid, np.round(history * shown_hist), np.nan)
+    f = fit_rate(clicks, n_hist, predict=False)
+    m = n_hist * f.fitted
+    first = robust_excess(clicks - m, m * (1 - f.fitted), np.where(m > 0, m, np.nan))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (clicks - m) / np.sqrt(m * (1 - f.fitted) + first[:, None, None] * m**2 + 0.25)
+    keep = ~(np.abs(z) > _OUTLIER_Z)
+    clicks, n_hist = np.where(keep, clicks, np.nan), np.where(keep, n_hist, np.nan)
+    f = fit_rate(clicks, n_hist)
+    m = n_hist * f.fitted
+    own, sampling = excess(clicks - m, m, m * (1 - f.fitted), f)
+    informative = nanmedian(n_hist.reshape(n_hist.shape[0], -1), axis=1) >= 100.0
+    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, informative)
+    tau, tau_var = shrink(own, sampling, pool)
+    tau = np.maximum(tau, 0.0)
+    p0 = np.clip(f.expected, 1e-9, 1 - 1e-9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = np.where(shown > 0, shown, np.nan)
+        mean = n * p0
+        var = (mean * (1 - p0) + tau * mean**2) * ctx.inflation
+        sd_rate = np.sqrt(var) / n
+        c = np.asarray(np.round(np.nan_to_num(ctx.observed * n)), dtype=np.float64)
+    df = noise.dof(mean**2, tau_var, var)
+    # a binomial's variance is a little below a Poisson's: the Poisson-log-normal is conservative
+    p_low, p_high = _tails(c, np.nan_to_num(mean, nan=1.0), np.maximum(np.nan_to_num(var, nan=1.0), 1e-9), df)
+    half = noise.t_isf(0.025, df) * sd_rate
+    bad = np.isnan(ctx.observed) | np.isnan(f.expected) | np.isnan(n)
     return DayScores(
-        observed=y,
-        expected=fit.expected,
-        lower=fit.expected - half,
-        upper=fit.expected + half,
-        p_low=stats.t.cdf(z, df),
-        p_high=stats.t.sf(z, df),
-        pool=np.asarray(pool, dtype=np.float64),
+        observed=ctx.observed,
+        expected=f.expected,
+        lower=np.clip(f.expected - half, 0.0, 1.0),
+        upper=np.clip(f.expected + half, 0.0, 1.0),
+        p_low=np.where(bad, np.nan, np.minimum(p_low, 1.0)),
+        p_high=np.where(bad, np.nan, np.minimum(p_high, 1.0)),
+        pool=pool,
+        sd=sd_rate,
+        season=_season(f),
+    )
+
+
+def _score_continuous(history: FloatArray, ctx: _Context) -> DayScores:
+    def own_var(h: FloatArray, f: Fit) -> tuple[FloatArray, FloatArray]:
+        resid2 = (h - f.fitted) ** 2 * f.dof[:, None, None]
+        var = nanmean(resid2.reshape(resid2.shape[0], -1), axis=1, min_count=2)
+        floor = (1e-3 * np.abs(np.nan_to_num(f.expected))) ** 2 + 1e-12
+        return np.log(np.maximum(var, floor)), 2.0 / np.maximum(f.n - f.weeks - 6, 1.0)  # log variance
+
+    f = fit(history, multiplicative=False, robust=True, predict=False)
+    resid = history - f.fitted
+    first = robust_excess(resid, np.zeros_like(resid), np.ones_like(resid))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = resid / np.sqrt(np.maximum(first, 1e-12))[:, None, None]
+    f = fit(np.where(np.abs(z) > _OUTLIER_Z, np.nan, history), multiplicative=False)
+    own, sampling = own_var(np.where(np.abs(z) > _OUTLIER_Z, np.nan, history), f)
+    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, f.n >= 14)
+    log_var, log_var_var = shrink(own, sampling, pool, floor=0.05)
+    var = np.exp(log_var) * ctx.inflation
+    df = np.clip(2.0 / np.maximum(log_var_var, 1e-12), noise.DF_MIN, noise.DF_MAX)
+    sd = np.sqrt(var)
+    z_today = (ctx.observed - f.expected) / sd
+    half = noise.t_isf(0.025, df) * sd
+    return DayScores(
+        observed=ctx.observed,
+        expected=f.expected,
+        lower=f.expected - half,
+        upper=f.expected + half,
+        p_low=np.asarray(special.stdtr(df, z_today), dtype=np.float64),
+        p_high=np.asarray(special.stdtr(df, -z_today), dtype=np.float64),
+        pool=pool,
+        sd=sd,
+        season=_season(f),
     )

@@ -1,4 +1,5 @@
-"""JSON encoding of the parts of a finding that are not columns (contributors, chart)."""
+"""JSON encoding of the parts of a finding that are not columns (contributors, chart,
+ratio decomposition)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,33 @@ import math
 from datetime import date
 from typing import Any
 
-from jobs.domain import ChartData, Contributor
+from jobs.domain import ChartData, Contributor, Decomposition, Factor
 
-__all__ = ["decode_detail", "encode_detail"]
+__all__ = ["decode_decomposition", "decode_detail", "encode_detail"]
 
 
 def _num(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 6)
+    return None if not math.isfinite(value) else round(value, 6)
 
 
 def _unnum(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def encode_detail(contributors: tuple[Contributor, ...], chart: ChartData | None) -> str:
+def encode_detail(
+    contributors: tuple[Contributor, ...], chart: ChartData | None, decomposition: Decomposition | None = None
+) -> str:
     payload: dict[str, Any] = {
         "contributors": [[c.series, _num(c.observed), _num(c.expected), _num(c.share)] for c in contributors]
     }
+    if decomposition is not None:
+        d = decomposition
+        payload["decomposition"] = {
+            "metric": d.metric,
+            "observed": _num(d.observed),
+            "expected": _num(d.expected),
+            "factors": [[f.name, _num(f.observed), _num(f.expected)] for f in d.factors],
+        }
     if chart is not None:
         payload["chart"] = {
             "start": chart.dates[0].isoformat() if chart.dates else None,
@@ -34,6 +45,14 @@ def encode_detail(contributors: tuple[Contributor, ...], chart: ChartData | None
             "upper": [_num(v) for v in chart.upper],
         }
     return json.dumps(payload, separators=(",", ":"))
+
+
+def decode_decomposition(text: str) -> Decomposition | None:
+    raw = json.loads(text or "{}").get("decomposition")
+    if not raw:
+        return None
+    factors = tuple(Factor(name, _unnum(o), _unnum(e)) for name, o, e in raw["factors"])
+    return Decomposition(raw["metric"], _unnum(raw["observed"]), _unnum(raw["expected"]), factors)
 
 
 def decode_detail(text: str) -> tuple[tuple[Contributor, ...], ChartData | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from itertools import islice
 
@@ -15,6 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jobs.detection.panels import series_order
 from jobs.domain import (
     Anomaly,
     Digest,
@@ -27,7 +29,8 @@ from jobs.domain import (
     PropertySpec,
     Severity,
 )
-from jobs.storage.codec import decode_detail, encode_detail
+from jobs.storage import points
+from jobs.storage.codec import decode_decomposition, decode_detail, encode_detail
 from jobs.storage.layout import read_layout, write_layout
 from jobs.storage.tables import DigestRow, FindingRow, MetricPointRow, PropertyRow
 
@@ -98,20 +101,23 @@ def set_fetched_through(engine: sa.Engine, prop_id: int, day: date) -> None:
 
 #: The points upsert in each dialect's own placeholder style, run with the driver's
 #: ``executemany`` (building SQLAlchemy parameters per row would cost more than the insert).
+#: an analyst's EXCLUDED mark (16) survives re-fetching the day; the source's own flags are replaced
+_KEEP_EXCLUDED = f"flags = (metric_point.flags & {int(PointFlag.EXCLUDED)}) | excluded.flags"
 _UPSERT_POINTS = {
     "sqlite": (
         "INSERT INTO metric_point (property_id, metric, series, day, value, flags) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (property_id, metric, series, day) DO UPDATE SET value = excluded.value, flags = excluded.flags"
+        "ON CONFLICT (property_id, metric, series, day) DO UPDATE SET value = excluded.value, " + _KEEP_EXCLUDED
     ),
     "postgresql": (
         "INSERT INTO metric_point (property_id, metric, series, day, value, flags) VALUES (%s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (property_id, metric, series, day) DO UPDATE SET value = excluded.value, flags = excluded.flags"
+        "ON CONFLICT (property_id, metric, series, day) DO UPDATE SET value = excluded.value, " + _KEEP_EXCLUDED
     ),
 }
 
 
 def upsert_points(engine: sa.Engine, prop_id: int, observations: Iterable[Observation]) -> int:
-    """Store observations in batches; an existing (property, metric, series, day) is replaced.
+    """Store observations in batches; an existing (property, metric, series, day) is replaced,
+    except that a point an analyst marked EXCLUDED stays excluded (re-fetching a day keeps it).
 
     Streams: at most :data:`BATCH_ROWS` observations are held at a time, each batch is
     committed on its own.
@@ -170,7 +176,16 @@ def load_panels(
     last_final: date,
     metrics: Sequence[str] = (),
 ) -> tuple[MetricPanel, ...]:
-    """One panel per stored metric over ``start..end``; flagged points become NaN."""
+    """One panel per stored metric over ``start..end``; flagged points become NaN.
+
+    Aggregated in the database (see :mod:`jobs.storage.points`); row by row only for the
+    rare property whose series names contain the aggregation's separator.
+    """
+    fast = points.load_panels(
+        engine, prop_id, prop_name=prop_name, start=start, end=end, last_final=last_final, metrics=metrics
+    )
+    if fast is not None:
+        return fast
     query = sa.select(_POINTS.c.metric, _POINTS.c.series, _POINTS.c.day, _POINTS.c.value, _POINTS.c.flags).where(
         _POINTS.c.property_id == prop_id, _POINTS.c.day >= start, _POINTS.c.day <= end
     )
@@ -191,9 +206,12 @@ def load_panels(
     panels = []
     for metric in sorted(set(metric_col)):
         mask = metric_arr == metric
-        names, rows_idx = np.unique(series_arr[mask], return_inverse=True)
+        found, rows_idx = np.unique(series_arr[mask], return_inverse=True)
+        names = series_order(str(n) for n in found)
+        position = {name: i for i, name in enumerate(names)}
+        order = np.array([position[str(n)] for n in found], dtype=np.int64)
         grid = np.full((len(names), n_days), np.nan)
-        grid[rows_idx, day_idx[mask]] = values[mask]
+        grid[order[rows_idx], day_idx[mask]] = values[mask]
         panels.append(
             MetricPanel(
                 property=prop_name,
@@ -232,7 +250,7 @@ def save_findings(engine: sa.Engine, prop_id: int, findings: Sequence[Finding]) 
 
 
 def _with_id(finding: Finding, finding_id: int) -> Finding:
-    return Finding(finding.anomaly, finding.severity, finding.contributors, finding.chart, finding_id)
+    return replace(finding, id=finding_id)
 
 
 def _finding_row(prop_id: int, f: Finding) -> dict[str, object]:
@@ -252,7 +270,7 @@ def _finding_row(prop_id: int, f: Finding) -> dict[str, object]:
         "p_value": a.p_value,
         "q_value": a.q_value,
         "dedupe_key": f.dedupe_key,
-        "detail": encode_detail(f.contributors, f.chart),
+        "detail": encode_detail(f.contributors, f.chart, f.decomposition),
         "created_at": _now(),
     }
 
@@ -280,7 +298,8 @@ def _finding_from(row: sa.Row[tuple[object, ...]]) -> Finding:
         direction=Direction(m["direction"]),
         kind=Kind(m["kind"]),
     )
-    return Finding(anomaly, Severity(m["severity"]), contributors, chart, int(m["id"]))
+    decomposition = decode_decomposition(str(m["detail"]))
+    return Finding(anomaly, Severity(m["severity"]), contributors, chart, int(m["id"]), decomposition)
 
 
 def findings_for(engine: sa.Engine, prop_id: int, day: date) -> tuple[Finding, ...]:

@@ -48,7 +48,11 @@ class MetricPointRow(SQLModel, table=True):
     """One value of one series x metric x day. Written in bulk, upserted on the key."""
 
     __tablename__ = "metric_point"
-    __table_args__ = (sa.PrimaryKeyConstraint("property_id", "metric", "series", "day"),)
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("property_id", "metric", "series", "day"),
+        # covering: panels are loaded by (property, metric, day) from the index alone
+        sa.Index("ix_metric_point_metric_day", "property_id", "metric", "day", "series", "value", "flags"),
+    )
 
     property_id: int = Field(foreign_key="property.id")
     metric: str = Field(max_length=100)

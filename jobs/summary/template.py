@@ -13,7 +13,7 @@ from jobs.domain import TOTAL_SERIES, Finding, Kind
 from jobs.naming import metric_label, series_label
 from jobs.ports import Summary
 
-__all__ = ["TemplateSummariser", "describe_change", "headline"]
+__all__ = ["TemplateSummariser", "describe_change", "describe_drivers", "headline"]
 
 _KIND_WORDS = {
     Kind.OUTAGE: "collapsed to near zero (possible tracking break)",
@@ -50,6 +50,22 @@ def describe_change(finding: Finding) -> str:
     )
 
 
+def describe_drivers(finding: Finding) -> str | None:
+    """Which factor of a product metric drove the change, e.g. ``"Clicks down 30%:
+    impressions -5%, CTR -26% (the CTR drove it)."``; None for other metrics."""
+    d = finding.decomposition
+    if d is None:
+        return None
+
+    def signed(change: float) -> str:
+        return "new" if change == float("inf") else f"{change * 100:+.0f}%"
+
+    parts = ", ".join(f"{metric_label(f.name)} {signed(f.change)}" for f in d.factors)
+    return (
+        f"{metric_label(d.metric).capitalize()} {_pct(d.change)}: {parts} (the {metric_label(d.driver.name)} drove it)."
+    )
+
+
 def headline(findings: Sequence[Finding], *, properties: Sequence[str], data_date: date) -> str:
     where = ", ".join(properties) or "your properties"
     if not findings:
@@ -83,6 +99,9 @@ class TemplateSummariser:
                 f"{series_label(c.series)} ({c.share * 100:.0f}% of the change)" for c in lead.contributors[:3]
             )
             lines.append(f"Most of the change in {metric_label(lead.anomaly.metric)} came from {drivers}.")
+        drove = describe_drivers(lead)
+        if drove:
+            lines.append(drove)
         if len(findings) > 5:
             lines.append(f"{len(findings) - 5} more change(s) are listed below.")
         return Summary(headline(findings, properties=properties, data_date=data_date), " ".join(lines), self.name)

@@ -92,10 +92,12 @@ def test_points_upsert_replaces_settling_days_and_loads_as_panels(engine: sa.Eng
     (panel,) = repo.load_panels(
         engine, prop_id, prop_name="shop", start=DAY - timedelta(days=2), end=DAY, last_final=DAY
     )
-    assert panel.series == ("landingPage:/a", "total")
+    assert panel.series == ("total", "landingPage:/a")  # the total first, then children by name
     assert panel.dates[0] == DAY - timedelta(days=2)
-    assert math.isnan(panel.values[1, 0])
-    assert panel.values[1, 1:].tolist() == [100.0, 98.0]
+    assert math.isnan(panel.values[0, 0])
+    assert panel.values[0, 1:].tolist() == [100.0, 98.0]
+    assert math.isnan(panel.values[1, 1])
+    assert panel.values[1, 2] == 7.0
     assert repo.latest_day(engine, prop_id) == DAY
 
 

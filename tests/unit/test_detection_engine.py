@@ -10,6 +10,7 @@ import pytest
 
 from jobs.detection import build_panels, detect, detect_range, finding_to_json, severity
 from jobs.detection.params import DetectionParams, DirectionFilter
+from jobs.detection.stats import DayScores, Model, score_day
 from jobs.domain import TOTAL_SERIES, Direction, Kind, MetricPanel, Observation, PointFlag, Severity
 
 END = date(2024, 6, 30)
@@ -38,16 +39,42 @@ def _seasonal(
     return _nb(rng, mean, alpha)
 
 
+def _two_sided(s: DayScores) -> np.ndarray:
+    return np.minimum(1.0, 2.0 * np.minimum(s.p_low, s.p_high))
+
+
 def test_p_values_are_calibrated_on_anomaly_free_negative_binomial_data() -> None:
     rng = np.random.default_rng(3)
-    levels = rng.uniform(100, 3000, 400)
+    levels = rng.uniform(30, 3000, 400)
     values = _seasonal(400, 100, levels, seed=4, alpha=0.02)
-    panel = _panel(values, tuple(f"site{i}" for i in range(400)))  # all top-level: tested alone
-    loose = DetectionParams().with_metric("sessions", sensitivity=0.05, min_change_pct=0.0, min_change_abs=0.0)
-    days = panel.dates[-30:]
-    findings = detect_range([panel], loose, start=days[0], end=days[-1])
-    share = len(findings) / (400 * len(days))
-    assert 0.02 <= share <= 0.08, share
+    groups = np.zeros(400, dtype=np.int64)
+    p = np.concatenate(
+        [
+            _two_sided(score_day(values, col, model=Model.COUNT, training_days=56, groups=groups))
+            for col in range(70, 100)
+        ]
+    )
+    assert np.isfinite(p).all()
+    for alpha, low, high in ((0.05, 0.035, 0.065), (0.01, 0.005, 0.016), (0.001, 0.0, 0.0025)):
+        share = float(np.mean(p < alpha))
+        assert low <= share <= high, (alpha, share)
+
+
+def test_ctr_p_values_are_calibrated_with_their_impressions() -> None:
+    rng = np.random.default_rng(11)
+    shown = _seasonal(300, 100, rng.uniform(200, 20_000, 300), seed=12, alpha=0.01)
+    rate = rng.uniform(0.01, 0.2, (300, 1)) * rng.gamma(200.0, 1 / 200.0, (300, 100))
+    ctr = rng.binomial(shown.astype(np.int64), rate) / shown
+    groups = np.zeros(300, dtype=np.int64)
+    p = np.concatenate(
+        [
+            _two_sided(score_day(ctr, c, model=Model.RATE, training_days=56, groups=groups, denominators=shown))
+            for c in range(70, 100)
+        ]
+    )
+    for alpha, low, high in ((0.05, 0.03, 0.07), (0.01, 0.004, 0.018)):
+        share = float(np.mean(p < alpha))
+        assert low <= share <= high, (alpha, share)
 
 
 def test_a_day_is_decided_without_looking_ahead() -> None:

@@ -1,0 +1,168 @@
+"""Expected values: weekday factors and weekly levels with a robust trend, per series.
+
+History is cut into whole weeks ``(series, weeks, 7)``. Each series gets weekday factors
+(median over weeks, so one bad week cannot move them) and a level per week; the level at
+the scored day is a Theil-Sen line through the weekly levels, extrapolated — unless the
+last 2-4 whole weeks all sit more than :data:`REBASE` off the line of the weeks before
+them on one side (a step, not a trend): then the level is the median of the days surely
+past the step (the last week; the last two when three or more weeks are off). Counts are
+multiplicative (``level x factor``), continuous metrics additive, rates (CTR) a ratio of
+sums (clicks over impressions), so days without clicks are no problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from jobs.domain import FloatArray
+
+__all__ = ["MIN_WEEKS", "REBASE", "Fit", "fit", "fit_rate", "nanmean", "nanmedian"]
+
+#: Relative distance from the trend line of the weeks before at which the last weeks mean a new level.
+REBASE = 0.15
+#: Fewest whole weeks of history a baseline needs.
+MIN_WEEKS = 3
+
+
+def nanmedian(a: FloatArray, axis: int = -1) -> FloatArray:
+    """Median along ``axis`` ignoring NaN (NaN where a slice is all NaN), without warnings."""
+    moved = np.moveaxis(a, axis, -1)
+    ordered = np.sort(moved, axis=-1)  # NaN sorts last
+    n = np.sum(~np.isnan(moved), axis=-1)
+    lo = np.clip((n - 1) // 2, 0, None)[..., None]
+    hi = np.clip(n // 2, 0, None)[..., None]
+    mid = 0.5 * (np.take_along_axis(ordered, lo, -1) + np.take_along_axis(ordered, hi, -1))[..., 0]
+    return np.where(n > 0, mid, np.nan)
+
+
+def nanmean(a: FloatArray, axis: int | tuple[int, ...], min_count: int = 1) -> FloatArray:
+    """Mean along ``axis`` ignoring NaN; NaN with fewer than ``min_count`` values."""
+    valid = ~np.isnan(a)
+    n = np.sum(valid, axis=axis)
+    total = np.where(valid, a, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n >= min_count, total / np.maximum(n, 1), np.nan)
+
+
+def _theil_sen(levels: FloatArray, centers: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per series, intercept and slope of a Theil-Sen line (slope 0 below :data:`MIN_WEEKS` weeks)."""
+    i, j = np.triu_indices(levels.shape[1], 1)
+    slopes = nanmedian((levels[:, j] - levels[:, i]) / (centers[j] - centers[i]), axis=1)
+    slopes = np.nan_to_num(np.where(np.sum(~np.isnan(levels), axis=1) >= MIN_WEEKS, slopes, 0.0))
+    intercepts = nanmedian(levels - slopes[:, None] * centers[None, :], axis=1)
+    return intercepts, slopes
+
+
+def _level_at(levels: FloatArray, centers: FloatArray, at: float, daily: FloatArray) -> FloatArray:
+    """Each series' level at day ``at`` (see the module docstring). ``daily`` holds the days
+    without their weekday (S, K, 7): after a step, the new level is the median of the days
+    surely past it (the last week; the last two once three weeks are off)."""
+    k = levels.shape[1]
+    intercepts, slopes = _theil_sen(levels, centers)
+    out = intercepts + slopes * at
+    # a step shows as the last two weeks off the whole line too: only those series are examined
+    line = intercepts[:, None] + slopes[:, None] * centers[None, -2:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        off = (levels[:, -2:] - line) / np.abs(line)
+    maybe = np.flatnonzero((off > REBASE / 2).all(axis=1) | (off < -REBASE / 2).all(axis=1))
+    if maybe.size == 0:
+        return out
+    sub = levels[maybe]
+    done = np.zeros(maybe.size, dtype=np.bool_)
+    for recent in (4, 3, 2):
+        first = k - recent
+        if first < MIN_WEEKS:
+            continue
+        ic, sl = _theil_sen(sub[:, :first], centers[:first])
+        base = ic[:, None] + sl[:, None] * centers[None, first:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = (sub[:, first:] - base) / np.abs(base)
+            step = ((rel > REBASE).all(axis=1) | (rel < -REBASE).all(axis=1)) & np.isfinite(rel).all(axis=1)
+        step &= ~done
+        if not step.any():
+            continue
+        past = daily[maybe][:, -2 if recent >= 3 else -1 :, :].reshape(maybe.size, -1)
+        new = nanmedian(past, axis=1)
+        out[maybe[step]] = np.where(np.isfinite(new[step]), new[step], out[maybe[step]])
+        done |= step
+    return out
+
+
+@dataclass(frozen=True)
+class Fit:
+    expected: FloatArray  # (S,) at the scored day; NaN without enough history
+    fitted: FloatArray  # (S, K, 7) in-sample
+    n: FloatArray  # valid history points per series
+    weeks: int
+    #: the scored day's weekday factor (multiplicative) or offset (additive): expected = level x/+ season
+    season: FloatArray | None = None
+
+    @property
+    def dof(self) -> FloatArray:
+        """Residual degrees-of-freedom correction n / (n - parameters), per series."""
+        params = self.weeks + 6.0
+        return np.asarray(np.where(self.n > params + 2, self.n / np.maximum(self.n - params, 1.0), 3.0))
+
+
+def _week_level(values: FloatArray, *, robust: bool) -> FloatArray:
+    """Each week's level from at least 4 of its days: the median (robust) or the mean."""
+    if not robust:
+        return nanmean(values, axis=2, min_count=4)
+    return np.where(np.sum(~np.isnan(values), axis=2) >= 4, nanmedian(values, axis=2), np.nan)
+
+
+def fit(history: FloatArray, *, multiplicative: bool, robust: bool = False, predict: bool = True) -> Fit:
+    """Weekday factors and weekly levels of ``history`` (S, K, 7); ``robust``: weekly medians
+    (a few bad days cannot move them); ``predict``: also the expected value after the history."""
+    k = history.shape[1]
+    level = _week_level(history, robust=robust)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if multiplicative:
+            factor = nanmedian(history / level[:, :, None], axis=1)
+            factor = np.where(np.isfinite(factor), factor, 1.0)
+            factor = factor / np.where(factor.mean(axis=1) > 0, factor.mean(axis=1), 1.0)[:, None]
+            safe = np.where(factor > 0, factor, np.nan)
+            level = _week_level(history / safe[:, None, :], robust=robust)
+            fitted = level[:, :, None] * factor[:, None, :]
+        else:
+            factor = np.nan_to_num(nanmedian(history - level[:, :, None], axis=1))
+            factor = factor - factor.mean(axis=1)[:, None]
+            level = _week_level(history - factor[:, None, :], robust=robust)
+            fitted = level[:, :, None] + factor[:, None, :]
+    n = np.sum(~np.isnan(history - fitted), axis=(1, 2)).astype(np.float64)
+    if not predict:
+        return Fit(np.full(history.shape[0], np.nan), fitted, n, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        daily = history / factor[:, None, :] if multiplicative else history - factor[:, None, :]
+    at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7), daily)
+    expected = np.maximum(at, 0.0) * factor[:, 0] if multiplicative else at + factor[:, 0]
+    enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
+    return Fit(np.where(enough, expected, np.nan), fitted, n, k, factor[:, 0])
+
+
+def fit_rate(clicks: FloatArray, shown: FloatArray, *, predict: bool = True) -> Fit:
+    """Rates as ratios of sums: weekly clicks / impressions, weekday factors likewise."""
+    k = clicks.shape[1]
+    days = np.sum(~np.isnan(clicks), axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = np.where(days >= 4, np.nansum(clicks, axis=2) / np.nansum(shown, axis=2), np.nan)
+        base = np.where(np.isnan(clicks), np.nan, shown * level[:, :, None])
+        factor = np.nansum(clicks, axis=1) / np.nansum(base, axis=1)
+        factor = np.where(np.isfinite(factor) & (factor > 0), factor, 1.0)
+        factor = factor / factor.mean(axis=1)[:, None]
+        level = np.where(days >= 4, np.nansum(clicks, axis=2) / np.nansum(shown * factor[:, None, :], axis=2), np.nan)
+    fitted = np.clip(level[:, :, None] * factor[:, None, :], 0.0, 1.0)
+    n = np.sum(~np.isnan(clicks - fitted), axis=(1, 2)).astype(np.float64)
+    if not predict:
+        return Fit(np.full(clicks.shape[0], np.nan), fitted, n, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        daily = clicks / (shown * factor[:, None, :])
+    at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7), daily)
+    enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
+    return Fit(np.where(enough, np.clip(at * factor[:, 0], 0.0, 1.0), np.nan), fitted, n, k, factor[:, 0])
+
+
+BoolArray = npt.NDArray[np.bool_]

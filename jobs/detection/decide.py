@@ -1,0 +1,260 @@
+"""The decision on one panel and day: which series are findings, of which kind.
+
+- **Families.** Top-level series (totals) form one Benjamini-Hochberg family, the
+  children of each dimension another; a series is significant when ``q < sensitivity``.
+- **Effect and volume.** A finding also needs ``|change| >= min_change_pct``,
+  ``|observed - expected| >= min_change_abs`` (for ``ctr`` counted in clicks) and volume:
+  ``expected >= min_volume``, or ``observed >= min_volume`` for a rise (for ``ctr`` and
+  ``position``: expected and observed impressions >= min_volume). ``direction`` other
+  than both makes the test one-sided (for ``position`` "up" is a worse rank).
+- **Runs of days.** A day is *off* when it is materially off with a one-sided tail below
+  :data:`jobs.detection.engine.LOOSE`. If the series was off the same way on the 2
+  previous days (but not the 3rd), today is a LEVEL_SHIFT, tested on the three days'
+  combined evidence (Stouffer) as well as on today's alone, so a sustained moderate move
+  is found on its third day (at a bar 10x stricter than one day's); off on 2 or 3 of
+  the 3 previous days otherwise, it is an ongoing shift, reported already and not again
+  (after two whole weeks at the new level the baseline re-bases onto it) — unless today
+  is significantly beyond the level of those days too (a new move on top of the old).
+- **Kinds.** Otherwise a count below 5% of expected is an OUTAGE, a ``ctr``/``position``
+  move with impressions within ``min_change_pct`` of expected a RATE_CHANGE, anything else
+  a DROP or SPIKE.
+- **Drill-down.** When a total moved (off today the same way, reported or ongoing), its
+  children moving the same way are folded into it (they become its contributors) unless
+  they still stand out against the total's own change (BH per dimension on the child
+  scaled by the total's observed/expected).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from jobs.detection import noise
+from jobs.detection.explain import contributors, make_chart, severity
+from jobs.detection.params import DirectionFilter
+from jobs.detection.runs import Runs, z_scores
+from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, score_day
+from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind
+
+if TYPE_CHECKING:
+    from jobs.detection.engine import Scorer
+
+__all__ = ["panel_findings"]
+
+BoolArray = npt.NDArray[np.bool_]
+_OUTAGE_RATIO = 0.05
+_CHART_DAYS = 56
+#: The three-day test's bar is this much stricter than a single day's: runs of days share
+#: more than the model knows (a level drifting, a week of news), so runs are likelier.
+_RUN_STRICTER = 0.1
+#: A day must be at least this far off (one-sided) for the three-day test to consider it.
+_RUN_TODAY = 0.01
+_VOLUME_BACKED = frozenset({"ctr", "position"})
+
+
+def _bh(p: FloatArray, families: list[IntArray], alpha: float) -> tuple[BoolArray, FloatArray]:
+    q = np.full(p.shape, np.nan)
+    for family in families:
+        idx = family[np.isfinite(p[family])]
+        if idx.size:
+            q[idx] = noise.bh(p[idx])
+    with np.errstate(invalid="ignore"):
+        return np.asarray(q < alpha), q
+
+
+def _families(scorer: Scorer, testable: BoolArray) -> list[IntArray]:
+    top = np.flatnonzero((scorer.groups == 0) & testable)
+    out = [top] if top.size else []
+    for rows in scorer.dims.values():
+        idx = np.asarray(rows, dtype=np.int64)
+        idx = idx[testable[idx]]
+        if idx.size:
+            out.append(idx)
+    return out
+
+
+def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
+    """The findings of ``scorer``'s panel on column ``col`` (see the module docstring)."""
+    s = scorer.at(col)
+    mp = scorer.mp
+    p = scorer.p_values(s)
+    with np.errstate(invalid="ignore"):
+        delta = s.observed - s.expected
+        up = delta > 0
+        wanted = (
+            ~up if mp.direction is DirectionFilter.DOWN else up if mp.direction is DirectionFilter.UP else delta != 0
+        )
+        testable = np.isfinite(delta) & np.isfinite(p) & scorer.volume_ok(s, col)
+    effect = scorer.effect(s, col)
+    families = _families(scorer, testable)
+    sig, q = _bh(p, families, mp.sensitivity)
+    with np.errstate(invalid="ignore"):
+        sig &= p < mp.max_p_value
+    off_today = np.where(up, scorer.off(s, col, True), scorer.off(s, col, False)) & testable
+    # runs are looked at for the significant and for the clearly off (one-sided p < 0.01):
+    # a level shift found by its three days' evidence needs at least that today
+    with np.errstate(invalid="ignore"):
+        clear = off_today & (np.fmin(s.p_low, s.p_high) < _RUN_TODAY)
+    cand = np.flatnonzero((sig & effect & wanted & testable) | (clear & wanted))
+    if cand.size == 0:
+        return []
+    parent = scorer.parents[cand]
+    rows = np.unique(np.concatenate([cand, parent[parent >= 0]]))
+    runs = Runs(scorer, col, rows, s)
+    where = {int(r): n for n, r in enumerate(rows.tolist())}
+
+    def prior(i: int, k: int) -> bool:
+        return bool(runs.off[bool(up[i])][k][where[i]])
+
+    sig3 = _level_shift_test(scorer, col, s, runs=runs, rows=rows, eligible=clear & wanted, up=up, families=families)
+    stable = scorer.stable_volume(col)
+    kinds: dict[int, Kind] = {}
+    for i in cand.tolist():
+        if not (effect[i] and wanted[i] and testable[i]):
+            continue
+        d1, d2, d3 = prior(i, 0), prior(i, 1), prior(i, 2)
+        if d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]):
+            kinds[i] = Kind.LEVEL_SHIFT
+        elif not sig[i] or (d1 + d2 + d3 >= 2 and not runs.beyond(scorer, s, i, where[i], bool(up[i]))):
+            continue  # not significant alone, or an ongoing shift (reported when it began)
+        elif scorer.model is Model.COUNT and not up[i] and s.observed[i] <= _OUTAGE_RATIO * s.expected[i]:
+            kinds[i] = Kind.OUTAGE
+        elif scorer.panel.metric in _VOLUME_BACKED and stable[i]:
+            kinds[i] = Kind.RATE_CHANGE
+        else:
+            kinds[i] = Kind.SPIKE if up[i] else Kind.DROP
+    moving = off_today & testable
+    kinds = _fold_children(scorer, kinds, s, moving)
+    return _assemble(scorer, col, s, p=p, q=q, kinds=kinds)
+
+
+def _level_shift_test(
+    scorer: Scorer,
+    col: int,
+    s: DayScores,
+    *,
+    runs: Runs,
+    rows: IntArray,
+    eligible: BoolArray,
+    up: BoolArray,
+    families: list[IntArray],
+) -> BoolArray:
+    """Stouffer's combination of the last 3 days for series off on all three, BH per family."""
+    p3 = np.where(np.isfinite(s.expected), 1.0, np.nan)
+    u = up[rows]
+    both = scorer.mp.direction is DirectionFilter.BOTH
+    three = eligible[rows] & np.where(u, runs.off[True][0] & runs.off[True][1], runs.off[False][0] & runs.off[False][1])
+    if not three.any():
+        return np.zeros(p3.shape, dtype=np.bool_)
+    z0 = np.where(u, z_scores(s.p_high[rows]), z_scores(s.p_low[rows]))
+    z1 = np.where(u, runs.z[True][0], runs.z[False][0])
+    z2 = np.where(u, runs.z[True][1], runs.z[False][1])
+    # the baseline's own error is shared by the three days: the mean of their z-scores has
+    # variance (1/3 + c) / (1 + c), c the baseline's share of one day's variance
+    c = MEAN_ERROR / max(min(scorer.mp.training_days, col) // 7, MIN_WEEKS)
+    combined = noise.norm_sf((z0 + z1 + z2) / 3.0 / np.sqrt((1.0 / 3.0 + c) / (1.0 + c)))
+    p3[rows[three]] = np.minimum(1.0, (2.0 if both else 1.0) * combined[three])
+    sig3, _ = _bh(p3, families, scorer.mp.sensitivity)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(sig3 & (p3 < scorer.mp.max_p_value * _RUN_STRICTER))
+
+
+def _fold_children(scorer: Scorer, kinds: dict[int, Kind], s: DayScores, moving: BoolArray) -> dict[int, Kind]:
+    """Drop child findings that their moving total already explains.
+
+    Each child's expectation is scaled by the total's observed/expected ratio (its share
+    kept); children still significant against that (BH per dimension, ``sensitivity``,
+    and ``min_change_pct``) stay, as do children moving against the total.
+    """
+    kept: dict[int, Kind] = {}
+    parents = scorer.parents
+    ratio = np.ones(len(parents))
+    folded = np.zeros(len(parents), dtype=np.bool_)
+    for i in kinds:
+        t = int(parents[i])
+        if t >= 0 and moving[t] and s.expected[t] > 0:
+            same = (s.observed[i] - s.expected[i]) * (s.observed[t] - s.expected[t]) > 0
+            if same:
+                folded[i] = True
+                ratio[i] = max(float(s.observed[t] / s.expected[t]), 0.0)
+    if not folded.any():
+        return kinds
+    scaled = s.expected * ratio
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (s.observed - scaled) / (s.sd * np.maximum(ratio, np.sqrt(ratio)))
+        p = np.where(folded, 2.0 * noise.norm_sf(np.abs(z)), np.nan)
+        material = np.abs(s.observed - scaled) >= scorer.mp.min_change_pct * scaled
+    stands, _ = _bh(p, [np.asarray(r, dtype=np.int64) for r in scorer.dims.values()], scorer.mp.sensitivity)
+    for i, kind in kinds.items():
+        if folded[i] and not (stands[i] and material[i] and scaled[i] > 0):
+            continue
+        kept[i] = kind
+    return kept
+
+
+def _assemble(
+    scorer: Scorer, col: int, s: DayScores, *, p: FloatArray, q: FloatArray, kinds: dict[int, Kind]
+) -> list[Finding]:
+    panel = scorer.panel
+    rows = sorted(kinds)
+    if not rows:
+        return []
+    charts = _charts(scorer, col, s, rows)
+    out: list[Finding] = []
+    for n, i in enumerate(rows):
+        top = bool(scorer.groups[i] == 0)
+        anomaly = Anomaly(
+            property=panel.property,
+            series=panel.series[i],
+            metric=panel.metric,
+            day=panel.dates[col],
+            observed=float(s.observed[i]),
+            expected=float(s.expected[i]),
+            lower=charts[n].lower[-1],
+            upper=charts[n].upper[-1],
+            p_value=float(p[i]),
+            q_value=None if top else float(q[i]),
+            direction=Direction.UP if s.observed[i] > s.expected[i] else Direction.DOWN,
+            kind=kinds[i],
+        )
+        parts: tuple[Contributor, ...] = ()
+        children = np.flatnonzero(scorer.parents == i)
+        if children.size and scorer.model is Model.COUNT:
+            dims = [[int(c) for c in children if scorer.groups[c] == g] for g in np.unique(scorer.groups[children])]
+            dims.sort(key=lambda rows: -_concentration(s, rows, anomaly))
+            parts = contributors(panel.series, s.observed, s.expected, dims, change=anomaly.observed - anomaly.expected)
+        level = severity(anomaly.kind, anomaly.change, direction=anomaly.direction, top_level=top)
+        out.append(Finding(anomaly=anomaly, severity=level, contributors=parts, chart=charts[n]))
+    return out
+
+
+def _concentration(s: DayScores, rows: list[int], anomaly: Anomaly) -> float:
+    """The largest share of the total's change that one child of a dimension explains."""
+    change = anomaly.observed - anomaly.expected
+    delta = np.nan_to_num(s.observed[rows] - s.expected[rows])
+    return float(np.max(delta * np.sign(change), initial=0.0) / abs(change)) if change else 0.0
+
+
+def _charts(scorer: Scorer, col: int, s: DayScores, rows: list[int]) -> list[ChartData]:
+    """Actual vs the expected band over the last 8 weeks up to ``col``, for ``rows`` only."""
+    idx = np.asarray(rows, dtype=np.int64)
+    values = scorer.values[idx]
+    den = scorer.denominators[idx] if scorer.denominators is not None else None
+    first = max(0, col - _CHART_DAYS + 1)
+    band = np.full((3, idx.size, col + 1 - first), np.nan)
+    pool = s.pool.take(idx)
+    for c in range(first, col + 1):
+        day = score_day(
+            values,
+            c,
+            model=scorer.model,
+            training_days=scorer.mp.training_days,
+            groups=scorer.groups[idx],
+            denominators=den,
+            fixed_pool=pool,
+        )
+        band[:, :, c - first] = (day.expected, day.lower, day.upper)
+    dates = scorer.panel.dates[first : col + 1]
+    return [make_chart(dates, values[n, first : col + 1], band[0, n], band[1, n], band[2, n]) for n in range(idx.size)]

@@ -1,0 +1,142 @@
+"""``barometer detect``, ``feedback`` and ``backtest`` as a user runs them: real processes."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.e2e.test_cli import barometer
+
+START = date(2026, 1, 1)
+
+
+def _csv(tmp_path: Path, rows: list[str], name: str = "m.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("date,series,metric,value\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _history(days: int = 70) -> list[str]:
+    rng = np.random.default_rng(1)
+    rows = []
+    for n in range(days):
+        day = (START + timedelta(days=n)).isoformat()
+        a, b = int(rng.poisson(400)), int(rng.poisson(250))
+        if n == days - 1:
+            a = 60  # page a collapses on the last day
+        rows += [f"{day},total,sessions,{a + b}", f"{day},page:/a,sessions,{a}", f"{day},page:/b,sessions,{b}"]
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["2026-01-01,total,sessions"], "m.csv:2: expected 4 fields (date,series,metric,value), got 3"),
+        (["2026-01-01,total,sessions,12", "2026-01-02,total,sessions,lots"], "m.csv:3: value 'lots' is not a number"),
+        (["2026-01-01,total,clicks,-3"], "m.csv:2: clicks is a count and cannot be negative, got -3"),
+        (
+            ["2026-01-01,total,clicks,3", "2026-01-01,total,clicks,4"],
+            "m.csv:3: duplicate row for 2026-01-01 total clicks (first at line 2)",
+        ),
+        (["01/02/2026,total,clicks,3"], "m.csv:2: date '01/02/2026' is not YYYY-MM-DD"),
+    ],
+)
+def test_bad_rows_are_one_line_naming_the_place(tmp_path: Path, rows: list[str], message: str) -> None:
+    result = barometer("detect", str(_csv(tmp_path, rows)), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"error: {message}\n"
+    assert result.stdout == ""
+
+
+def test_a_wrong_header_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("day,page,metric,value\n2026-01-01,total,clicks,3\n")
+    result = barometer("detect", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "error: m.csv:1: expected header 'date,series,metric,value', got 'day,page,metric,value'\n"
+
+
+def test_detect_walks_forward_and_skips_series_too_short_to_judge(tmp_path: Path) -> None:
+    rows = _history()
+    rows += [f"2026-03-{d:02d},page:/new,sessions,{d * 40}" for d in (10, 11)]  # two days of history only
+    path = _csv(tmp_path, rows)
+    result = barometer(
+        "detect", str(path), "--start", "2026-03-09", "--end", "2026-03-11", "-o", "out.jsonl", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "note: 1 of 4 series x metric in m.csv have fewer than 3 whole weeks of history before 2026-03-11 "
+        "and were not scored\n"
+    )
+    assert result.stdout == "2 finding(s) written to out.jsonl\n"
+    found = {f["series"]: f for f in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())}
+    # the total dropped because page a collapsed (a far bigger fall than the total's: its own finding)
+    assert sorted(found) == ["page:/a", "total"]
+    assert {(f["date"], f["direction"]) for f in found.values()} == {("2026-03-11", "down")}
+    assert found["total"]["kind"] == "drop"
+    assert "q_value" in found["page:/a"]
+
+    backwards = barometer("detect", str(path), "--start", "2026-03-11", "--end", "2026-03-01", cwd=tmp_path)
+    assert backwards.returncode == 1
+    assert backwards.stderr == "error: --start 2026-03-11 is after --end 2026-03-01\n"
+    missing = barometer("detect", str(tmp_path / "nope.csv"), cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: ")
+    assert missing.stderr.count("\n") == 1
+
+
+CONFIG = """
+[storage]
+database_url = "sqlite:///{db}"
+[[properties]]
+name = "shop"
+source = "demo"
+id = "ga4"
+"""
+
+
+def test_feedback_and_backtest_from_the_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "barometer.toml"
+    config.write_text(CONFIG.format(db=tmp_path / "b.db"))
+    env = {"BAROMETER_CONFIG": str(config)}
+    assert barometer("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+
+    nothing = barometer("backtest", "--property", "shop", cwd=tmp_path, env=env)
+    assert nothing.returncode == 1
+    assert nothing.stderr == "error: property 'shop' has no stored data yet (run `barometer fetch` or `import`)\n"
+
+    unknown = barometer("feedback", "7", "--label", "expected", cwd=tmp_path, env=env)
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("error: finding 7 does not exist")
+    assert unknown.stderr.count("\n") == 1
+    wrong = barometer("feedback", "7", "--label", "maybe", cwd=tmp_path, env=env)
+    assert wrong.returncode == 2
+    assert "'maybe' is not one of 'expected', 'false_alarm', 'confirmed'" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+    ran = barometer("run", "--property", "shop", cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    labelled = barometer("feedback", "1", "--label", "false_alarm", "--note", "known", cwd=tmp_path, env=env)
+    assert labelled.returncode == 0, labelled.stderr
+    assert labelled.stdout.startswith("finding 1 (shop ")
+    assert labelled.stdout.endswith(" labelled false_alarm\n")
+
+    replay = barometer("backtest", "--property", "shop", "--days", "14", "-o", "weeks.png", cwd=tmp_path, env=env)
+    assert replay.returncode == 0, replay.stderr
+    lines = replay.stdout.splitlines()
+    assert lines[0].startswith("shop: backtest ")
+    assert lines[1] == "labelled in this window: 1 (1 false alarm(s), 1 still firing)"
+    assert lines[2].split()[:3] == ["week", "metric", "findings"]
+    assert lines[-1] == "chart written to weeks.png"
+    assert (tmp_path / "weeks.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_new_commands_have_help(tmp_path: Path) -> None:
+    for command in ("feedback", "backtest"):
+        result = barometer(command, "--help", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "Usage:" in result.stdout

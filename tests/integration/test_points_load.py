@@ -1,0 +1,102 @@
+"""Loading panels from the database: the aggregated fast path gives exactly the stored points."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from jobs.domain import Observation, PointFlag, PropertySpec
+from jobs.storage import points, repo
+from worker import db
+
+D = date(2026, 2, 1)
+SPEC = PropertySpec(name="site", source="csv")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    created = db.create_engine(url)
+    db.upgrade(created)
+    yield created
+    created.dispose()
+
+
+def _stored(engine: sa.Engine, observations: list[Observation]) -> int:
+    prop_id = repo.ensure_property(engine, SPEC)
+    repo.upsert_points(engine, prop_id, observations)
+    return prop_id
+
+
+def test_every_stored_value_comes_back_in_its_place(engine: sa.Engine) -> None:
+    rng = np.random.default_rng(3)
+    observations: list[Observation] = []
+    expected: dict[tuple[str, str, int], float] = {}
+    for n in range(10):
+        day = D + timedelta(days=n)
+        names = ["total", *(f"query:q{i}" for i in range(12))]
+        if n == 4:
+            names.remove("query:q3")  # a day without one series
+        if n >= 7:
+            names.append("query:new ünïcode")  # a series that appears later
+        for name in names:
+            clicks = float(rng.poisson(50))
+            position = round(float(rng.uniform(1, 20)), 2)
+            observations += [
+                Observation("site", name, "clicks", day, clicks),
+                Observation("site", name, "position", day, position),
+            ]
+            expected[name, "clicks", n] = clicks
+            expected[name, "position", n] = position
+    observations.append(Observation("site", "query:q5", "clicks", D + timedelta(days=9), 7.0, PointFlag.INCOMPLETE))
+    expected["query:q5", "clicks", 9] = math.nan
+    prop_id = _stored(engine, observations)
+
+    panels = {
+        p.metric: p
+        for p in repo.load_panels(engine, prop_id, prop_name="site", start=D, end=D + timedelta(days=9), last_final=D)
+    }
+    assert set(panels) == {"clicks", "position"}
+    for (name, metric, n), value in expected.items():
+        got = panels[metric].row(name)[n]
+        assert (math.isnan(got) and math.isnan(value)) or got == value, (name, metric, n)
+    assert panels["clicks"].series[0] == "total"
+    assert math.isnan(panels["clicks"].row("query:q3")[4])
+    assert np.isnan(panels["clicks"].row("query:new ünïcode")[:7]).all()
+    assert int(np.isfinite(panels["clicks"].values).sum()) == 10 * 13 - 1 + 3 - 1
+
+
+def test_a_name_with_the_separator_in_it_is_loaded_row_by_row(engine: sa.Engine) -> None:
+    prop_id = _stored(
+        engine,
+        [
+            Observation("site", "query:a\x1fb", "clicks", D, 3.0),
+            Observation("site", "total", "clicks", D, 4.5),
+        ],
+    )
+    assert points.load_panels(engine, prop_id, prop_name="site", start=D, end=D, last_final=D) is None
+    (panel,) = repo.load_panels(engine, prop_id, prop_name="site", start=D, end=D, last_final=D)
+    assert panel.series == ("total", "query:a\x1fb")  # the same order as the fast path
+    assert panel.values[:, 0].tolist() == [4.5, 3.0]
+
+
+def test_the_index_migration_goes_both_ways(engine: sa.Engine) -> None:
+    from alembic import command
+
+    def indexes() -> set[str]:
+        return {str(ix["name"]) for ix in sa.inspect(engine).get_indexes("metric_point")}
+
+    assert "ix_metric_point_metric_day" in indexes()
+    config = db._config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    assert "ix_metric_point_metric_day" not in indexes()
+    db.upgrade(engine)
+    assert "ix_metric_point_metric_day" in indexes()
+    assert db.current_revision(engine) == db.head_revision() == "0005"

@@ -1,0 +1,67 @@
+"""``barometer detect FILE.csv``: stateless walk-forward detection on a metrics CSV.
+
+Kept apart from :mod:`worker.commands` so that detecting a file imports no database,
+channel or Celery code: the command is meant to be quick on millions of rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from jobs import csvio
+from jobs.detection.engine import walk
+from jobs.detection.explain import finding_to_json
+from jobs.errors import InputError
+from worker.settings import Settings
+
+__all__ = ["DetectResult", "detect_file"]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectResult:
+    findings: int
+    first: date
+    last: date
+    #: series x metric in the file with values in the walked days
+    series: int
+    #: of those, how many had too little history to be scored (skipped, not an error)
+    unscored: int
+
+    def note(self, path: Path) -> str | None:
+        """A line for stderr about the series too short to judge, or None."""
+        if not self.unscored:
+            return None
+        return (
+            f"note: {self.unscored:,} of {self.series:,} series x metric in {path.name} have fewer than 3 whole "
+            f"weeks of history before {self.last} and were not scored"
+        )
+
+
+def _open(output: Path) -> TextIO | nullcontext[TextIO]:
+    if str(output) == "-":
+        return nullcontext(sys.stdout)
+    return output.open("w", encoding="utf-8", newline="")
+
+
+def detect_file(settings: Settings, path: Path, *, start: date | None, end: date | None, output: Path) -> DetectResult:
+    """Walk-forward detection on a CSV over ``start..end`` (default: its last date); write
+    one JSON object per finding to ``output`` (``-``: stdout)."""
+    panels = csvio.read_panels_csv(path)
+    if not panels:
+        raise InputError(f"{path}: no rows to detect on")
+    last = max(p.dates[-1] for p in panels)
+    first_day, last_day = start or end or last, end or last
+    if first_day > last_day:
+        raise InputError(f"--start {first_day} is after --end {last_day}")
+    last_day = min(last_day, last)
+    done = walk(panels, settings.detection.params(), start=first_day, end=last_day)
+    with _open(output) as out:
+        for finding in done.findings:
+            out.write(json.dumps(finding_to_json(finding), separators=(",", ":")) + "\n")
+    return DetectResult(len(done.findings), first_day, last_day, done.series, done.unscored)
