@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jobs.domain import TOTAL_SERIES
 
-__all__ = ["metric_label", "series_label"]
+__all__ = ["DIMENSION_LABELS", "metric_label", "series_label"]
 
 _METRICS = {
     "sessions": "sessions",
@@ -21,10 +21,14 @@ _METRICS = {
     "position": "average position",
 }
 
-_DIMENSIONS = {
+#: Reader-facing names of breakdown dimensions (GA4 and Search Console).
+DIMENSION_LABELS = {
     "sessionDefaultChannelGroup": "channel",
     "sessionSource": "source",
+    "sessionMedium": "medium",
+    "sessionCampaignName": "campaign",
     "landingPage": "landing page",
+    "landingPagePlusQueryString": "landing page",
     "pagePath": "page",
     "page": "page",
     "query": "query",
@@ -49,5 +53,5 @@ def series_label(series: str) -> str:
     dimension, sep, value = series.partition(":")
     if not sep:
         return series
-    label = _DIMENSIONS.get(dimension.rsplit("/", 1)[-1], dimension)
+    label = DIMENSION_LABELS.get(dimension.rsplit("/", 1)[-1], dimension)
     return f"{label} {value!r}" if dimension == "query" else f"{label} {value}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from worker.cli_alerts import register as register_alert_commands
 from worker.cli_detection import register as register_detection_commands
 from worker.cli_google import register as register_google
 from worker.cli_llm import describe_llm, eval_app, llm_app
+from worker.cli_options import date_option as _date
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["app", "main"]
@@ -39,15 +39,6 @@ register_detection_commands(app)
 app.add_typer(llm_app, name="llm")
 app.add_typer(eval_app, name="eval")
 register_google(app)
-
-
-def _date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BarometerError(f"{option}: {value!r} is not a date in YYYY-MM-DD form") from None
 
 
 def _settings() -> Settings:

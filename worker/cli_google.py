@@ -14,6 +14,7 @@ import click
 import typer
 
 from jobs.errors import InputError, SourceError
+from worker.cli_options import date_option as _date
 from worker.settings import load_settings
 
 __all__ = ["accounts_app", "properties_app", "register"]
@@ -103,15 +104,6 @@ def properties_discover(
     if not found.properties:
         raise SourceError(f"account {account!r}: no GA4 property or Search Console site found")
     typer.echo(to_toml(found, settings), nl=False)
-
-
-def _date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{option}: {value!r} is not a date in YYYY-MM-DD form") from None
 
 
 def backfill(

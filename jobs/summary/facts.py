@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from jobs.domain import TOTAL_SERIES, Finding
-from jobs.naming import metric_label, series_label
+from jobs.naming import DIMENSION_LABELS, metric_label, series_label
 
 __all__ = ["ContributorFact", "FactSheet", "FindingFact", "build_sheet", "display_number", "split_series"]
 
@@ -26,20 +26,6 @@ __all__ = ["ContributorFact", "FactSheet", "FindingFact", "build_sheet", "displa
 MAX_NAME = 150
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_DIMENSIONS = {
-    "sessionDefaultChannelGroup": "channel",
-    "sessionSource": "source",
-    "sessionMedium": "medium",
-    "sessionCampaignName": "campaign",
-    "landingPage": "landing page",
-    "landingPagePlusQueryString": "landing page",
-    "pagePath": "page",
-    "page": "page",
-    "query": "query",
-    "country": "country",
-    "device": "device",
-    "deviceCategory": "device",
-}
 
 
 def _clean(text: str) -> str:
@@ -54,7 +40,7 @@ def split_series(series: str) -> tuple[str, str]:
     dimension, sep, value = series.partition(":")
     if not sep:
         return "series", _clean(series)
-    return _DIMENSIONS.get(dimension.rsplit("/", 1)[-1], _clean(dimension)), _clean(value)
+    return DIMENSION_LABELS.get(dimension.rsplit("/", 1)[-1], _clean(dimension)), _clean(value)
 
 
 def display_number(value: float) -> float | int | None:
