@@ -149,6 +149,8 @@ class _Engine:
     def __init__(self, panels: Sequence[MetricPanel], params: DetectionParams) -> None:
         self.scorers: dict[tuple[str, str], Scorer] = {}
         for panel in sorted(panels, key=lambda p: (p.property, p.metric not in COUNT_METRICS, p.metric)):
+            if not panel.series:
+                continue
             mp = params.for_metric(panel.metric)
             scorer = Scorer(panel, mp)
             if panel.metric in VOLUME_BACKED:

@@ -106,7 +106,8 @@ def build_panels(observations: Iterable[Observation], *, last_final: date | None
 def derive_ctr(panels: Sequence[MetricPanel]) -> tuple[MetricPanel, ...]:
     """``panels`` plus a ``ctr`` = clicks / impressions panel per property that lacks one.
 
-    CTR is NaN where impressions are zero or missing; series are those present in both.
+    CTR is NaN where impressions are zero or missing; series are those present in both (no
+    panel when no series has both).
     """
     by_key = {(p.property, p.metric): p for p in panels}
     out = list(panels)
@@ -114,6 +115,8 @@ def derive_ctr(panels: Sequence[MetricPanel]) -> tuple[MetricPanel, ...]:
         clicks, impressions = by_key.get((prop, "clicks")), by_key.get((prop, "impressions"))
         if clicks is None or impressions is None or (prop, "ctr") in by_key:
             continue
+        if not set(clicks.series) & set(impressions.series):
+            continue  # clicks and impressions on different series: no CTR to derive
         out.append(_ctr_panel(clicks, impressions))
     return tuple(out)
 
