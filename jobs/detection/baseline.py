@@ -5,7 +5,11 @@ History is cut into whole weeks ``(series, weeks, 7)``. Each series gets weekday
 the scored day is a Theil-Sen line through the weekly levels, extrapolated — unless the
 last 2-4 whole weeks all sit more than :data:`REBASE` off the line of the weeks before
 them on one side (a step, not a trend): then the level is the median of the days surely
-past the step (the last week; the last two when three or more weeks are off). Counts are
+past the step (the last week; the last two when three or more weeks are off). A step
+further back makes the whole line lean across it, so the extrapolated level may leave the
+range of the last two weeks only as far as the last :data:`RECENT_WEEKS` weeks' own trend
+carries it (plus half of :data:`REBASE`): a true trend keeps its extrapolation, a step
+does not overshoot. Counts are
 multiplicative (``level x factor``), continuous metrics additive, rates (CTR) a ratio of
 sums (clicks over impressions), so days without clicks are no problem.
 """
@@ -19,10 +23,14 @@ import numpy.typing as npt
 
 from jobs.domain import FloatArray
 
-__all__ = ["MIN_WEEKS", "REBASE", "Fit", "fit", "fit_rate", "nanmean", "nanmedian"]
+BoolArray = npt.NDArray[np.bool_]
+
+__all__ = ["MIN_WEEKS", "REBASE", "RECENT_WEEKS", "Fit", "fit", "fit_rate", "nanmean", "nanmedian"]
 
 #: Relative distance from the trend line of the weeks before at which the last weeks mean a new level.
 REBASE = 0.15
+#: The trend of this many last weeks bounds how far the level may leave their range.
+RECENT_WEEKS = 4
 #: Fewest whole weeks of history a baseline needs.
 MIN_WEEKS = 3
 
@@ -68,26 +76,35 @@ def _level_at(levels: FloatArray, centers: FloatArray, at: float, daily: FloatAr
     with np.errstate(invalid="ignore", divide="ignore"):
         off = (levels[:, -2:] - line) / np.abs(line)
     maybe = np.flatnonzero((off > REBASE / 2).all(axis=1) | (off < -REBASE / 2).all(axis=1))
-    if maybe.size == 0:
-        return out
+    done = np.zeros(levels.shape[0], dtype=np.bool_)
     sub = levels[maybe]
-    done = np.zeros(maybe.size, dtype=np.bool_)
     for recent in (4, 3, 2):
         first = k - recent
-        if first < MIN_WEEKS:
+        if first < MIN_WEEKS or maybe.size == 0:
             continue
         ic, sl = _theil_sen(sub[:, :first], centers[:first])
         base = ic[:, None] + sl[:, None] * centers[None, first:]
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = (sub[:, first:] - base) / np.abs(base)
             step = ((rel > REBASE).all(axis=1) | (rel < -REBASE).all(axis=1)) & np.isfinite(rel).all(axis=1)
-        step &= ~done
+        step &= ~done[maybe]
         if not step.any():
             continue
         past = daily[maybe][:, -2 if recent >= 3 else -1 :, :].reshape(maybe.size, -1)
         new = nanmedian(past, axis=1)
         out[maybe[step]] = np.where(np.isfinite(new[step]), new[step], out[maybe[step]])
-        done |= step
+        done[maybe[step]] = True
+    # a step further back: the whole line leans across it and, extrapolated, overshoots the new
+    # level. The level may leave the range of the last two weeks only as far as the last
+    # weeks' own trend carries it (a true trend keeps its extrapolation; a step does not).
+    if k >= RECENT_WEEKS + 2:
+        _, sl = _theil_sen(levels[:, -RECENT_WEEKS:], centers[-RECENT_WEEKS:])
+        reach = np.abs(sl) * (at - centers[-1])
+        with np.errstate(invalid="ignore"):
+            lo = np.fmin(levels[:, -1], levels[:, -2]) * (1 - REBASE / 2) - reach
+            hi = np.fmax(levels[:, -1], levels[:, -2]) * (1 + REBASE / 2) + reach
+            clipped = np.clip(out, lo, hi)
+        out = np.where(~done & np.isfinite(clipped), clipped, out)
     return out
 
 
@@ -163,6 +180,3 @@ def fit_rate(clicks: FloatArray, shown: FloatArray, *, predict: bool = True) -> 
     at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7), daily)
     enough = np.sum(~np.isnan(level), axis=1) >= MIN_WEEKS
     return Fit(np.where(enough, np.clip(at * factor[:, 0], 0.0, 1.0), np.nan), fitted, n, k, factor[:, 0])
-
-
-BoolArray = npt.NDArray[np.bool_]

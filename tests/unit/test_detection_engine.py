@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jobs.detection import build_panels, detect, detect_range, finding_to_json, severity
+from jobs.detection.panels import derive_ctr
 from jobs.detection.params import DetectionParams, DirectionFilter
 from jobs.detection.stats import DayScores, Model, score_day
 from jobs.domain import TOTAL_SERIES, Direction, Kind, MetricPanel, Observation, PointFlag, Severity
@@ -106,6 +107,32 @@ def test_a_level_shift_is_reported_once_on_the_day_it_qualifies() -> None:
     assert found[2].severity is Severity.HIGH
 
 
+def test_weeks_after_a_level_shift_the_new_level_raises_no_alarm() -> None:
+    # A declining series steps down on day 80. Weeks later the trend line over the training
+    # window leans across the step, and extrapolating it undershoots the new level: days on
+    # the new level would look like spikes. 40 such series, scored from day 95 (the step's
+    # third week) to day 149: extrapolating the whole line alarmed on 5 of them.
+    days = []
+    for factor in (0.45, 0.6):
+        for seed in range(20):
+            rng = np.random.default_rng(seed)
+            mean = 900 * np.exp(-0.3 * np.arange(150) / 120) * WEEKDAY[[d.weekday() for d in _dates(150)]]
+            mean[80:] *= factor
+            panel = _panel(_nb(rng, mean, 0.01)[None, :], (TOTAL_SERIES,))
+            found = detect_range([panel], DetectionParams(), start=panel.dates[95], end=panel.dates[-1])
+            days += [panel.dates.index(f.anomaly.day) for f in found]
+    assert len(days) <= 1, days
+
+
+def test_a_trend_is_still_extrapolated() -> None:
+    rng = np.random.default_rng(3)
+    n = 120
+    mean = 500 * np.exp(0.6 * np.arange(n) / 90) * WEEKDAY[[d.weekday() for d in _dates(n)]]
+    values = _nb(rng, mean, 0.002)[None, :]
+    s = score_day(values, n - 1, model=Model.COUNT, training_days=56, groups=np.zeros(1, dtype=np.int64))
+    assert s.expected[0] == pytest.approx(mean[-1], rel=0.06)
+
+
 def test_outage_on_a_total_is_critical_and_its_children_fold_into_it() -> None:
     values = _seasonal(4, 100, [0, 300, 200, 100], seed=7)
     values[0] = values[1:].sum(axis=0)
@@ -173,6 +200,15 @@ def test_ctr_is_derived_from_clicks_and_impressions_with_flags_as_gaps() -> None
     assert ctr.row("query:a")[0] == pytest.approx(0.08)
     assert all(math.isnan(x) for x in ctr.row(TOTAL_SERIES)[1:])  # 0/0, missing, flagged
     assert math.isnan(panels["s", "clicks"].row(TOTAL_SERIES)[3])
+
+
+def test_clicks_and_impressions_on_different_series_derive_no_ctr() -> None:
+    values = _seasonal(2, 60, [300, 5000], seed=9)
+    clicks = _panel(values[:1], ("query:a",), metric="clicks")
+    impressions = _panel(values[1:], ("query:b",), metric="impressions")
+    derived = derive_ctr([clicks, impressions])
+    assert [p.metric for p in derived] == ["clicks", "impressions"]
+    assert detect_range(list(derived), DetectionParams(), start=clicks.dates[-7], end=clicks.dates[-1]) == ()
 
 
 def test_severity_rule() -> None:
