@@ -1,14 +1,15 @@
 """``make eval``: event-level quality of barometer against labelled data, next to two references.
 
 For each configuration (``dev``, the set the engine was developed on; ``holdout`` and
-``clear``, other shapes of data, see :data:`jobs.evaluation.generator.CONFIGS`) and each
-seed, it generates a metrics CSV and a labels file (:mod:`jobs.evaluation.generator`),
+``clear``, other shapes of data, see :data:`jobs.evaluation.generator.CONFIGS`; ``flat``,
+independent series from a separate, simpler generator, :mod:`jobs.evaluation.flat`) and
+each seed, it generates a metrics CSV and a labels file,
 runs barometer through the function behind ``barometer detect FILE --start S --end E``
 (walk-forward over the evaluation window, default settings), runs the naive and the
 same-weekday references on the same file, and scores all three
 (:mod:`jobs.evaluation.scoring`).
 
-Usage: ``python -m benchmarks.evaluate [--seeds 1,2,3] [--configs dev,holdout,clear] [--keep DIR] [-v]``
+Usage: ``python -m benchmarks.evaluate [--seeds 1,2,3] [--configs dev,holdout,clear,flat] [--keep DIR] [-v]``
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from pathlib import Path
 from jobs.csvio import read_panels_csv
 from jobs.evaluation import CONFIGS, Flag, Score, generate, score, write_labels
 from jobs.evaluation.baselines import BASELINES
+from jobs.evaluation.flat import generate_flat
 from worker.detect import detect_file
 from worker.settings import Settings
 
 BAROMETER = "barometer (barometer detect)"
+FLAT = "flat"
+KNOWN = (*CONFIGS, FLAT)
 
 
 def _barometer(path: Path, start: date, end: date, out: Path) -> list[Flag]:
@@ -50,13 +54,12 @@ def _line(name: str, s: Score) -> str:
 def run(configs: list[str], seeds: list[int], keep: Path | None, verbose: bool) -> dict[str, dict[str, Score]]:
     results: dict[str, dict[str, Score]] = {}
     for name in configs:
-        cfg = CONFIGS[name]
         totals: dict[str, Score] = {}
         for seed in seeds:
             with tempfile.TemporaryDirectory(prefix="barometer-eval-") as tmp:
                 where = keep or Path(tmp)
                 where.mkdir(parents=True, exist_ok=True)
-                data = generate(cfg, seed)
+                data = generate_flat(seed) if name == FLAT else generate(CONFIGS[name], seed)
                 csv_path = where / f"{name}-{seed}.csv"
                 rows = data.write_csv(csv_path)
                 write_labels(data.labels, where / f"{name}-{seed}.labels.csv")
@@ -92,14 +95,14 @@ def _details(s: Score) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated generator seeds (default 1,2,3)")
-    parser.add_argument("--configs", default="dev,holdout,clear", help=f"comma-separated, from {', '.join(CONFIGS)}")
+    parser.add_argument("--configs", default=",".join(KNOWN), help=f"comma-separated, from {', '.join(KNOWN)}")
     parser.add_argument("--keep", type=Path, help="write the CSVs, labels and findings here")
     parser.add_argument("-v", "--verbose", action="store_true", help="list barometer's misses and false alarms")
     args = parser.parse_args(argv)
     configs = [c for c in args.configs.split(",") if c]
-    unknown = [c for c in configs if c not in CONFIGS]
+    unknown = [c for c in configs if c not in KNOWN]
     if unknown:
-        parser.error(f"unknown config(s) {', '.join(unknown)}; known: {', '.join(CONFIGS)}")
+        parser.error(f"unknown config(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
     seeds = [int(s) for s in args.seeds.split(",") if s]
     results = run(configs, seeds, args.keep, args.verbose)
     for name, totals in results.items():

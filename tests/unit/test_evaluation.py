@@ -8,10 +8,12 @@ from pathlib import Path
 
 from jobs.csvio import read_panels_csv
 from jobs.detection.engine import walk
+from jobs.detection.panels import site_of
 from jobs.detection.params import DetectionParams
 from jobs.domain import Decomposition, Factor
 from jobs.evaluation import CONFIGS, Flag, Label, generate, read_labels, score, write_labels
 from jobs.evaluation.baselines import naive_zscore
+from jobs.evaluation.flat import generate_flat
 from jobs.summary.template import TemplateSummariser, describe_drivers
 from tests.fakes import DATA_DATE, finding
 
@@ -59,6 +61,15 @@ def test_generator_is_deterministic_and_its_files_round_trip(tmp_path: Path) -> 
     write_labels(a.labels, tmp_path / "labels.csv")
     assert read_labels(tmp_path / "labels.csv") == a.labels
     assert generate(small, 6).labels != a.labels
+
+
+def test_the_flat_generator_is_deterministic_independent_and_labels_the_evaluation_window() -> None:
+    a, b = generate_flat(3, series=80), generate_flat(3, series=80)
+    assert a.labels == b.labels and a.labels
+    assert generate_flat(4, series=80).labels != a.labels
+    assert len({site_of(series) for series, _ in a.values}) == 80  # every series its own site
+    assert all(a.eval_start <= lab.start <= lab.end <= a.dates[-1] for lab in a.labels)
+    assert {lab.kind for lab in generate_flat(3).labels} == {"spike", "drop", "level_shift", "outage"}
 
 
 def test_barometer_finds_most_events_with_few_false_alarms_where_the_naive_z_score_does_not() -> None:
