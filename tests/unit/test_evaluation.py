@@ -65,7 +65,8 @@ def test_generator_is_deterministic_and_its_files_round_trip(tmp_path: Path) -> 
 
 def test_the_flat_generator_is_deterministic_independent_and_labels_the_evaluation_window() -> None:
     a, b = generate_flat(3, series=80), generate_flat(3, series=80)
-    assert a.labels == b.labels and a.labels
+    assert a.labels == b.labels
+    assert a.labels
     assert generate_flat(4, series=80).labels != a.labels
     assert len({site_of(series) for series, _ in a.values}) == 80  # every series its own site
     assert all(a.eval_start <= lab.start <= lab.end <= a.dates[-1] for lab in a.labels)
