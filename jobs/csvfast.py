@@ -2,7 +2,7 @@
 
 "Plain" is what ``barometer export`` writes and what most tools do: the exact header
 ``date,series,metric,value``, ``\\n`` line ends, no quotes, no blank lines, UTF-8. The
-file is read as bytes and every step is a numpy operation over the lines of a chunk at
+file is memory-mapped and every step is a numpy operation over the lines of a chunk at
 once: separators are located with one comparison pass; dates (fixed width) are read as
 two 64-bit words per line and decoded once per distinct date; the ``series,metric``
 middle of each line is hashed word by word with two independent 64-bit hashes and
@@ -22,13 +22,15 @@ row-by-row path that names the offending line. It never reports errors itself.
 from __future__ import annotations
 
 import itertools
+import mmap
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from jobs.csvwords import Days, Text, Unusual, hash_fields, parse_values
+from jobs.csvwords import Days, Raw, Text, Unusual, hash_fields, parse_values
 
 __all__ = ["Plain", "parse_plain"]
 
@@ -38,6 +40,7 @@ FloatArray = npt.NDArray[np.float64]
 
 HEADER = b"date,series,metric,value"
 _CHUNK = 1 << 24  # bytes of text per work unit
+_NONE: IntArray = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,9 @@ class Plain:
 
 @dataclass
 class _Lines:
-    """Per line of a chunk: day, value, the two hashes of ``series,metric`` (None when the
-    chunk was compared with the first day instead) and where that middle is."""
+    """Per line of a chunk: day, value, the two hashes of ``series,metric`` and where that
+    middle is (hashes None and middles empty when the chunk was compared with the first day
+    instead)."""
 
     day: IntArray
     value: FloatArray
@@ -114,11 +118,12 @@ def _chunk(text: Text, days: Days, lo: int, hi: int, *, ref: _Reference | None =
     their middles are compared with the first day's (line ``line0`` of the file is the first
     here) instead of hashed."""
     buf = text.buf
-    part = buf[lo:hi]
-    found = np.flatnonzero((part == 44) | (part == 10))
+    if text.raw.find(b'"', lo, hi) >= 0 or text.raw.find(b"\r", lo, hi) >= 0:
+        raise Unusual
+    found = text.separators(lo, hi)
     if found.size % 4:
         raise Unusual
-    pos = found.reshape(-1, 4) + lo
+    pos = found.reshape(-1, 4)
     c1, c2, c3, end = pos[:, 0], pos[:, 1], pos[:, 2], pos[:, 3]
     if not (buf[end] == 10).all():
         raise Unusual  # a line with other than 3 commas
@@ -130,22 +135,26 @@ def _chunk(text: Text, days: Days, lo: int, hi: int, *, ref: _Reference | None =
     middle, width = c1 + 1, c3 - c1 - 1
     if ref is not None:
         ref.check(text, middle, width, line0)
+        # the first day's middles name the pairs: these are not needed again (nor kept, at
+        # 16 bytes a line)
         h1 = h2 = None
+        middle = width = _NONE
     else:
         h1, h2 = hash_fields(text, middle, width)
-    return _Lines(days.of(start), parse_values(text, c3 + 1, end), h1, h2, middle, width)
+    lines = _Lines(days.of(start), parse_values(text, c3 + 1, end), h1, h2, middle, width)
+    text.release(lo, hi)
+    return lines
 
 
-def _bounds(buf: npt.NDArray[np.uint8], begin: int, chunk: int) -> list[tuple[int, int]]:
+def _bounds(raw: Raw, begin: int, chunk: int) -> list[tuple[int, int]]:
     """Work units of about ``chunk`` bytes, each starting at a line start."""
     cuts = [begin]
-    while cuts[-1] + chunk < buf.size:
-        window = buf[cuts[-1] + chunk : cuts[-1] + 2 * chunk]
-        nl = int(np.argmax(window == 10))
-        if window[nl] != 10:
+    while cuts[-1] + chunk < len(raw):
+        nl = raw.find(b"\n", cuts[-1] + chunk, cuts[-1] + 2 * chunk)
+        if nl < 0:
             raise Unusual  # a line longer than a chunk
-        cuts.append(cuts[-1] + chunk + nl + 1)
-    cuts.append(buf.size)
+        cuts.append(nl + 1)
+    cuts.append(len(raw))
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
@@ -192,8 +201,8 @@ def parse_plain(path: Path, *, chunk: int = _CHUNK) -> Plain | None:
     """The columns of ``path`` if it is a plain metrics CSV (see module doc), else None.
     ``chunk``: bytes of text per vectorised step (memory against per-step overhead)."""
     try:
-        raw = path.read_bytes()
-    except OSError:
+        raw = _map(path)
+    except (OSError, ValueError):
         return None
     try:
         return _parse(raw, chunk)
@@ -201,16 +210,27 @@ def parse_plain(path: Path, *, chunk: int = _CHUNK) -> Plain | None:
         return None
 
 
-def _parse(raw: bytes, chunk: int) -> Plain:
-    begin = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+def _map(path: Path) -> Raw:
+    """The file's bytes, mapped rather than read: no private copy of a file that may be
+    hundreds of MB; its pages stay the kernel's page cache, and each chunk's are let go once
+    parsed (:meth:`Text.release`). Like any mapping, it assumes nobody truncates the file
+    while it is read (detection input is a finished export, not a file being written)."""
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size < 16:
+            return handle.read()  # too short to be plain (and an empty file cannot be mapped)
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _parse(raw: Raw, chunk: int) -> Plain:
+    begin = 3 if raw[:3] == b"\xef\xbb\xbf" else 0
     head_end = raw.find(b"\n", begin)
-    if head_end < 0 or raw[begin:head_end] != HEADER or b'"' in raw or b"\r" in raw:
+    if head_end < 0 or raw[begin:head_end] != HEADER:  # quotes and CR: looked for chunk by chunk
         raise Unusual
-    if not raw.endswith(b"\n") or raw.endswith(b"\n\n") or head_end + 1 >= len(raw) or len(raw) < 16:
+    if raw[-1:] != b"\n" or raw[-2:] == b"\n\n" or head_end + 1 >= len(raw) or len(raw) < 16:
         raise Unusual
     text = Text(raw)
     days = Days(text)
-    units = _bounds(text.buf, head_end + 1, chunk)
+    units = _bounds(raw, head_end + 1, chunk)
     first = _chunk(text, days, *units[0])
     period = _period(first)
     parts = [first]
@@ -252,7 +272,7 @@ def _offsets(parts: list[_Lines]) -> list[tuple[_Lines, int]]:
     return out
 
 
-def _names(raw: bytes, middle: IntArray, width: IntArray) -> tuple[list[str], list[str], IntArray, IntArray]:
+def _names(raw: Raw, middle: IntArray, width: IntArray) -> tuple[list[str], list[str], IntArray, IntArray]:
     """Series and metric names of each distinct pair, and each pair's codes for them."""
     series: dict[str, int] = {}
     metrics: dict[str, int] = {}

@@ -116,7 +116,8 @@ def _clean(plain: Plain) -> bool:
         return False
     counts = np.array([name in COUNT_METRICS for name in plain.metrics], dtype=np.bool_)[plain.pair_metric]
     if plain.pair is None:  # one line per pair and day by construction
-        return not (plain.value.reshape(-1, plain.period)[:, counts] < 0).any()
+        # (each pair's smallest value, not a copy of the count columns: the values are finite)
+        return not (counts & (plain.value.reshape(-1, plain.period).min(axis=0) < 0)).any()
     if (counts[plain.pair] & (plain.value < 0)).any():
         return False
     span = int(plain.day.max() - plain.day.min()) + 1
@@ -222,7 +223,7 @@ def _periodic_panels(plain: Plain, prop: str) -> list[MetricPanel]:
         names = series_order(names_of)
         order = np.array([names_of[n] for n in names], dtype=np.int64)
         if full:
-            values = np.ascontiguousarray(grid[:, order].T)
+            values = grid.T[order]  # one gather, rows already contiguous
         else:
             values = np.full((len(names), len(axis)), np.nan)
             values[:, cols] = grid[:, order].T

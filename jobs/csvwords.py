@@ -4,16 +4,19 @@ of the text, hashes of fields, numbers parsed from digits, dates decoded once ea
 
 from __future__ import annotations
 
+import mmap
 from datetime import date
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Days", "Text", "Unusual", "hash_fields", "parse_values"]
+__all__ = ["Days", "Raw", "Text", "Unusual", "hash_fields", "parse_values"]
 
 IntArray = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 FloatArray = npt.NDArray[np.float64]
+#: A file's bytes, read or memory-mapped (both slice to ``bytes``).
+Raw = bytes | mmap.mmap
 
 _P1 = np.uint64(0x9E3779B97F4A7C15)
 _P2 = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -30,11 +33,36 @@ class Unusual(Exception):
 class Text:
     """The file's bytes, as bytes and as every (unaligned, little-endian) 64-bit word."""
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: Raw) -> None:
         self.raw = raw
         self.buf = np.frombuffer(raw, dtype=np.uint8)
         self.words: U64 = np.ndarray(shape=(self.buf.size - 7,), dtype="<u8", buffer=self.buf, strides=(1,))
         self.last = self.words.size - 1
+        self._marks = np.empty((2, 0), dtype=np.bool_)
+
+    def release(self, lo: int, hi: int) -> None:
+        """``[lo, hi)`` is parsed: let a mapped file's pages there go (they stay in the page
+        cache, and are simply faulted in again if read later), so the file does not sit in
+        this process's memory whole."""
+        if isinstance(self.raw, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            start = -(-lo // mmap.PAGESIZE) * mmap.PAGESIZE
+            stop = hi // mmap.PAGESIZE * mmap.PAGESIZE
+            if stop > start:
+                self.raw.madvise(mmap.MADV_DONTNEED, start, stop - start)
+
+    def separators(self, lo: int, hi: int) -> IntArray:
+        """Positions of every ``,`` and ``\\n`` in ``[lo, hi)``. The masks are kept from call to
+        call: a fresh chunk-sized temporary each time would cost a page fault per 4 KB."""
+        part = self.buf[lo:hi]
+        if self._marks.shape[1] < part.size:
+            self._marks = np.empty((2, part.size), dtype=np.bool_)
+        comma, newline = self._marks[0, : part.size], self._marks[1, : part.size]
+        np.equal(part, 44, out=comma)
+        np.equal(part, 10, out=newline)
+        np.logical_or(comma, newline, out=comma)
+        found = np.flatnonzero(comma)
+        found += lo
+        return found
 
     def word(self, at: IntArray, length: IntArray | None = None) -> U64:
         """The 8 bytes from ``at`` (only the first ``length``, 0-8, of them if given). Near the

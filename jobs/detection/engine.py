@@ -23,7 +23,7 @@ import numpy as np
 
 from jobs.detection.decide import panel_findings
 from jobs.detection.explain import finding_sort_key
-from jobs.detection.panels import aligned, parents
+from jobs.detection.panels import aligned, dimension_groups, name_parts, parents
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.detection.ratios import fold_ratios
 from jobs.detection.stats import DayScores, IntArray, Model, Pool, score_day
@@ -62,19 +62,12 @@ class Scorer:
         cols = [c for c in cols if 0 <= c < len(self.panel.dates)]
         self.values = self.panel.values.astype(np.float64, copy=bool(cols))  # copied only to blank days
         self.values[:, cols] = np.nan
-        self.dims: dict[str, list[int]] = {}
-        groups = np.zeros(len(self.panel.series), dtype=np.int64)
-        for i, name in enumerate(self.panel.series):
-            dim, sep, _ = name.partition(":")
-            if sep:
-                rows = self.dims.get(dim)
-                if rows is None:
-                    rows = self.dims[dim] = []
-                    self.labels[dim] = len(self.dims)
-                rows.append(i)
-                groups[i] = self.labels[dim]
-        self.groups: IntArray = groups
-        self.parents: IntArray = parents(self.panel.series)
+        parts = name_parts(self.panel.series)
+        self.dims: dict[str, list[int]]
+        self.dims, self.groups = dimension_groups(parts)
+        for label, dim in enumerate(self.dims, 1):
+            self.labels[dim] = label
+        self.parents: IntArray = parents(self.panel.series, parts)
 
     def at(self, col: int) -> DayScores:
         if col not in self.cache:

@@ -116,11 +116,18 @@ def pln_interval(mu: FloatArray, alpha: FloatArray, level: float = 0.95) -> tupl
     for q in ((1.0 - level) / 2.0, (1.0 + level) / 2.0):
         lo = np.zeros(mu.size)
         hi = np.ceil(np.nan_to_num(mu * (1.0 + 12.0 * np.sqrt(np.maximum(alpha, 0.0))) + 12.0 * np.sqrt(mu) + 10.0))
+        cdf = np.zeros(lam.shape)
         for _ in range(int(np.ceil(np.log2(max(float(np.nanmax(hi, initial=1.0)), 2.0)))) + 1):
+            # a row whose bounds have met is done (its hi cannot move again): the costly cdf is
+            # evaluated for the others only, in place, so each row's sum is taken as before
+            live = lo < hi
+            if not live.any():
+                break
             mid = np.floor((lo + hi) / 2.0)
-            below = (special.pdtr(mid[:, None], lam) @ _GH_W) < q
-            lo = np.where(below, mid + 1.0, lo)
-            hi = np.where(below, hi, mid)
+            cdf[live] = special.pdtr(mid[live, None], lam[live])
+            below = (cdf @ _GH_W) < q
+            lo = np.where(live & below, mid + 1.0, lo)
+            hi = np.where(live & ~below, mid, hi)
         out.append(hi)
     return out[0], out[1]
 

@@ -12,13 +12,26 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from jobs.domain import TOTAL_SERIES, FloatArray, MetricPanel, Observation, PointFlag
 
-__all__ = ["aligned", "build_panels", "derive_ctr", "dimension_of", "parent_of", "parents", "series_order", "site_of"]
+__all__ = [
+    "NameParts",
+    "aligned",
+    "build_panels",
+    "derive_ctr",
+    "dimension_groups",
+    "dimension_of",
+    "name_parts",
+    "parent_of",
+    "parents",
+    "series_order",
+    "site_of",
+]
 
 
 def dimension_of(series: str) -> str | None:
@@ -41,25 +54,94 @@ def parent_of(series: str) -> str | None:
     return f"{site_of(series)}{TOTAL_SERIES}"
 
 
-def parents(names: Sequence[str]) -> npt.NDArray[np.int64]:
+class NameParts(NamedTuple):
+    """Every series name split once, as numpy arrays (see :func:`name_parts`)."""
+
+    #: Each name's part before its first ``:`` (the whole name for a top-level series),
+    #: as fixed-width numpy strings with NUL escaped (see :func:`name_parts`).
+    heads: npt.NDArray[np.str_]
+    #: Whether each name is a breakdown child (holds a ``:``).
+    child: npt.NDArray[np.bool_]
+    #: Whether NUL and ``\x01`` were escaped in ``heads`` (names held a NUL).
+    escaped: bool
+
+
+def name_parts(names: Sequence[str]) -> NameParts:
+    r"""Split every name at its first ``:`` in one vectorised pass.
+
+    Fixed-width numpy strings drop trailing NULs, so if any name holds one, ``\x01`` and NUL
+    are first escaped as ``\x01\x02`` and ``\x01\x03``: an injective rewrite that leaves
+    ``:`` and ``/`` alone, so splitting and comparing escaped names matches the originals.
+    """
+    escaped = "\x00" in "".join(names)
+    if escaped:
+        names = [n.replace("\x01", "\x01\x02").replace("\x00", "\x01\x03") for n in names]
+    if not names:
+        return NameParts(np.array([], dtype=np.str_), np.array([], dtype=np.bool_), escaped)
+    heads, seps, _ = np.strings.partition(np.array(names, dtype=np.str_), ":")
+    return NameParts(heads, seps != "", escaped)
+
+
+def _unescape(text: str) -> str:
+    return text.replace("\x01\x03", "\x00").replace("\x01\x02", "\x01")
+
+
+def dimension_groups(parts: NameParts) -> tuple[dict[str, list[int]], npt.NDArray[np.int64]]:
+    """Children's row indices per dimension, and each series' group label.
+
+    Dimensions come in order of first appearance; a dimension's label is its position
+    there plus one, and a top-level series is in group 0.
+    """
+    groups = np.zeros(len(parts.heads), dtype=np.int64)
+    rows = np.flatnonzero(parts.child)
+    if not len(rows):
+        return {}, groups
+    dims, first, inverse = np.unique(parts.heads[rows], return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    label = np.empty(len(dims), dtype=np.int64)
+    label[order] = np.arange(1, len(dims) + 1)
+    groups[rows] = label[inverse]
+    by_label = rows[np.argsort(groups[rows], kind="stable")]
+    bounds = np.cumsum(np.bincount(groups[rows])[1:])[:-1]
+    keys: list[str] = dims[order].tolist()
+    if parts.escaped:
+        keys = [_unescape(k) for k in keys]
+    return {k: r.tolist() for k, r in zip(keys, np.split(by_label, bounds), strict=True)}, groups
+
+
+def parents(names: Sequence[str], parts: NameParts | None = None) -> npt.NDArray[np.int64]:
     """For each series of ``names``, the index of its parent among ``names`` (-1: none).
 
     A child's parent is its site's ``total``, else the top-level series named like the site
-    prefix (``"gsc/shop"`` for ``"gsc/shop/page:/x"``).
+    prefix (``"gsc/shop"`` for ``"gsc/shop/page:/x"``); of several equal names, the last.
+    ``parts`` is ``name_parts(names)`` if already computed.
     """
-    index = {name: i for i, name in enumerate(names) if ":" not in name}
-    by_site: dict[str, int] = {}
-    out = np.full(len(names), -1, dtype=np.int64)
-    for i, name in enumerate(names):
-        head, sep, _ = name.partition(":")
-        if not sep:
-            continue
-        site = head.rpartition("/")[0]
-        found = by_site.get(site)
-        if found is None:
-            found = by_site[site] = index.get(f"{site}/{TOTAL_SERIES}" if site else TOTAL_SERIES, index.get(site, -1))
-        out[i] = found
+    if parts is None:
+        parts = name_parts(names)
+    out = np.full(len(parts.heads), -1, dtype=np.int64)
+    rows = np.flatnonzero(parts.child)
+    if not len(rows):
+        return out
+    sites, inverse = np.unique(np.strings.rpartition(parts.heads[rows], "/")[0], return_inverse=True)
+    totals = np.where(sites != "", np.strings.add(sites, f"/{TOTAL_SERIES}"), TOTAL_SERIES)
+    # Top-level names sorted stably: the last of equal names sits just left of searchsorted(side="right").
+    top = np.flatnonzero(~parts.child)
+    top = top[np.argsort(parts.heads[top], kind="stable")]
+    found = _last_index(parts.heads[top], top, totals)
+    found = np.where(found >= 0, found, _last_index(parts.heads[top], top, sites))
+    out[rows] = found[inverse]
     return out
+
+
+def _last_index(
+    sorted_names: npt.NDArray[np.str_], index: npt.NDArray[np.intp], keys: npt.NDArray[np.str_]
+) -> npt.NDArray[np.int64]:
+    """``index`` at the last of ``sorted_names`` equal to each key (-1: none)."""
+    if not len(sorted_names):
+        return np.full(len(keys), -1, dtype=np.int64)
+    pos = np.searchsorted(sorted_names, keys, side="right") - 1
+    hit = (pos >= 0) & (sorted_names[np.maximum(pos, 0)] == keys)
+    return np.where(hit, index[np.maximum(pos, 0)], -1).astype(np.int64)
 
 
 def series_order(names: Iterable[str]) -> tuple[str, ...]:
