@@ -300,6 +300,19 @@ class Finding:
     decomposition: Decomposition | None = None
 
     @property
+    def drivers(self) -> Decomposition | None:
+        """The decomposition a reader is told about: that of the finding's own metric (clicks
+        split into impressions and CTR), or of a product this finding's metric drove (a CTR
+        drop that took the clicks with it). None when there is none, or when it only says
+        that another factor drove the product (sessions down 38% while key events fell to zero
+        for a lack of conversions: the key events finding tells that)."""
+        d = self.decomposition
+        if d is None or not d.factors:
+            return None
+        metric = self.anomaly.metric
+        return d if metric in (d.metric, d.driver.name) else None
+
+    @property
     def dedupe_key(self) -> str:
         a = self.anomaly
         return f"{a.property}|{a.series}|{a.metric}|{a.kind.value}|{a.direction.value}"
