@@ -303,11 +303,14 @@ class Finding:
     def drivers(self) -> Decomposition | None:
         """The decomposition a reader is told about: that of the finding's own metric (clicks
         split into impressions and CTR), or of a product this finding's metric drove (a CTR
-        drop that took the clicks with it). None when there is none, or when it only says
+        drop that took the clicks with it). None when there is none, lacks a value, or only says
         that another factor drove the product (sessions down 38% while key events fell to zero
         for a lack of conversions: the key events finding tells that)."""
         d = self.decomposition
         if d is None or not d.factors:
+            return None
+        values = (d.observed, d.expected, *(v for f in d.factors for v in (f.observed, f.expected)))
+        if any(math.isnan(v) for v in values):  # a value that was not stored: nothing to tell
             return None
         metric = self.anomaly.metric
         return d if metric in (d.metric, d.driver.name) else None

@@ -138,12 +138,9 @@ def decomposition_line(finding: Finding) -> str:
     """Which factor of a product metric drove the change, the driver first (raw text):
     ``"Driven by CTR (-37%); impressions -5%"`` on a clicks finding, ``"Clicks -57%, driven
     by CTR (-53%); impressions -6%"`` on a finding of the factor that drove it; ``""``
-    without such a decomposition (:attr:`Finding.drivers`) or with a value that is not a number."""
+    without a decomposition to tell (:attr:`jobs.domain.Finding.drivers`)."""
     d = finding.drivers
     if d is None:
-        return ""
-    values = [d.observed, d.expected, *(v for f in d.factors for v in (f.observed, f.expected))]
-    if any(math.isnan(v) for v in values):
         return ""
     a = finding.anomaly
 
