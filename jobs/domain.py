@@ -239,7 +239,23 @@ class Decomposition:
 
     @property
     def driver(self) -> Factor:
-        """The factor that moved most (on a log scale), i.e. the one that drove the change."""
+        """The factor that moved the product most, i.e. the one that drove the change.
+
+        For a volume and a rate (every product here: ``clicks = impressions x ctr``), the
+        volume's effect is the product's log change at the expected rate (expected product x
+        observed / expected volume) and the rate's effect is the rest, on counts smoothed by
+        0.5: clicks that fell to 0 because a page lost its impressions (0 clicks of 13) were
+        driven by the impressions, not by a CTR that "fell 100%". Otherwise (or without a
+        usable expectation) the factor with the largest log change.
+        """
+        if len(self.factors) == 2:
+            volume, rate = self.factors
+            values = (self.observed, self.expected, volume.observed, volume.expected)
+            if all(math.isfinite(v) for v in values) and self.expected > 0 and volume.expected > 0:
+                at_rate = self.expected * max(volume.observed, 0.0) / volume.expected
+                by_volume = abs(_smoothed_log(at_rate, self.expected))
+                by_rate = abs(_smoothed_log(self.observed, at_rate))
+                return volume if by_volume >= by_rate else rate
 
         def size(f: Factor) -> float:
             if f.expected <= 0 or f.observed <= 0:
@@ -247,6 +263,17 @@ class Decomposition:
             return abs(math.log(f.observed / f.expected))
 
         return max(self.factors, key=size)
+
+    @property
+    def ranked(self) -> tuple[Factor, ...]:
+        """The factors, the :attr:`driver` first (then in their own order)."""
+        driver = self.driver
+        return (driver, *(f for f in self.factors if f is not driver))
+
+
+def _smoothed_log(observed: float, expected: float) -> float:
+    """Log change of a count, both sides plus 0.5 (so a zero is a large, finite move)."""
+    return math.log((max(observed, 0.0) + 0.5) / (max(expected, 0.0) + 0.5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +298,22 @@ class Finding:
     id: int | None = None
     #: Which factor of a product metric drove the change (None: not a ratio metric).
     decomposition: Decomposition | None = None
+
+    @property
+    def drivers(self) -> Decomposition | None:
+        """The decomposition a reader is told about: that of the finding's own metric (clicks
+        split into impressions and CTR), or of a product this finding's metric drove (a CTR
+        drop that took the clicks with it). None when there is none, lacks a value, or only says
+        that another factor drove the product (sessions down 38% while key events fell to zero
+        for a lack of conversions: the key events finding tells that)."""
+        d = self.decomposition
+        if d is None or not d.factors:
+            return None
+        values = (d.observed, d.expected, *(v for f in d.factors for v in (f.observed, f.expected)))
+        if any(math.isnan(v) for v in values):  # a value that was not stored: nothing to tell
+            return None
+        metric = self.anomaly.metric
+        return d if metric in (d.metric, d.driver.name) else None
 
     @property
     def dedupe_key(self) -> str:

@@ -13,8 +13,8 @@ a consumer that puts them into HTML or chat markup must escape them itself. The 
 
 FINDING is the detect-output object (``property``, ``series``, ``metric``, ``date``,
 ``direction``, ``value``, ``expected``, ``lower``, ``upper``, ``p_value``, ``q_value``,
-``kind``, ``severity``) plus ``id``, ``title``, ``change`` and ``contributors``
-(``series``, ``observed``, ``expected``, ``share``).
+``kind``, ``severity``, ``decomposition`` where there is one) plus ``id``, ``title``,
+``change`` and ``contributors`` (``series``, ``observed``, ``expected``, ``share``).
 """
 
 from __future__ import annotations

@@ -78,6 +78,8 @@ def _incident_blocks(facts: IncidentFacts, severity: Severity) -> list[dict[str,
     lines = []
     if facts.note:
         lines.append(f":information_source: {e(facts.note)}")
+    if lead.decomposition:
+        lines.append(e(lead.decomposition))
     if lead.contributors:
         parts = [f"{e(c.label)} {e(c.share)}" for c in lead.contributors]
         more = f" · and {lead.more_contributors} more" if lead.more_contributors else ""
@@ -99,8 +101,9 @@ def _incident_blocks(facts: IncidentFacts, severity: Severity) -> list[dict[str,
 
 def render_slack(digest: Digest) -> dict[str, Any]:
     """The Block Kit payload for ``digest``: header, summary, notices, one section per
-    incident (its lead's numbers; note, contributors, related parts and what it suppressed
-    in a context block), what was held back, and a pointer when some did not fit."""
+    incident (its lead's numbers; note, which factor drove a product metric, contributors,
+    related parts and what it suppressed in a context block), what was held back, and a
+    pointer when some did not fit."""
     subject = escape(subject_line(digest, limit=MAX_TEXT))
     headline = escape(clean(digest.headline, limit=300))
     alarm = ":rotating_light: " if digest.immediate else ""

@@ -17,6 +17,12 @@ def _num(value: float) -> float | None:
     return None if not math.isfinite(value) else round(value, 6)
 
 
+def _exact(value: float) -> float | None:
+    """A decomposition's values unrounded: a conversion rate of 0.0001234 keeps its digits, and
+    a factor that is the finding's own metric reads back equal to the finding's columns."""
+    return float(value) if math.isfinite(value) else None
+
+
 def _unnum(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -31,9 +37,9 @@ def encode_detail(
         d = decomposition
         payload["decomposition"] = {
             "metric": d.metric,
-            "observed": _num(d.observed),
-            "expected": _num(d.expected),
-            "factors": [[f.name, _num(f.observed), _num(f.expected)] for f in d.factors],
+            "observed": _exact(d.observed),
+            "expected": _exact(d.expected),
+            "factors": [[f.name, _exact(f.observed), _exact(f.expected)] for f in d.factors],
         }
     if chart is not None:
         payload["chart"] = {

@@ -3,7 +3,8 @@
 :class:`Allowed` lists, for a set of cited facts, every value a faithful sentence could
 contain: the values themselves, the differences and ratios between actual and expected,
 the percentages (changes, shares, percent-of-expected, CTR values) tagged with the
-direction they describe, and the dates. :func:`known_names` lists every name a summary
+direction they describe, and the dates; the same for a finding's decomposition (the
+product metric and each factor). :func:`known_names` lists every name a summary
 may mention (properties, pages, queries, channels, metric labels).
 """
 
@@ -107,6 +108,11 @@ def _add_finding(allowed: Allowed, f: FindingFact) -> None:
     allowed.values += bounds
     for c in f.contributors:
         _add_contributor(allowed, c, percent_unit=percent_unit)
+    if f.decomposition is not None:  # "clicks fell 57%, driven by CTR (down 54%)"
+        d = f.decomposition
+        _add_pair(allowed, d.actual, d.expected, percent_unit=False)
+        for factor in d.factors:
+            _add_pair(allowed, factor.actual, factor.expected, percent_unit=factor.unit == "percent")
     allowed.money = allowed.money or "revenue" in f.metric.lower()
     allowed.counts.add(len(f.contributors))
     allowed.dates.add(f.day)
@@ -134,6 +140,9 @@ def _names_of(f: FindingFact) -> Iterable[str]:
     for c in f.contributors:
         yield c.name
         yield f"{c.dimension} {c.name}"
+    if f.decomposition is not None:
+        yield f.decomposition.metric_label
+        yield from (factor.name for factor in f.decomposition.factors)
 
 
 def sheet_names(sheet: FactSheet) -> frozenset[str]:

@@ -17,10 +17,19 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from jobs.domain import TOTAL_SERIES, Finding
+from jobs.domain import TOTAL_SERIES, Decomposition, Finding
 from jobs.naming import DIMENSION_LABELS, metric_label, series_label
 
-__all__ = ["ContributorFact", "FactSheet", "FindingFact", "build_sheet", "display_number", "split_series"]
+__all__ = [
+    "ContributorFact",
+    "DecompositionFact",
+    "FactSheet",
+    "FactorFact",
+    "FindingFact",
+    "build_sheet",
+    "display_number",
+    "split_series",
+]
 
 #: Longest name shown to the model; longer ones are cut with an ellipsis.
 MAX_NAME = 150
@@ -68,6 +77,61 @@ class ContributorFact:
         return None if self.expected == 0 else (self.actual - self.expected) / self.expected * 100
 
 
+def _percent(actual: float, expected: float) -> float | None:
+    return None if expected == 0 else (actual - expected) / expected * 100
+
+
+@dataclass(frozen=True, slots=True)
+class FactorFact:
+    """One factor of a product metric (impressions or CTR of clicks). ``unit`` as for a finding;
+    rates (CTR, conversion rate) are in percent (x100)."""
+
+    name: str
+    unit: str
+    actual: float
+    expected: float
+
+    @property
+    def change_pct(self) -> float | None:
+        return _percent(self.actual, self.expected)
+
+    def payload(self) -> dict[str, Any]:
+        change = self.change_pct
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "actual": display_number(self.actual),
+            "expected": display_number(self.expected),
+            "change_pct": None if change is None else display_number(change),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DecompositionFact:
+    """A product metric (clicks, key events: always a count) split into its factors on the
+    finding's day; ``factors[0]`` drove the change."""
+
+    metric_label: str
+    actual: float
+    expected: float
+    factors: tuple[FactorFact, ...]
+
+    @property
+    def change_pct(self) -> float | None:
+        return _percent(self.actual, self.expected)
+
+    def payload(self) -> dict[str, Any]:
+        change = self.change_pct
+        return {
+            "metric_label": self.metric_label,
+            "actual": display_number(self.actual),
+            "expected": display_number(self.expected),
+            "change_pct": None if change is None else display_number(change),
+            "driven_by": self.factors[0].name,
+            "factors": [f.payload() for f in self.factors],
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class FindingFact:
     """One finding as the model sees it. ``unit`` is count, percent (CTR, x100), position or value."""
@@ -88,15 +152,17 @@ class FindingFact:
     lower: float
     upper: float
     contributors: tuple[ContributorFact, ...] = ()
+    #: Which factor of a product metric drove the change (``Finding.drivers``), or None.
+    decomposition: DecompositionFact | None = None
 
     @builtins.property  # the field named ``property`` shadows the builtin here
     def change_pct(self) -> float | None:
         """Relative change in percent; None when the expectation was zero ("up from zero")."""
-        return None if self.expected == 0 else (self.actual - self.expected) / self.expected * 100
+        return _percent(self.actual, self.expected)
 
     def payload(self) -> dict[str, Any]:
         change = self.change_pct
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "property": self.property,
             "metric": self.metric,
@@ -123,6 +189,9 @@ class FindingFact:
                 for c in self.contributors
             ],
         }
+        if self.decomposition is not None:
+            out["decomposition"] = self.decomposition.payload()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +224,25 @@ def _unit(metric: str) -> tuple[str, float]:
     return "count", 1.0
 
 
+#: Factors that are rates of a product, shown in percent like CTR.
+_PERCENT_FACTORS = frozenset({"ctr", "conversion rate"})
+_COUNT_FACTORS = frozenset({"sessions", "impressions"})
+
+
+def _factor_unit(name: str) -> tuple[str, float]:
+    if name in _PERCENT_FACTORS:
+        return "percent", 100.0
+    return ("count", 1.0) if name in _COUNT_FACTORS else ("value", 1.0)
+
+
+def _decomposition(d: Decomposition) -> DecompositionFact:
+    factors = []
+    for f in d.ranked:
+        unit, scale = _factor_unit(f.name)
+        factors.append(FactorFact(metric_label(f.name), unit, f.observed * scale, f.expected * scale))
+    return DecompositionFact(metric_label(d.metric), d.observed, d.expected, tuple(factors))
+
+
 def _fact(index: int, finding: Finding, *, max_contributors: int) -> FindingFact:
     a = finding.anomaly
     unit, scale = _unit(a.metric)
@@ -180,6 +268,7 @@ def _fact(index: int, finding: Finding, *, max_contributors: int) -> FindingFact
         lower=a.lower * scale,
         upper=a.upper * scale,
         contributors=tuple(contributors),
+        decomposition=None if finding.drivers is None else _decomposition(finding.drivers),
     )
 
 

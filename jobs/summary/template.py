@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from jobs.domain import TOTAL_SERIES, Finding, Kind
+from jobs.domain import TOTAL_SERIES, Factor, Finding, Kind
 from jobs.naming import metric_label, series_label
 from jobs.ports import Summary
 
@@ -37,12 +37,16 @@ def _number(value: float, metric: str = "") -> str:
     return f"{value:,.1f}"
 
 
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]  # not str.capitalize: "CTR" stays "CTR"
+
+
 def describe_change(finding: Finding) -> str:
     """One sentence: what moved, by how much, against what was expected."""
     a = finding.anomaly
     where = "" if a.series == TOTAL_SERIES else f" for {series_label(a.series)}"
     on = f" on {a.property}" if a.series == TOTAL_SERIES else f" on {a.property}{where}"
-    what = f"{metric_label(a.metric).capitalize()}{on}"
+    what = f"{_first_upper(metric_label(a.metric))}{on}"
     how = _KIND_WORDS.get(a.kind, _pct(a.change))
     return (
         f"{what} {how}: {_number(a.observed, a.metric)} against an expected {_number(a.expected, a.metric)} "
@@ -51,19 +55,24 @@ def describe_change(finding: Finding) -> str:
 
 
 def describe_drivers(finding: Finding) -> str | None:
-    """Which factor of a product metric drove the change, e.g. ``"Clicks down 30%:
-    impressions -5%, CTR -26% (the CTR drove it)."``; None for other metrics."""
-    d = finding.decomposition
+    """Which factor of a product metric drove the change, the driver first: ``"Clicks down
+    57%, driven by CTR (down 54%); impressions down 6%."`` on a CTR finding, ``"Driven by CTR
+    (down 54%); impressions down 6%."`` on a clicks finding; None without one to tell
+    (see :attr:`jobs.domain.Finding.drivers`)."""
+    d = finding.drivers
     if d is None:
         return None
+    a = finding.anomaly
 
-    def signed(change: float) -> str:
-        return "new" if change == float("inf") else f"{change * 100:+.0f}%"
+    def change(f: Factor) -> str:  # the finding's own metric reads as in its own sentence
+        return _pct(a.change if f.name == a.metric else f.change)
 
-    parts = ", ".join(f"{metric_label(f.name)} {signed(f.change)}" for f in d.factors)
-    return (
-        f"{metric_label(d.metric).capitalize()} {_pct(d.change)}: {parts} (the {metric_label(d.driver.name)} drove it)."
-    )
+    driver, *others = d.ranked
+    rest = "".join(f"; {metric_label(f.name)} {change(f)}" for f in others)
+    driven = f"driven by {metric_label(driver.name)} ({change(driver)}){rest}."
+    if d.metric == a.metric:  # the sentence before already says how the product moved
+        return _first_upper(driven)
+    return f"{_first_upper(metric_label(d.metric))} {_pct(d.change)}, {driven}"
 
 
 def headline(findings: Sequence[Finding], *, properties: Sequence[str], data_date: date) -> str:
@@ -92,16 +101,18 @@ class TemplateSummariser:
         if not findings:
             text = f"Nothing unusual was found in the data for {data_date.isoformat()}."
             return Summary(headline(findings, properties=properties, data_date=data_date), text, self.name)
-        lines = [describe_change(f) for f in findings[:5]]
+        lines = []
+        for finding in findings[:5]:  # each with the factor that drove it, where it has one
+            lines.append(describe_change(finding))
+            drove = describe_drivers(finding)
+            if drove:
+                lines.append(drove)
         lead = findings[0]
         if lead.contributors:
             drivers = ", ".join(
                 f"{series_label(c.series)} ({c.share * 100:.0f}% of the change)" for c in lead.contributors[:3]
             )
             lines.append(f"Most of the change in {metric_label(lead.anomaly.metric)} came from {drivers}.")
-        drove = describe_drivers(lead)
-        if drove:
-            lines.append(drove)
         if len(findings) > 5:
             lines.append(f"{len(findings) - 5} more change(s) are listed below.")
         return Summary(headline(findings, properties=properties, data_date=data_date), " ".join(lines), self.name)

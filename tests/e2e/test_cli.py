@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,10 +73,23 @@ def test_demo_writes_a_readable_digest_with_one_chart_per_finding(tmp_path: Path
     assert "collapsed to near zero" in text
     assert "Organic Search" in text
     assert "guides/sizing" in text
+    # The CTR drop says what it cost in clicks, in the numbers of its title; the key events
+    # break that the conversions drove it (the demo's numbers move with the date: patterns)
+    title = re.search(r"CTR down (\d+)% on Page https://shop.example/shoes/running", text)
+    assert title is not None
+    split = re.search(r"Clicks -\d+%, driven by CTR \(-(\d+)%\); impressions [-+][\d.]+%", text)
+    assert split is not None
+    assert split[1] == title[1]
+    ctr_drop = split[0]
+    assert ctr_drop in html
+    assert re.search(r"Driven by conversion rate \(-100%\); sessions -\d+%", text)
+    assert re.search(rf"Clicks down \d+%, driven by CTR \(down {title[1]}%\); impressions", text)  # summary
 
     payload = json.loads(slack[0].read_text())
     assert payload["blocks"]
     assert payload["unfurl_links"] is False
+    contexts = [e["text"] for b in payload["blocks"] if b["type"] == "context" for e in b["elements"]]
+    assert ctr_drop in contexts
 
     # A second demo starts from a fresh database and writes the digest again.
     again = barometer("demo", "--outbox", "out", cwd=tmp_path)

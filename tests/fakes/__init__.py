@@ -29,14 +29,25 @@ from jobs.domain import (
     Anomaly,
     ChartData,
     Contributor,
+    Decomposition,
     Digest,
     Direction,
+    Factor,
     Finding,
     Kind,
     Severity,
 )
 
-__all__ = ["DATA_DATE", "HOSTILE_PAGE", "Clock", "RecordingChannel", "chart", "finding", "sample_digest"]
+__all__ = [
+    "CLICKS_BY_CTR",
+    "DATA_DATE",
+    "HOSTILE_PAGE",
+    "Clock",
+    "RecordingChannel",
+    "chart",
+    "finding",
+    "sample_digest",
+]
 
 DATA_DATE = date(2026, 11, 18)
 #: A page path a visitor could create: it must come out escaped everywhere.
@@ -69,6 +80,7 @@ def finding(
     with_chart: bool = True,
     property: str = "shop",
     finding_id: int | None = None,
+    decomposition: Decomposition | None = None,
 ) -> Finding:
     """One finding on ``DATA_DATE``; direction follows from observed vs expected."""
     anomaly = Anomaly(
@@ -91,7 +103,14 @@ def finding(
         contributors=tuple(contributors),
         chart=chart(last=observed, expected=expected) if with_chart else None,
         id=finding_id,
+        decomposition=decomposition,
     )
+
+
+#: Clicks down 57% because the CTR fell 53% (0.95% instead of 2.02%) on 6% fewer impressions.
+CLICKS_BY_CTR = Decomposition(
+    "clicks", 113.0, 263.34, (Factor("impressions", 11857.0, 12617.09), Factor("ctr", 113.0 / 11857.0, 0.0208716))
+)
 
 
 def sample_digest(*, findings: Sequence[Finding] | None = None, digest_id: int | None = 7) -> Digest:

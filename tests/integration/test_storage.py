@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from alerts.render.email import render_email
 from jobs.domain import (
     Anomaly,
     ChartData,
     Contributor,
+    Decomposition,
     Digest,
     Direction,
+    Factor,
     Finding,
     Kind,
     Observation,
@@ -28,6 +32,7 @@ from worker import db
 
 SPEC = PropertySpec(name="shop", source="demo", id="ga4")
 DAY = date(2026, 3, 10)
+SENDER, TO = "barometer@example.com", "team@shop.example"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -161,3 +166,36 @@ def test_job_runs_record_failures_with_one_line(engine: sa.Engine) -> None:
     assert latest_failures(engine, job="run_property", targets=["shop", "blog"], data_date=DAY) == {
         "blog": "RuntimeError: token revoked"
     }
+
+
+def test_a_decomposition_reads_back_exactly_and_renders_the_same_line(engine: sa.Engine) -> None:
+    prop_id = repo.ensure_property(engine, SPEC)
+    ctr = 113 / 11857  # 0.00953023530...: six decimals would make it 0.00953
+    anomaly = replace(_finding().anomaly, series="query:<b>", metric="ctr", observed=ctr, expected=0.0208716)
+    split = Decomposition(
+        "clicks", 113.0, 263.34, (Factor("impressions", 11857.0, 12617.09), Factor("ctr", ctr, 0.0208716))
+    )
+    rare = Decomposition(
+        "keyEvents", 3.0, 4.9, (Factor("sessions", 24310.0, 24400.0), Factor("conversion rate", 3 / 24310, 4.9 / 24400))
+    )
+    findings = [
+        replace(_finding(), anomaly=anomaly, decomposition=split),
+        replace(_finding("total"), decomposition=rare),
+    ]
+    saved = repo.save_findings(engine, prop_id, findings)
+    now = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
+    stored = repo.save_digest(engine, Digest("marketing", DAY, ("shop",), saved[:1], "h", "s", now))
+
+    loaded = repo.findings_for(engine, prop_id, DAY)
+    assert [f.decomposition for f in loaded] == [split, rare]
+    assert stored.findings[0].decomposition == split
+    assert stored.findings[0].decomposition.factors[1].observed == stored.findings[0].anomaly.observed
+    before = render_email(
+        Digest("marketing", DAY, ("shop",), tuple(saved[:1]), "h", "s", now), sender=SENDER, recipient=TO
+    )
+    after = render_email(stored, sender=SENDER, recipient=TO)
+    line = "Clicks -57%, driven by CTR (-54%); impressions -6.0%"
+    for message in (before, after):
+        text = message.get_body(("plain",))
+        assert text is not None
+        assert line in str(text.get_content())

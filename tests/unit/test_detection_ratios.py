@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -13,7 +14,8 @@ from jobs.detection.engine import detect, detect_range
 from jobs.detection.explain import finding_to_json
 from jobs.detection.panels import derive_ctr
 from jobs.detection.params import DetectionParams
-from jobs.domain import TOTAL_SERIES, Finding, Kind, MetricPanel
+from jobs.domain import TOTAL_SERIES, Decomposition, Factor, Finding, Kind, MetricPanel
+from tests.fakes import finding
 
 END = date(2024, 6, 30)
 N = 100
@@ -159,3 +161,20 @@ def test_poisson_lognormal_tails_match_numerical_integration() -> None:
         exact = integrate.quad(integrand, -12, 12, limit=200)[0]
         _, high = noise.pln_tails(np.array([k]), np.array([mu]), np.array([alpha]))
         assert high[0] == pytest.approx(exact, rel=0.3)
+
+
+def test_clicks_gone_with_the_impressions_are_driven_by_the_impressions_not_a_ctr_of_zero() -> None:
+    # a deindexed page: 13 impressions instead of 6,100 and no click on them (0.5 expected at
+    # the usual CTR); the CTR "fell 100%", but the clicks went because the impressions did
+    parts = Decomposition("clicks", 0.0, 265.0, (Factor("impressions", 13.0, 6100.0), Factor("ctr", 0.0, 0.0434)))
+    assert finding_to_json(replace(finding(metric="impressions"), decomposition=parts))["decomposition"] == {
+        "metric": "clicks",
+        "change": -1.0,
+        "factors": {"impressions": pytest.approx(13 / 6100 - 1), "ctr": -1.0},
+        "driver": "impressions",
+    }
+    # a tracking break: sessions as usual, no key event: the conversion rate drove it
+    broken = Decomposition(
+        "keyEvents", 0.0, 52.0, (Factor("sessions", 1050.0, 1090.0), Factor("conversion rate", 0.0, 0.0477))
+    )
+    assert [f.name for f in broken.ranked] == ["conversion rate", "sessions"]

@@ -10,12 +10,9 @@ from jobs.csvio import read_panels_csv
 from jobs.detection.engine import walk
 from jobs.detection.panels import site_of
 from jobs.detection.params import DetectionParams
-from jobs.domain import Decomposition, Factor
 from jobs.evaluation import CONFIGS, Flag, Label, generate, read_labels, score, write_labels
 from jobs.evaluation.baselines import naive_zscore
 from jobs.evaluation.flat import generate_flat
-from jobs.summary.template import TemplateSummariser, describe_drivers
-from tests.fakes import DATA_DATE, finding
 
 D = date(2025, 5, 1)
 
@@ -90,16 +87,3 @@ def test_barometer_finds_most_events_with_few_false_alarms_where_the_naive_z_sco
     assert ours.recall >= 0.85, ours.missed
     assert ours.fa_per_1000 <= 0.5, ours.false
     assert ours.f1 > naive.f1 + 0.3
-
-
-def test_the_template_summary_says_which_factor_drove_a_product_metric() -> None:
-    lead = finding(metric="impressions", observed=590.0, expected=1000.0)
-    lead = dataclasses.replace(
-        lead,
-        decomposition=Decomposition(
-            "clicks", 70.0, 100.0, (Factor("impressions", 95.0, 100.0), Factor("ctr", 0.0737, 0.1))
-        ),
-    )
-    assert describe_drivers(lead) == "Clicks down 30%: impressions -5%, CTR -26% (the CTR drove it)."
-    summary = TemplateSummariser(properties=("shop",)).summarise([lead], data_date=DATA_DATE)
-    assert summary.text.endswith("Clicks down 30%: impressions -5%, CTR -26% (the CTR drove it).")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from dataclasses import replace
 from email.message import EmailMessage
 
 from alerts.render.email import render_email
-from jobs.domain import Severity
-from tests.fakes import HOSTILE_PAGE, finding, sample_digest
+from jobs.domain import Decomposition, Factor, Finding, Kind, Severity
+from tests.fakes import CLICKS_BY_CTR, HOSTILE_PAGE, finding, sample_digest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -144,3 +145,47 @@ def test_the_message_is_7bit_clean_with_short_lines_so_any_relay_accepts_it() ->
     assert raw.isascii()
     assert max(len(line) for line in raw.split(b"\n")) <= 78
     assert "Landing page /café/über-uns" in _text(_roundtrip(render_email(digest, sender="b@x.io", recipient="t@x.io")))
+
+
+def _split_findings() -> tuple[Finding, ...]:
+    """A CTR drop that cost clicks, the clicks themselves, and sessions next to a conversion break."""
+    ctr = CLICKS_BY_CTR.factors[1]
+    query = "query:running shoes"
+    by_ctr = finding(metric="ctr", series=query, observed=ctr.observed, expected=ctr.expected, kind=Kind.RATE_CHANGE)
+    clicks = finding(metric="clicks", series=query, observed=113.0, expected=263.34, property="shop-gsc")
+    conversion_break = Decomposition(
+        "keyEvents", 0.0, 51.8, (Factor("sessions", 681.0, 1093.0), Factor("conversion rate", 0.0, 0.0474))
+    )
+    sessions = finding(observed=681.0, expected=1093.0, decomposition=conversion_break)
+    return (
+        replace(by_ctr, decomposition=CLICKS_BY_CTR),
+        replace(clicks, decomposition=CLICKS_BY_CTR),
+        sessions,
+    )
+
+
+def test_a_product_metric_says_which_factor_drove_it_in_html_and_text() -> None:
+    message = _render(digest=sample_digest(findings=_split_findings()))
+    for body in (_visible(_html(message)), _text(message)):
+        # on the CTR finding: what it did to the clicks, in the same numbers as its title
+        assert "CTR down 54% on Query “running shoes”" in body
+        assert "Clicks -57%, driven by CTR (-54%); impressions -6.0%" in body
+        # on the clicks finding, whose title already says -57%: only the split
+        assert "Clicks down 57% on Query “running shoes”" in body
+        assert "Driven by CTR (-54%); impressions -6.0%" in body
+        # sessions did not drive the key events (the conversions broke): that is told elsewhere
+        assert "conversion rate" not in body
+    text = _text(message)
+    assert "   Expected: 2.09% (range 1.77% – 2.40%)\n   Clicks -57%, driven by CTR (-54%); impressions -6.0%\n" in text
+
+
+def test_hostile_names_in_a_decomposition_are_escaped() -> None:
+    hostile = Decomposition(
+        "clicks", 10.0, 100.0, (Factor("impressions", 95.0, 100.0), Factor(HOSTILE_PAGE, 10 / 95, 1.0))
+    )
+    digest = sample_digest(findings=(finding(metric="clicks", observed=10.0, expected=100.0, decomposition=hostile),))
+    message = _render(digest=digest)
+    html = _html(message)
+    assert "<script" not in html
+    assert "Driven by &lt;script&gt;alert(1)&lt;/script&gt; (-89%); impressions -5.0%" in html
+    assert "Driven by <script>alert(1)</script> (-89%); impressions -5.0%" in _text(message)

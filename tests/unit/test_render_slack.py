@@ -8,8 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 from alerts.render.slack import render_slack
-from jobs.domain import Contributor, Severity
-from tests.fakes import finding, sample_digest
+from jobs.domain import Contributor, Decomposition, Factor, Kind, Severity
+from tests.fakes import CLICKS_BY_CTR, finding, sample_digest
 
 
 def _texts(payload: dict[str, Any]) -> list[str]:
@@ -109,3 +109,44 @@ def test_severity_is_visible_per_finding() -> None:
     payload = render_slack(sample_digest(findings=(finding(severity=Severity.LOW),)))
     section = next(b for b in payload["blocks"] if "fields" in b)
     assert section["text"]["text"].startswith(":white_circle: *Sessions down 41%*")
+
+
+def test_the_factor_that_drove_a_product_metric_is_a_line_under_the_finding() -> None:
+    ctr = CLICKS_BY_CTR.factors[1]
+    by_ctr = finding(
+        metric="ctr",
+        series="query:<!channel>",
+        observed=ctr.observed,
+        expected=ctr.expected,
+        kind=Kind.RATE_CHANGE,
+        decomposition=CLICKS_BY_CTR,
+    )
+    hostile = Decomposition("clicks", 10.0, 100.0, (Factor("impressions", 95.0, 100.0), Factor("<!here>", 0.1, 1.0)))
+    clicks = finding(metric="clicks", observed=10.0, expected=100.0, decomposition=hostile)
+    payload = render_slack(sample_digest(findings=(by_ctr, clicks)))
+    contexts = [e["text"] for b in payload["blocks"] if b["type"] == "context" for e in b["elements"]]
+    assert "Clicks -57%, driven by CTR (-54%); impressions -6.0%" in contexts
+    assert "Driven by &lt;!here&gt; (-90%); impressions -5.0%" in contexts
+    assert "<!here>" not in json.dumps(payload)
+
+
+def test_eighty_split_findings_with_contributors_still_fit_slack_limits() -> None:
+    many = tuple(
+        finding(
+            metric="clicks",
+            series=f"query:q{i}",
+            observed=113.0,
+            expected=263.34,
+            contributors=(Contributor("page:/x", 1, 2, 1.0),),
+            decomposition=CLICKS_BY_CTR,
+        )
+        for i in range(80)
+    )
+    blocks = render_slack(sample_digest(findings=many))["blocks"]
+    assert len(blocks) <= 50
+    for block in blocks:
+        if block["type"] == "context":
+            assert len(block["elements"]) <= 10
+            assert all(len(e["text"]) <= 3000 for e in block["elements"])
+    lines = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
+    assert lines.count("Driven by CTR (-54%); impressions -6.0%") >= 20

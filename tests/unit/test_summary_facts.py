@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from jobs.domain import Contributor, Kind
+from jobs.domain import Contributor, Decomposition, Factor, Kind
 from jobs.summary.answer import ANSWER_SCHEMA, MalformedAnswer, parse_answer
 from jobs.summary.facts import build_sheet, display_number
 from jobs.summary.pricing import DEFAULT_PRICES, Price, PriceTable, estimate_tokens
 from jobs.summary.prompt import fit_prompt, render_facts, request_for
-from tests.fakes import DATA_DATE, HOSTILE_PAGE, finding, sample_digest
+from tests.fakes import CLICKS_BY_CTR, DATA_DATE, HOSTILE_PAGE, finding, sample_digest
 
 FINDINGS = sample_digest().findings
 
@@ -166,3 +166,35 @@ def test_missing_values_are_null_not_a_crash() -> None:
     assert (payload["expected"], payload["change_pct"]) == (None, None)
     assert payload["contributors"][0]["actual"] is None
     assert payload["contributors"][0]["share_pct"] is None
+
+
+def test_a_finding_carries_the_factor_that_drove_its_product_metric_driver_first() -> None:
+    ctr = CLICKS_BY_CTR.factors[1]
+    by_ctr = finding(
+        metric="ctr",
+        series="query:running shoes",
+        observed=ctr.observed,
+        expected=ctr.expected,
+        kind=Kind.RATE_CHANGE,
+        decomposition=CLICKS_BY_CTR,
+    )
+    conversion_break = Decomposition(
+        "keyEvents", 0.0, 51.8, (Factor("sessions", 681.0, 1093.0), Factor("conversion rate", 0.0, 0.0474))
+    )
+    sessions = finding(observed=681.0, expected=1093.0, decomposition=conversion_break)
+    sheet = build_sheet([by_ctr, sessions], data_date=DATA_DATE, max_findings=10, max_contributors=3)
+    payload = sheet.payload()
+    assert payload["findings"][0]["decomposition"] == {
+        "metric_label": "clicks",
+        "actual": 113,
+        "expected": 263,
+        "change_pct": -57.1,
+        "driven_by": "CTR",
+        "factors": [
+            {"name": "CTR", "unit": "percent", "actual": 0.95, "expected": 2.09, "change_pct": -54.3},
+            {"name": "impressions", "unit": "count", "actual": 11857, "expected": 12617, "change_pct": -6.02},
+        ],
+    }
+    # the sessions did not drive the key events (the conversions broke): not told on this finding
+    assert "decomposition" not in payload["findings"][1]
+    assert '"driven_by":"CTR"' in render_facts(sheet)

@@ -16,7 +16,7 @@ from jobs.domain import Contributor, Kind, Severity
 from jobs.summary.answer import Answer, Paragraph
 from jobs.summary.facts import FactSheet, build_sheet
 from jobs.summary.guard import Violation, check_answer, check_text
-from tests.fakes import DATA_DATE, HOSTILE_PAGE, finding, sample_digest
+from tests.fakes import CLICKS_BY_CTR, DATA_DATE, HOSTILE_PAGE, finding, sample_digest
 
 ALL = ("F1", "F2", "F3", "F4")
 
@@ -266,3 +266,50 @@ def test_reassurance_is_refused_when_there_are_findings(text: str, reassures: bo
     answer = _answer((text, ("F1",)))
     found = [v for v in check_answer(answer, SHEET) if "reassures" in v.reason]
     assert bool(found) is reassures
+
+
+def _split(*, decomposition: bool = True) -> FactSheet:
+    """F1: CTR of the query "running shoes" 0.95% vs 2.09% (-54%), which took the clicks
+    from 263 to 113 (-57%) on impressions down 6% (11,857 vs 12,617); F2 sessions 590 vs 1,000."""
+    ctr = CLICKS_BY_CTR.factors[1]
+    by_ctr = finding(
+        metric="ctr",
+        series="query:running shoes",
+        observed=ctr.observed,
+        expected=ctr.expected,
+        kind=Kind.RATE_CHANGE,
+        decomposition=CLICKS_BY_CTR if decomposition else None,
+    )
+    return _sheet([by_ctr, finding()])
+
+
+FAITHFUL_SPLIT = (
+    'The CTR of "running shoes" fell 54% to 0.95% against an expected 2.09%, which likely cost the '
+    "query 57% of its clicks, 113 instead of 263, while impressions were down only 6% at 11,857."
+)
+
+
+def test_a_faithful_answer_may_cite_the_decomposition_of_the_finding() -> None:
+    answer = _answer((FAITHFUL_SPLIT, ("F1",)), headline="Clicks down 57%, driven by CTR (down 54%)")
+    assert check_answer(answer, _split()) == ()
+    # the same answer about a finding without its decomposition: those numbers are not facts
+    found = [str(v) for v in check_answer(answer, _split(decomposition=False))]
+    assert "paragraph 1: '57%' matches no cited fact" in found
+    assert "headline: '57%' matches no cited fact" in found
+
+
+def test_an_invented_share_or_factor_change_is_rejected() -> None:
+    answer = _answer(
+        ("The CTR explains 80% of the 57% drop in clicks; impressions fell 6%.", ("F1",)), headline="Clicks down 57%"
+    )
+    assert [str(v) for v in check_answer(answer, _split())] == ["paragraph 1: '80%' matches no cited fact"]
+    assert [str(v) for v in problems("Impressions fell 16% and clicks 57%.", ("F1",), _split())] == [
+        "p: '16%' matches no cited fact"
+    ]
+    assert [str(v) for v in problems("Impressions rose 6%.", ("F1",), _split())] == [
+        "p: '6%' says up, but the cited facts went down"
+    ]
+    # the decomposition belongs to F1: a paragraph citing only F2 may not use it
+    assert [str(v) for v in problems("Sessions fell 41%, and clicks 57%.", ("F2",), _split())] == [
+        "p: '57%' matches no cited fact"
+    ]
