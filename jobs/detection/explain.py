@@ -23,7 +23,6 @@ from jobs.domain import ChartData, Contributor, Decomposition, Direction, Findin
 
 __all__ = [
     "contributors",
-    "describe_decomposition",
     "finding_sort_key",
     "finding_to_json",
     "make_chart",
@@ -103,20 +102,6 @@ def _num(x: float | None) -> float | None:
     if x is None or not math.isfinite(x):
         return None
     return float(x)
-
-
-def _signed(change: float) -> str:
-    if math.isinf(change):
-        return "new"
-    return f"{change * 100:+.0f}%"
-
-
-def describe_decomposition(d: Decomposition) -> str:
-    """``"clicks down 30%: impressions -5%, ctr -26% (ctr drove it)"``."""
-    moved = "up" if d.change >= 0 else "down"
-    size = "from zero" if math.isinf(d.change) else f"{abs(d.change) * 100:.0f}%"
-    parts = ", ".join(f"{f.name} {_signed(f.change)}" for f in d.factors)
-    return f"{d.metric} {moved} {size}: {parts} ({d.driver.name} drove it)"
 
 
 def _decomposition_json(d: Decomposition) -> dict[str, object]:
