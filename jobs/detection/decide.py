@@ -11,8 +11,10 @@
   :data:`jobs.detection.engine.LOOSE`. If the series was off the same way on the 2
   previous days (but not the 3rd), today is a LEVEL_SHIFT, tested on the three days'
   combined evidence (Stouffer) as well as on today's alone, so a sustained moderate move
-  is found on its third day (at a bar 10x stricter than one day's); off on 2 or 3 of
-  the 3 previous days otherwise, it is an ongoing shift, reported already and not again
+  is found on its third day (at a bar 10x stricter than one day's) — unless it was off
+  that way on 3 or more of the last 7 days (a shifted level drifting in and out of
+  significance: ongoing, not new); off on 2 or 3 of the 3 previous days otherwise (or
+  on 3 of the last 7), it is an ongoing shift, reported already and not again
   (after two whole weeks at the new level the baseline re-bases onto it) — unless today
   is significantly beyond the level of those days too (a new move on top of the old).
 - **Kinds.** Otherwise a count below 5% of expected is an OUTAGE, a ``ctr``/``position``
@@ -34,7 +36,7 @@ import numpy.typing as npt
 from jobs.detection import noise
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
-from jobs.detection.runs import Runs, z_scores
+from jobs.detection.runs import ONGOING, Runs, z_scores
 from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, score_day
 from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind
 
@@ -108,6 +110,9 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     def prior(i: int, k: int) -> bool:
         return bool(runs.off[bool(up[i])][k][where[i]])
 
+    def shifted(i: int, more: int = 0) -> bool:
+        return int(runs.recent_off[bool(up[i])][where[i]]) >= ONGOING + more
+
     sig3 = _level_shift_test(scorer, col, s, runs=runs, rows=rows, eligible=clear & wanted, up=up, families=families)
     stable = scorer.stable_volume(col)
     kinds: dict[int, Kind] = {}
@@ -115,9 +120,9 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
         if not (effect[i] and wanted[i] and testable[i]):
             continue
         d1, d2, d3 = prior(i, 0), prior(i, 1), prior(i, 2)
-        if d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]):
+        if d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]) and not shifted(i, 1):
             kinds[i] = Kind.LEVEL_SHIFT
-        elif not sig[i] or (d1 + d2 + d3 >= 2 and not runs.beyond(scorer, s, i, where[i], bool(up[i]))):
+        elif not sig[i] or ((d1 + d2 + d3 >= 2 or shifted(i)) and not runs.beyond(scorer, s, i, where[i], bool(up[i]))):
             continue  # not significant alone, or an ongoing shift (reported when it began)
         elif scorer.model is Model.COUNT and not up[i] and s.observed[i] <= _OUTAGE_RATIO * s.expected[i]:
             kinds[i] = Kind.OUTAGE

@@ -1,7 +1,9 @@
 """Runs of days: was a series already off on the days before the one being decided?
 
-Level shifts (off three days running), ongoing shifts (off on most recent days) and new
-moves beyond an ongoing shift are told apart here (see :mod:`jobs.detection.decide`).
+Level shifts (off three days running), ongoing shifts (off on most recent days: 2 of the
+last 3, or :data:`ONGOING` of the last :data:`RECENT`, as a shifted level drifts in and out
+of significance) and new moves beyond an ongoing shift are told apart here (see
+:mod:`jobs.detection.decide`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ if TYPE_CHECKING:
 __all__ = ["Runs", "z_scores"]
 
 BoolArray = npt.NDArray[np.bool_]
-#: How far back runs look for three observed days (gaps are skipped).
-_LOOKBACK = 6
+#: How far back runs look for their observed days (gaps are skipped).
+_LOOKBACK = 10
+#: The recent days (observed) in which a series off the same way on :data:`ONGOING` or more
+#: is in a shifted regime: a day off again is not news (unless beyond the regime's level).
+RECENT = 7
+ONGOING = 3
 
 
 def z_scores(p: FloatArray) -> FloatArray:
@@ -55,17 +61,21 @@ class Runs:
                 z[u].append(z_scores(s.p_high if u else s.p_low))
             with np.errstate(invalid="ignore", divide="ignore"):
                 level.append(s.observed / s.season if multiplicative else s.observed - s.season)
-        # per row, the positions of its first three observed days among those looked at
-        picks = np.full((rows.size, 3), -1, dtype=np.int64)
+        # per row, the positions of its first RECENT observed days among those looked at
+        picks = np.full((rows.size, RECENT), -1, dtype=np.int64)
         if seen:
             observed = np.stack(seen, axis=1)
             rank = np.cumsum(observed, axis=1) - 1
-            for j in range(3):
+            for j in range(RECENT):
                 hit = observed & (rank == j)
                 picks[:, j] = np.where(hit.any(axis=1), np.argmax(hit, axis=1), -1)
         self.off = {u: [_pick(off[u], picks[:, j], False) for j in range(3)] for u in (True, False)}
         self.z = {u: [_pick(z[u], picks[:, j], 0.0) for j in range(3)] for u in (True, False)}
         self.level = [_pick(level, picks[:, j], np.nan) for j in range(3)]
+        #: per direction, how many of the RECENT observed days each row was off that way
+        self.recent_off = {
+            u: np.sum([_pick(off[u], picks[:, j], False) for j in range(RECENT)], axis=0) for u in (True, False)
+        }
 
     def beyond(self, scorer: Scorer, today: DayScores, i: int, n: int, up: bool) -> bool:
         """Is series ``i`` (row ``n`` here) today significantly and materially beyond the level

@@ -133,6 +133,19 @@ def test_a_trend_is_still_extrapolated() -> None:
     assert s.expected[0] == pytest.approx(mean[-1], rel=0.06)
 
 
+def test_a_shift_that_lapses_for_two_days_is_not_reported_again() -> None:
+    # Halved from day 90, back to normal on days 93-94, halved again after: the days after
+    # the lapse belong to the same shift (off on 3 or more of the last 7 days), not a new
+    # drop on day 95 and a new level shift on day 97.
+    values = _seasonal(1, 120, 800, seed=6)
+    values[0, 90:93] *= 0.5
+    values[0, 95:] *= 0.5
+    panel = _panel(values, (TOTAL_SERIES,))
+    found = detect_range([panel], DetectionParams(), start=panel.dates[85], end=panel.dates[100])
+    kinds = [(panel.dates.index(f.anomaly.day), f.anomaly.kind) for f in found]
+    assert kinds == [(90, Kind.DROP), (91, Kind.DROP), (92, Kind.LEVEL_SHIFT)]
+
+
 def test_outage_on_a_total_is_critical_and_its_children_fold_into_it() -> None:
     values = _seasonal(4, 100, [0, 300, 200, 100], seed=7)
     values[0] = values[1:].sum(axis=0)
