@@ -1,8 +1,8 @@
 """Runs of days: was a series already off on the days before the one being decided?
 
 Level shifts (off three days running), ongoing shifts (off on most recent days: 2 of the
-last 3, or :data:`ONGOING` of the last :data:`RECENT`, as a shifted level drifts in and out
-of significance) and new moves beyond an ongoing shift are told apart here (see
+last 3, or clearly off on :data:`ONGOING` of the last :data:`RECENT` days, as a shifted
+level drifts in and out of significance) and new moves beyond an ongoing shift are told apart here (see
 :mod:`jobs.detection.decide`).
 """
 
@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 __all__ = ["Runs", "z_scores"]
 
 BoolArray = npt.NDArray[np.bool_]
-#: How far back runs look for their observed days (gaps are skipped).
-_LOOKBACK = 10
-#: The recent days (observed) in which a series off the same way on :data:`ONGOING` or more
+#: How far back runs look for three observed days (gaps are skipped).
+_LOOKBACK = 6
+#: The recent calendar days in which a series off the same way on :data:`ONGOING` or more
 #: is in a shifted regime: a day off again is not news (unless beyond the regime's level).
 RECENT = 7
 ONGOING = 3
+CLEAR = 0.01
+_CLEAR_Z = float(noise.norm_isf(CLEAR))
 
 
 def z_scores(p: FloatArray) -> FloatArray:
@@ -51,7 +53,7 @@ class Runs:
         z: dict[bool, list[FloatArray]] = {True: [], False: []}
         level: list[FloatArray] = []
         seen: list[BoolArray] = []
-        for k in range(1, _LOOKBACK + 1):
+        for k in range(1, max(_LOOKBACK, RECENT) + 1):
             if col - k < 0:
                 break
             s = scorer.rows_at(col - k, rows, pool)
@@ -61,21 +63,20 @@ class Runs:
                 z[u].append(z_scores(s.p_high if u else s.p_low))
             with np.errstate(invalid="ignore", divide="ignore"):
                 level.append(s.observed / s.season if multiplicative else s.observed - s.season)
-        # per row, the positions of its first RECENT observed days among those looked at
-        picks = np.full((rows.size, RECENT), -1, dtype=np.int64)
+        # per row, the positions of its first three observed days within the look-back
+        picks = np.full((rows.size, 3), -1, dtype=np.int64)
         if seen:
-            observed = np.stack(seen, axis=1)
+            observed = np.stack(seen[:_LOOKBACK], axis=1)
             rank = np.cumsum(observed, axis=1) - 1
-            for j in range(RECENT):
+            for j in range(3):
                 hit = observed & (rank == j)
                 picks[:, j] = np.where(hit.any(axis=1), np.argmax(hit, axis=1), -1)
         self.off = {u: [_pick(off[u], picks[:, j], False) for j in range(3)] for u in (True, False)}
         self.z = {u: [_pick(z[u], picks[:, j], 0.0) for j in range(3)] for u in (True, False)}
         self.level = [_pick(level, picks[:, j], np.nan) for j in range(3)]
-        #: per direction, how many of the RECENT observed days each row was off that way
-        self.recent_off = {
-            u: np.sum([_pick(off[u], picks[:, j], False) for j in range(RECENT)], axis=0) for u in (True, False)
-        }
+        #: per direction, on how many of the last RECENT days each row was clearly off that way
+        #: (one-sided p < CLEAR: chance alone rarely makes three such days in a week)
+        self.recent_off = {u: _clearly_off(off[u][:RECENT], z[u][:RECENT], rows.size) for u in (True, False)}
 
     def beyond(self, scorer: Scorer, today: DayScores, i: int, n: int, up: bool) -> bool:
         """Is series ``i`` (row ``n`` here) today significantly and materially beyond the level
@@ -99,6 +100,13 @@ class Runs:
         both = scorer.mp.direction is DirectionFilter.BOTH
         p = (2.0 if both else 1.0) * float(noise.norm_sf(delta / spread))
         return p < scorer.mp.max_p_value and delta >= scorer.mp.min_change_pct * abs(expected)
+
+
+def _clearly_off(off: list[BoolArray], z: list[FloatArray], n: int) -> IntArray:
+    counts = np.zeros(n, dtype=np.int64)
+    for o, zz in zip(off, z, strict=True):
+        counts += o & (zz > _CLEAR_Z)
+    return counts
 
 
 def _pick(days: list[np.ndarray], at: IntArray, missing: float | bool) -> np.ndarray:
