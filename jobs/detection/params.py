@@ -24,8 +24,8 @@ class MetricParams:
     #: Target false discovery rate across the series of one property x metric x day.
     sensitivity: float = 0.01
     #: Largest p-value any one finding may have, however large its family: on noise alone
-    #: about this share of series-days would alert (0.00001: one in 100,000).
-    max_p_value: float = 1e-5
+    #: about this share of series-days would alert (0.00003: about one in 33,000).
+    max_p_value: float = 3e-5
     #: Series whose expected value is below this are not tested (too little to say).
     min_volume: float = 20.0
     #: Smallest relative change worth reporting (0.15 = 15%).
