@@ -24,24 +24,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from jobs.domain import TOTAL_SERIES, Direction, Finding, Kind
+from jobs.domain import RATE_METRICS, TOTAL_SERIES, Direction, Finding, Kind
 
 __all__ = ["DOWNSTREAM", "RATE_METRICS", "Inhibition", "finding_key", "inhibit"]
 
-#: Rates: a broken numerator or denominator moves them in either direction.
-RATE_METRICS: frozenset[str] = frozenset(
-    {
-        "ctr",
-        "sessionKeyEventRate",
-        "userKeyEventRate",
-        "sessionConversionRate",
-        "userConversionRate",
-        "keyEventRate",
-        "conversionRate",
-        "engagementRate",
-        "bounceRate",
-    }
-)
+# RATE_METRICS (from jobs.domain): a broken numerator or denominator moves them either way.
 _KEY_RATES = frozenset({"sessionKeyEventRate", "userKeyEventRate", "keyEventRate"})
 _CONVERSION_RATES = frozenset({"sessionConversionRate", "userConversionRate", "conversionRate"})
 _EVENTS = frozenset({"keyEvents", "conversions"}) | _KEY_RATES | _CONVERSION_RATES

@@ -18,6 +18,8 @@ import numpy.typing as npt
 
 __all__ = [
     "COUNT_METRICS",
+    "RATE_DENOMINATORS",
+    "RATE_METRICS",
     "TOTAL_SERIES",
     "Anomaly",
     "ChartData",
@@ -59,6 +61,22 @@ COUNT_METRICS: frozenset[str] = frozenset(
         "impressions",
     }
 )
+
+#: Proportions and the count each is a share of (its denominator): CTR of impressions,
+#: GA4's per-session rates of sessions, per-user rates of users. Scored as binomial
+#: proportions with their denominators when the file holds both (values as fractions).
+RATE_DENOMINATORS: dict[str, str] = {
+    "ctr": "impressions",
+    "sessionKeyEventRate": "sessions",
+    "sessionConversionRate": "sessions",
+    "keyEventRate": "sessions",
+    "conversionRate": "sessions",
+    "engagementRate": "sessions",
+    "bounceRate": "sessions",
+    "userKeyEventRate": "totalUsers",
+    "userConversionRate": "totalUsers",
+}
+RATE_METRICS: frozenset[str] = frozenset(RATE_DENOMINATORS)
 
 #: The series name of a property's total (every other series is a breakdown child).
 TOTAL_SERIES = "total"

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from jobs.domain import TOTAL_SERIES, Anomaly, Digest, Factor, Finding, Incident, Kind
+from jobs.domain import RATE_METRICS, TOTAL_SERIES, Anomaly, Digest, Factor, Finding, Incident, Kind
 
 __all__ = [
     "ContributorFacts",
@@ -112,7 +112,7 @@ def format_value(metric: str, value: float) -> str:
     """A value as a person reads it: ``"12,345"``, ``"3.40%"`` for CTR, ``"4.2"`` for position."""
     if math.isnan(value):
         return "n/a"
-    if metric == "ctr":
+    if metric in RATE_METRICS:
         return f"{value * 100:.2f}%"
     if metric == "position":
         return f"{value:.1f}"

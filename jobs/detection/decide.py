@@ -53,7 +53,6 @@ _CHART_DAYS = 56
 _RUN_STRICTER = 0.1
 #: A day must be at least this far off (one-sided) for the three-day test to consider it.
 _RUN_TODAY = 0.01
-_VOLUME_BACKED = frozenset({"ctr", "position"})
 
 
 def _bh(p: FloatArray, families: list[IntArray], alpha: float) -> tuple[BoolArray, FloatArray]:
@@ -126,7 +125,7 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
             continue  # not significant alone, or an ongoing shift (reported when it began)
         elif scorer.model is Model.COUNT and not up[i] and s.observed[i] <= _OUTAGE_RATIO * s.expected[i]:
             kinds[i] = Kind.OUTAGE
-        elif scorer.panel.metric in _VOLUME_BACKED and stable[i]:
+        elif scorer.volume is not None and stable[i]:
             kinds[i] = Kind.RATE_CHANGE
         else:
             kinds[i] = Kind.SPIKE if up[i] else Kind.DROP

@@ -27,16 +27,25 @@ from jobs.detection.panels import aligned, dimension_groups, name_parts, parents
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.detection.ratios import fold_ratios
 from jobs.detection.stats import DayScores, IntArray, Model, Pool, score_day
-from jobs.domain import COUNT_METRICS, Finding, FloatArray, MetricPanel
+from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, Finding, FloatArray, MetricPanel
 
 __all__ = ["LOOSE", "Scorer", "Walk", "detect", "detect_range", "walk"]
 
-RATE_METRICS = frozenset({"ctr"})
-VOLUME_BACKED = frozenset({"ctr", "position"})
+#: Metric -> the count metric that carries it (a rate's denominator; position's impressions).
+VOLUME_OF: dict[str, str] = {**RATE_DENOMINATORS, "position": "impressions"}
 #: One-sided tail probability under which a day counts as "off" when judging runs of days
 #: (level shifts, ongoing shifts, a total that moved) rather than reporting it.
 LOOSE = 0.05
 BoolArray = np.ndarray
+
+
+def _proportions(panel: MetricPanel) -> bool:
+    """A rate panel whose values are fractions (0..1); a file giving a rate in percent is
+    scored as a continuous metric instead (no denominator to count with)."""
+    if panel.metric not in RATE_METRICS:
+        return False
+    with np.errstate(invalid="ignore"):
+        return not bool(np.any(panel.values > 1.0)) and not bool(np.any(panel.values < 0.0))
 
 
 def _model(metric: str) -> Model:
@@ -146,12 +155,14 @@ class _Engine:
                 continue
             mp = params.for_metric(panel.metric)
             scorer = Scorer(panel, mp)
-            if panel.metric in VOLUME_BACKED:
-                imp = self.scorers.get((panel.property, "impressions"))
+            if panel.metric in VOLUME_OF:
+                imp = self.scorers.get((panel.property, VOLUME_OF[panel.metric]))
                 if imp is not None:
                     same = imp.panel.series == panel.series and imp.panel.dates == panel.dates
                     scorer.volume = imp if same else Scorer(_reindexed(imp.panel, panel), imp.mp)
-                    scorer.denominators = scorer.volume.values if panel.metric in RATE_METRICS else None
+                    scorer.denominators = scorer.volume.values if _proportions(panel) else None
+            if scorer.model is Model.RATE and scorer.denominators is None:
+                scorer.model = Model.CONTINUOUS  # no denominator to count with
             self.scorers[panel.property, panel.metric] = scorer
 
     def day(self, day: date) -> list[Finding]:

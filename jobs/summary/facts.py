@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from jobs.domain import TOTAL_SERIES, Decomposition, Finding
+from jobs.domain import RATE_METRICS, TOTAL_SERIES, Decomposition, Finding
 from jobs.naming import DIMENSION_LABELS, metric_label, series_label
 
 __all__ = [
@@ -217,7 +217,7 @@ class FactSheet:
 
 
 def _unit(metric: str) -> tuple[str, float]:
-    if metric == "ctr":
+    if metric in RATE_METRICS:
         return "percent", 100.0
     if metric == "position":
         return "position", 1.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from jobs.domain import TOTAL_SERIES, Factor, Finding, Kind
+from jobs.domain import RATE_METRICS, TOTAL_SERIES, Factor, Finding, Kind
 from jobs.naming import metric_label, series_label
 from jobs.ports import Summary
 
@@ -28,7 +28,7 @@ def _pct(change: float) -> str:
 
 
 def _number(value: float, metric: str = "") -> str:
-    if metric == "ctr":  # a proportion, shown as a percentage
+    if metric in RATE_METRICS:  # a proportion, shown as a percentage
         return f"{value * 100:.2f}%"
     if metric == "position":
         return f"{value:.1f}"

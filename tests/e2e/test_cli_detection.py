@@ -140,3 +140,23 @@ def test_new_commands_have_help(tmp_path: Path) -> None:
         result = barometer(command, "--help", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "Usage:" in result.stdout
+
+
+def test_a_conversion_rate_is_a_proportion_of_its_sessions(tmp_path: Path) -> None:
+    # GA4's sessionKeyEventRate next to sessions: scored as a binomial share of the day's
+    # sessions. The rate halves on the last day while sessions hold: a rate change, shown
+    # with its interval in the rate's own unit (a fraction).
+    rng = np.random.default_rng(4)
+    rows = []
+    for n in range(70):
+        day = (START + timedelta(days=n)).isoformat()
+        sessions = int(rng.poisson(3000))
+        rate = 0.04 * (0.5 if n == 69 else 1.0)
+        events = int(rng.binomial(sessions, rate))
+        rows += [f"{day},total,sessions,{sessions}", f"{day},total,sessionKeyEventRate,{events / sessions:.6f}"]
+    result = barometer("detect", str(_csv(tmp_path, rows)), "-o", "-", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(f["metric"], f["kind"], f["direction"]) for f in found] == [("sessionKeyEventRate", "rate_change", "down")]
+    assert found[0]["lower"] < 0.04 < found[0]["upper"] < 0.05
+    assert found[0]["p_value"] < 1e-5

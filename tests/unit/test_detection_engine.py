@@ -224,6 +224,23 @@ def test_clicks_and_impressions_on_different_series_derive_no_ctr() -> None:
     assert detect_range(list(derived), DetectionParams(), start=clicks.dates[-7], end=clicks.dates[-1]) == ()
 
 
+def test_a_rate_given_in_percent_is_scored_as_a_continuous_metric() -> None:
+    # A file with conversionRate in percent (4.1 for 4.1%) has no share to count with: it is
+    # judged like any continuous metric rather than as a proportion of its sessions (its
+    # smallest change is then in its own unit: percentage points).
+    sessions = _seasonal(1, 70, 3000, seed=3)
+    rate = 4.0 + np.random.default_rng(3).normal(0.0, 0.1, (1, 70))
+    rate[0, -1] = 2.0
+    found = detect_range(
+        [_panel(sessions, (TOTAL_SERIES,)), _panel(rate, (TOTAL_SERIES,), metric="conversionRate")],
+        DetectionParams().with_metric("conversionRate", min_change_abs=0.5),
+        start=_dates(70)[-1],
+        end=_dates(70)[-1],
+    )
+    assert [(f.anomaly.metric, f.anomaly.kind) for f in found] == [("conversionRate", Kind.RATE_CHANGE)]
+    assert found[0].anomaly.expected == pytest.approx(4.0, abs=0.1)
+
+
 def test_severity_rule() -> None:
     assert severity(Kind.OUTAGE, -1.0, direction=Direction.DOWN, top_level=True) is Severity.CRITICAL
     assert severity(Kind.OUTAGE, -1.0, direction=Direction.DOWN, top_level=False) is Severity.HIGH

@@ -189,3 +189,12 @@ def test_hostile_names_in_a_decomposition_are_escaped() -> None:
     assert "<script" not in html
     assert "Driven by &lt;script&gt;alert(1)&lt;/script&gt; (-89%); impressions -5.0%" in html
     assert "Driven by <script>alert(1)</script> (-89%); impressions -5.0%" in _text(message)
+
+
+def test_a_conversion_rate_reads_in_percent() -> None:
+    rate = finding(metric="sessionKeyEventRate", observed=0.021, expected=0.042, kind=Kind.RATE_CHANGE)
+    message = _render(digest=sample_digest(findings=[rate]))
+    for body in (_visible(_html(message)), _text(message)):
+        assert "Session key event rate down 50%" in body
+        assert "2.10% (-50%)" in body
+        assert "4.20% (range 3.57% – 4.83%)" in body
