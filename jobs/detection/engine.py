@@ -40,12 +40,15 @@ BoolArray = np.ndarray
 
 
 def _proportions(panel: MetricPanel) -> bool:
-    """A rate panel whose values are fractions (0..1); a file giving a rate in percent is
-    scored as a continuous metric instead (no denominator to count with)."""
+    """A rate panel whose values are fractions (0..1): ``ctr`` (derived from the counts)
+    always; another rate when at least 99% of its values are. A file giving a rate in
+    percent is scored as a continuous metric instead (no denominator to count with)."""
     if panel.metric not in RATE_METRICS:
         return False
-    with np.errstate(invalid="ignore"):
-        return not bool(np.any(panel.values > 1.0)) and not bool(np.any(panel.values < 0.0))
+    if panel.metric == "ctr":
+        return True
+    finite = panel.values[np.isfinite(panel.values)]
+    return finite.size == 0 or float(np.mean((finite >= 0.0) & (finite <= 1.0))) >= 0.99
 
 
 def _model(metric: str) -> Model:

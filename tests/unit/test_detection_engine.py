@@ -241,6 +241,23 @@ def test_a_rate_given_in_percent_is_scored_as_a_continuous_metric() -> None:
     assert found[0].anomaly.expected == pytest.approx(4.0, abs=0.1)
 
 
+def test_ctr_stays_a_proportion_when_one_series_has_more_clicks_than_impressions() -> None:
+    # Page-level exports can carry a day with more clicks than impressions; that row must
+    # not turn the whole CTR panel into a continuous metric (whose smallest change, 10 in
+    # its own unit, no CTR could reach).
+    rng = np.random.default_rng(5)
+    impressions = _seasonal(2, 70, [20_000, 5_000], seed=5)
+    clicks = rng.binomial(impressions.astype(np.int64), 0.05).astype(np.float64)
+    clicks[0, -1] = rng.binomial(int(impressions[0, -1]), 0.025)  # CTR halves, impressions steady
+    clicks[1, 10] = impressions[1, 10] + 3
+    series = ("page:/a", "page:/b")
+    panels = derive_ctr([_panel(clicks, series, metric="clicks"), _panel(impressions, series, metric="impressions")])
+    found = detect_range(list(panels), DetectionParams(), start=_dates(70)[-1], end=_dates(70)[-1])
+    assert [(f.anomaly.series, f.anomaly.metric, f.anomaly.kind) for f in found] == [
+        ("page:/a", "ctr", Kind.RATE_CHANGE)
+    ]
+
+
 def test_severity_rule() -> None:
     assert severity(Kind.OUTAGE, -1.0, direction=Direction.DOWN, top_level=True) is Severity.CRITICAL
     assert severity(Kind.OUTAGE, -1.0, direction=Direction.DOWN, top_level=False) is Severity.HIGH
