@@ -2,14 +2,15 @@
 
 For each configuration (``dev``, the set the engine was developed on; ``holdout`` and
 ``clear``, other shapes of data, see :data:`jobs.evaluation.generator.CONFIGS`; ``flat``,
-independent series from a separate, simpler generator, :mod:`jobs.evaluation.flat`) and
-each seed, it generates a metrics CSV and a labels file,
-runs barometer through the function behind ``barometer detect FILE --start S --end E``
+independent series from a separate, simpler generator, :mod:`jobs.evaluation.flat`; and,
+only when asked for with ``--configs blind``, ``blind``, a one-shot unseen set calibrated on
+the references alone, :mod:`jobs.evaluation.blind`) and each seed, it generates a metrics
+CSV and a labels file, runs barometer through the function behind ``barometer detect FILE --start S --end E``
 (walk-forward over the evaluation window, default settings), runs the naive and the
 same-weekday references on the same file, and scores all three
 (:mod:`jobs.evaluation.scoring`).
 
-Usage: ``python -m benchmarks.evaluate [--seeds 1,2,3] [--configs dev,holdout,clear,flat] [--keep DIR] [-v]``
+Usage: ``python -m benchmarks.evaluate [--seeds 1,2,3] [--configs dev,holdout,clear,flat|blind] [--keep DIR] [-v]``
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from pathlib import Path
 from jobs.csvio import read_panels_csv
 from jobs.evaluation import CONFIGS, Flag, Score, generate, score, write_labels
 from jobs.evaluation.baselines import BASELINES
+from jobs.evaluation.blind import generate_blind
 from jobs.evaluation.flat import generate_flat
 from worker.detect import detect_file
 from worker.settings import Settings
 
 BAROMETER = "barometer (barometer detect)"
 FLAT = "flat"
-KNOWN = (*CONFIGS, FLAT)
+BLIND = "blind"
+DEFAULT = (*CONFIGS, FLAT)
+KNOWN = (*DEFAULT, BLIND)
 
 
 def _barometer(path: Path, start: date, end: date, out: Path) -> list[Flag]:
@@ -59,7 +63,10 @@ def run(configs: list[str], seeds: list[int], keep: Path | None, verbose: bool) 
             with tempfile.TemporaryDirectory(prefix="barometer-eval-") as tmp:
                 where = keep or Path(tmp)
                 where.mkdir(parents=True, exist_ok=True)
-                data = generate_flat(seed) if name == FLAT else generate(CONFIGS[name], seed)
+                if name == BLIND:
+                    data = generate_blind(seed)
+                else:
+                    data = generate_flat(seed) if name == FLAT else generate(CONFIGS[name], seed)
                 csv_path = where / f"{name}-{seed}.csv"
                 rows = data.write_csv(csv_path)
                 write_labels(data.labels, where / f"{name}-{seed}.labels.csv")
@@ -95,7 +102,11 @@ def _details(s: Score) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated generator seeds (default 1,2,3)")
-    parser.add_argument("--configs", default=",".join(KNOWN), help=f"comma-separated, from {', '.join(KNOWN)}")
+    parser.add_argument(
+        "--configs",
+        default=",".join(DEFAULT),
+        help=f"comma-separated, from {', '.join(KNOWN)} (default: all but {BLIND})",
+    )
     parser.add_argument("--keep", type=Path, help="write the CSVs, labels and findings here")
     parser.add_argument("-v", "--verbose", action="store_true", help="list barometer's misses and false alarms")
     args = parser.parse_args(argv)

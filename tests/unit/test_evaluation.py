@@ -6,6 +6,8 @@ import dataclasses
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from jobs.csvio import read_panels_csv
 from jobs.detection.engine import walk
 from jobs.detection.panels import site_of
@@ -87,3 +89,25 @@ def test_barometer_finds_most_events_with_few_false_alarms_where_the_naive_z_sco
     assert ours.recall >= 0.85, ours.missed
     assert ours.fa_per_1000 <= 0.5, ours.false
     assert ours.f1 > naive.f1 + 0.3
+
+
+def test_the_blind_generator_is_deterministic_and_labels_its_evaluation_window() -> None:
+    from jobs.evaluation.blind import MOVES_WITH, generate_blind
+
+    a, b = generate_blind(2), generate_blind(2)
+    assert a.labels == b.labels
+    assert all(np.array_equal(a.values[k], b.values[k], equal_nan=True) for k in a.values)
+    assert len(a.labels) >= 30
+    assert generate_blind(3).labels != a.labels
+    assert all(a.eval_start <= lab.start <= lab.end <= a.dates[-1] for lab in a.labels)
+    assert a.eval_start == a.dates[-42]
+    assert {metric for _, metric in a.values} == {"sessions", "keyEvents", "clicks", "impressions", "position"}
+    assert {lab.metric for lab in a.labels} <= {"sessions", "keyEvents", "clicks", "impressions", "position"}
+    assert all(lab.also == MOVES_WITH[lab.metric] for lab in a.labels)
+    assert all(lab.series.split("/")[0] in ("ga4", "gsc") and (lab.series, lab.metric) in a.values for lab in a.labels)
+    assert {lab.kind for lab in a.labels} >= {"spike", "drop", "level_shift", "outage", "ctr"}
+    # a GA4 total is the sum of its channels
+    channels = [v for (s, m), v in a.values.items() if s.startswith("ga4/shop/channel:") and m == "sessions"]
+    total = a.values["ga4/shop/total", "sessions"]
+    both = np.isfinite(total) & np.all(np.isfinite(channels), axis=0)
+    assert np.array_equal(total[both], np.sum(channels, axis=0)[both])
