@@ -2,12 +2,13 @@
 ``clicks = impressions x ctr`` (and GA4's users and page views per session).
 
 Every finding on one of these metrics carries a :class:`jobs.domain.Decomposition` of the
-product on its day (which factor drove the change). A finding on the product itself is
-folded (dropped, its decomposition kept on the factor's finding) when one factor moved
-the same way (off today; reported now or as an ongoing shift) and explains at least
-:data:`EXPLAINED` of the product's change on a log scale: one cause, one alert. Likewise
-``ctr`` and ``clicks`` moving with a ``position`` change of the same series (a worse
-rank, fewer clicks).
+product on its day (which factor drove the change). When one factor moved the same way
+(off today; reported now or as an ongoing shift) and explains at least :data:`EXPLAINED`
+of the product's change on a log scale, the factor's finding carries the product's
+decomposition too. Both findings stay: each metric that moved is flagged (clicks fell,
+and CTR is why); the digest joins them into one incident (same series, day and
+direction, :mod:`alerts.grouping`). ``ctr`` and ``clicks`` moving with a ``position``
+change of the same series (a worse rank, fewer clicks) are dropped: the rank is the news.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def _explains(factor: Factor, parts: Decomposition) -> bool:
 
 
 def fold_ratios(found: Sequence[Finding], scorers: Mapping[Key, Scorer]) -> list[Finding]:
-    """Attach decompositions and fold findings another metric of the series explains."""
+    """Attach decompositions (to a product's finding, and to the finding of the factor that
+    drove it); drop ``ctr`` and ``clicks`` findings that a worse rank explains."""
     look = _Lookup(scorers)
     out: list[Finding] = []
     carried: dict[tuple[str, str, str], Decomposition] = {}
@@ -124,8 +126,7 @@ def fold_ratios(found: Sequence[Finding], scorers: Mapping[Key, Scorer]) -> list
             elif _explains(rate, parts) and look.moving(a.property, PRODUCTS[a.metric][1], a.series, a.day, up):
                 metric = PRODUCTS[a.metric][1]
             if metric is not None:
-                carried[a.property, a.series, metric] = parts
-                continue
+                carried[a.property, a.series, metric] = parts  # the factor's finding shows it too
         if a.metric in ("ctr", "clicks") and look.moving(a.property, "position", a.series, a.day, not up):
             continue  # the rank moved (up = worse) and took CTR and clicks with it
         out.append(replace(f, decomposition=parts) if parts is not None else f)

@@ -83,13 +83,19 @@ def test_demo_writes_a_readable_digest_with_one_chart_per_finding(tmp_path: Path
     ctr_drop = split[0]
     assert ctr_drop in html
     assert re.search(r"Driven by conversion rate \(-100%\); sessions -\d+%", text)
-    assert re.search(rf"Clicks down \d+%, driven by CTR \(down {title[1]}%\); impressions", text)  # summary
+    # the summary tells the clicks' story and names the CTR as its driver
+    page = "https://shop.example/shoes/running"
+    assert re.search(rf"Clicks on shop-search for page {page} down \d+%: .*? Driven by CTR \(down {title[1]}%\)", text)
+    # the clicks lead the incident in every channel and say the CTR drove them
+    lead = re.search(rf"Driven by CTR \(-{title[1]}%\); impressions [-+][\d.]+%", text)
+    assert lead is not None
+    assert lead[0] in html
 
     payload = json.loads(slack[0].read_text())
     assert payload["blocks"]
     assert payload["unfurl_links"] is False
     contexts = [e["text"] for b in payload["blocks"] if b["type"] == "context" for e in b["elements"]]
-    assert ctr_drop in contexts
+    assert lead[0] in contexts
 
     # A second demo starts from a fresh database and writes the digest again.
     again = barometer("demo", "--outbox", "out", cwd=tmp_path)

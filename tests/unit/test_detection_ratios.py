@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from alerts.grouping import group_incidents
 from jobs.detection import noise
 from jobs.detection.engine import detect, detect_range
 from jobs.detection.explain import finding_to_json
@@ -46,7 +47,7 @@ def _search(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return impressions, clicks
 
 
-def test_a_ctr_drop_is_one_rate_change_that_says_ctr_drove_the_clicks() -> None:
+def test_a_ctr_drop_is_a_rate_change_and_the_clicks_finding_says_ctr_drove_it() -> None:
     impressions, clicks = _search(np.random.default_rng(1))
     clicks[1, -1] = np.round(clicks[1, -1] * 0.4)  # query:a loses its rich result: CTR -60%
     clicks[0] = clicks[1:].sum(axis=0)
@@ -54,7 +55,16 @@ def test_a_ctr_drop_is_one_rate_change_that_says_ctr_drove_the_clicks() -> None:
     found = _by(detect(panels, DetectionParams(), day=END))
     f = found["query:a", "ctr"]
     assert f.anomaly.kind is Kind.RATE_CHANGE
-    assert ("query:a", "clicks") not in found  # folded: the clicks fell because the CTR did
+    # the clicks fell too, and say why; the digest joins the two into one incident
+    clicks_finding = found["query:a", "clicks"]
+    assert clicks_finding.decomposition is not None
+    assert clicks_finding.decomposition.driver.name == "ctr"
+    incidents = group_incidents(list(found.values()))
+    assert len(incidents) == 1
+    assert {(g.anomaly.series, g.anomaly.metric) for g in incidents[0].findings} >= {
+        ("query:a", "ctr"),
+        ("query:a", "clicks"),
+    }
     assert f.decomposition is not None
     assert f.decomposition.metric == "clicks"
     assert f.decomposition.driver.name == "ctr"
@@ -69,7 +79,7 @@ def test_a_ctr_drop_is_one_rate_change_that_says_ctr_drove_the_clicks() -> None:
     }
 
 
-def test_an_impressions_drop_takes_the_clicks_with_it_into_one_finding() -> None:
+def test_an_impressions_drop_takes_the_clicks_with_it_and_both_say_impressions_drove_it() -> None:
     impressions, clicks = _search(np.random.default_rng(2))
     impressions[2, -1] = np.round(impressions[2, -1] * 0.3)
     clicks[2, -1] = np.round(clicks[2, -1] * 0.3)
@@ -78,10 +88,11 @@ def test_an_impressions_drop_takes_the_clicks_with_it_into_one_finding() -> None
     found = _by(detect(panels, DetectionParams(), day=END))
     f = found["query:b", "impressions"]
     assert f.anomaly.kind is Kind.DROP
-    assert ("query:b", "clicks") not in found
     assert ("query:b", "ctr") not in found
     assert f.decomposition is not None
     assert f.decomposition.driver.name == "impressions"
+    clicks_finding = found["query:b", "clicks"]
+    assert clicks_finding.decomposition == f.decomposition
 
 
 def test_a_conversion_break_stays_its_own_finding_next_to_stable_sessions() -> None:
@@ -98,7 +109,7 @@ def test_a_conversion_break_stays_its_own_finding_next_to_stable_sessions() -> N
     assert f.decomposition.driver.name == "conversion rate"
 
 
-def test_key_events_moving_with_sessions_fold_into_the_sessions_finding() -> None:
+def test_key_events_moving_with_sessions_say_sessions_drove_them() -> None:
     rng = np.random.default_rng(4)
     sessions = _counts(rng, np.array([3000.0]))
     key_events = rng.binomial(sessions.astype(np.int64), 0.05).astype(float)
@@ -106,8 +117,11 @@ def test_key_events_moving_with_sessions_fold_into_the_sessions_finding() -> Non
     key_events[0, -1] = np.round(sessions[0, -1] * 0.05)  # the conversion rate holds
     panels = [_panel("sessions", (TOTAL_SERIES,), sessions), _panel("keyEvents", (TOTAL_SERIES,), key_events)]
     found = _by(detect(panels, DetectionParams(), day=END))
-    assert list(found) == [(TOTAL_SERIES, "sessions")]
-    assert found[TOTAL_SERIES, "sessions"].decomposition is not None
+    assert set(found) == {(TOTAL_SERIES, "sessions"), (TOTAL_SERIES, "keyEvents")}
+    events = found[TOTAL_SERIES, "keyEvents"].decomposition
+    assert events is not None
+    assert events.driver.name == "sessions"
+    assert found[TOTAL_SERIES, "sessions"].decomposition == events
 
 
 def test_sites_in_one_file_each_fold_their_own_children() -> None:
