@@ -53,6 +53,9 @@ _CHART_DAYS = 56
 _RUN_STRICTER = 0.1
 #: A day must be at least this far off (one-sided) for the three-day test to consider it.
 _RUN_TODAY = 0.01
+#: A child is judged against the rest of its site when the rest is at least this share of
+#: the total's expected value (else against the total's own change).
+_REST_SHARE = 0.1
 
 
 def _bh(p: FloatArray, families: list[IntArray], alpha: float) -> tuple[BoolArray, FloatArray]:
@@ -168,9 +171,12 @@ def _level_shift_test(
 def _fold_children(scorer: Scorer, kinds: dict[int, Kind], s: DayScores, moving: BoolArray) -> dict[int, Kind]:
     """Drop child findings that their moving total already explains.
 
-    Each child's expectation is scaled by the total's observed/expected ratio (its share
-    kept); children still significant against that (BH per dimension, ``sensitivity``,
-    and ``min_change_pct``) stay, as do children moving against the total.
+    Each child's expectation is scaled by how the rest of its site moved: the total less
+    the child, observed over expected (the total's own ratio when the child is nearly all
+    of it). Children still significant against that (BH per dimension, ``sensitivity``,
+    and ``min_change_pct``) stay: a site-wide move folds every child that merely followed
+    it, while a channel that fell alone stays next to the total it dragged down. Children
+    moving against the total stay too.
     """
     kept: dict[int, Kind] = {}
     parents = scorer.parents
@@ -182,7 +188,11 @@ def _fold_children(scorer: Scorer, kinds: dict[int, Kind], s: DayScores, moving:
             same = (s.observed[i] - s.expected[i]) * (s.observed[t] - s.expected[t]) > 0
             if same:
                 folded[i] = True
-                ratio[i] = max(float(s.observed[t] / s.expected[t]), 0.0)
+                rest_expected = float(s.expected[t] - s.expected[i])
+                if rest_expected > _REST_SHARE * float(s.expected[t]):
+                    ratio[i] = max(float(s.observed[t] - s.observed[i]) / rest_expected, 0.0)
+                else:
+                    ratio[i] = max(float(s.observed[t] / s.expected[t]), 0.0)
     if not folded.any():
         return kinds
     scaled = s.expected * ratio

@@ -192,3 +192,20 @@ def test_clicks_gone_with_the_impressions_are_driven_by_the_impressions_not_a_ct
         "keyEvents", 0.0, 52.0, (Factor("sessions", 1050.0, 1090.0), Factor("conversion rate", 0.0, 0.0477))
     )
     assert [f.name for f in broken.ranked] == ["conversion rate", "sessions"]
+
+
+def test_a_big_channel_that_fell_alone_stays_next_to_the_total_it_dragged_down() -> None:
+    # Organic Search is 85% of the site and halves while the other channels hold: the total
+    # falls 43%, and against the total's own change the channel would look ordinary (-13%).
+    # Against the rest of the site (which did not move) it is the cause, and is reported.
+    rng = np.random.default_rng(8)
+    series = (TOTAL_SERIES, "channel:Organic Search", "channel:Direct", "channel:Email")
+    values = _counts(rng, np.array([0.0, 8500.0, 1000.0, 500.0]))
+    values[1, -1] = np.round(values[1, -1] * 0.5)
+    values[0] = values[1:].sum(axis=0)
+    found = detect([_panel("sessions", series, values)], DetectionParams(), day=END)
+    assert sorted((f.anomaly.series, f.anomaly.kind) for f in found) == [
+        ("channel:Organic Search", Kind.DROP),
+        (TOTAL_SERIES, Kind.DROP),
+    ]
+    assert [i.lead.anomaly.series for i in group_incidents(list(found))] == [TOTAL_SERIES]  # one incident
