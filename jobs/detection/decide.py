@@ -43,7 +43,7 @@ from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, Flo
 if TYPE_CHECKING:
     from jobs.detection.engine import Scorer
 
-__all__ = ["panel_findings"]
+__all__ = ["explained_finding", "panel_findings"]
 
 BoolArray = npt.NDArray[np.bool_]
 _OUTAGE_RATIO = 0.05
@@ -208,6 +208,21 @@ def _fold_children(scorer: Scorer, kinds: dict[int, Kind], s: DayScores, moving:
     return kept
 
 
+def explained_finding(scorer: Scorer, col: int, row: int, *, like: Kind, up: bool) -> Finding | None:
+    """The finding of ``row`` on ``col`` when a factor that explains it was found (``like``:
+    that finding's kind): if it moved the ``up`` way materially and has the volume, as a
+    drop or spike (a level shift or outage when so was the factor); else None."""
+    s = scorer.at(col)
+    with np.errstate(invalid="ignore"):
+        moved = bool(s.observed[row] > s.expected[row]) if up else bool(s.observed[row] < s.expected[row])
+    wanted = scorer.mp.direction is DirectionFilter.BOTH or (scorer.mp.direction is DirectionFilter.UP) == up
+    if not (moved and wanted and scorer.effect(s, col)[row] and scorer.volume_ok(s, col)[row]):
+        return None
+    kind: Kind = like if like in (Kind.LEVEL_SHIFT, Kind.OUTAGE) else Kind.SPIKE if up else Kind.DROP
+    p = scorer.p_values(s)
+    return _assemble(scorer, col, s, p=p, q=np.full(p.shape, np.nan), kinds={row: kind})[0]
+
+
 def _assemble(
     scorer: Scorer, col: int, s: DayScores, *, p: FloatArray, q: FloatArray, kinds: dict[int, Kind]
 ) -> list[Finding]:
@@ -229,7 +244,7 @@ def _assemble(
             lower=charts[n].lower[-1],
             upper=charts[n].upper[-1],
             p_value=float(p[i]),
-            q_value=None if top else float(q[i]),
+            q_value=None if top or not np.isfinite(q[i]) else float(q[i]),
             direction=Direction.UP if s.observed[i] > s.expected[i] else Direction.DOWN,
             kind=kinds[i],
         )

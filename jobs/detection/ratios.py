@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING
 
+from jobs.detection.decide import explained_finding
 from jobs.domain import Decomposition, Direction, Factor, Finding
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ PRODUCTS: dict[str, tuple[str, str, str]] = {
     "screenPageViews": ("sessions", "screenPageViews/sessions", "views per session"),
 }
 _FACTOR_OF = {"sessions": "keyEvents", "impressions": "clicks", "ctr": "clicks"}
+#: Rates with a scorer of their own whose finding brings their product's (see
+#: :func:`_explained_products`).
+_PRODUCT_OF_RATE = {"ctr": "clicks"}
 #: Share of a product's log change a factor must explain for the product to fold into it.
 EXPLAINED = 0.7
 
@@ -59,6 +63,10 @@ class _Lookup:
             names = self.index[prop, metric] = {n: i for i, n in enumerate(scorer.panel.series)}
         i = names.get(series)
         return None if i is None else (scorer, i, (day - scorer.panel.dates[0]).days)
+
+    def locate(self, prop: str, metric: str, series: str, day: date) -> tuple[Scorer, int, int] | None:
+        """(scorer, row, column) of a series x metric on a day, or None."""
+        return self._at(prop, metric, series, day)
 
     def values(self, prop: str, metric: str, series: str, day: date) -> tuple[float, float] | None:
         found = self._at(prop, metric, series, day)
@@ -130,9 +138,34 @@ def fold_ratios(found: Sequence[Finding], scorers: Mapping[Key, Scorer]) -> list
         if a.metric in ("ctr", "clicks") and look.moving(a.property, "position", a.series, a.day, not up):
             continue  # the rank moved (up = worse) and took CTR and clicks with it
         out.append(replace(f, decomposition=parts) if parts is not None else f)
-    return [
+    out = [
         f
         if f.decomposition is not None
         else replace(f, decomposition=carried.get((f.anomaly.property, f.anomaly.series, f.anomaly.metric)))
         for f in out
     ]
+    return out + _explained_products(out, look)
+
+
+def _explained_products(found: Sequence[Finding], look: _Lookup) -> list[Finding]:
+    """Findings for the products a reported rate explains (clicks that fell because the CTR
+    did, impressions steady), where the product's own count test, noisier since it also
+    carries the impressions' swings, did not reach significance on its own."""
+    have = {(f.anomaly.property, f.anomaly.series, f.anomaly.metric, f.anomaly.day) for f in found}
+    extra: list[Finding] = []
+    for f in found:
+        a = f.anomaly
+        product = _PRODUCT_OF_RATE.get(a.metric)
+        parts = f.decomposition
+        if product is None or parts is None or (a.property, a.series, product, a.day) in have:
+            continue
+        if parts.metric != product or not _explains(parts.factors[1], parts):
+            continue
+        located = look.locate(a.property, product, a.series, a.day)
+        if located is None:
+            continue
+        scorer, row, col = located
+        made = explained_finding(scorer, col, row, like=a.kind, up=a.direction is Direction.UP)
+        if made is not None:
+            extra.append(replace(made, decomposition=parts))
+    return extra

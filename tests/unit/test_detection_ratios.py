@@ -209,3 +209,24 @@ def test_a_big_channel_that_fell_alone_stays_next_to_the_total_it_dragged_down()
         (TOTAL_SERIES, Kind.DROP),
     ]
     assert [i.lead.anomaly.series for i in group_incidents(list(found))] == [TOTAL_SERIES]  # one incident
+
+
+def test_clicks_that_a_ctr_drop_explains_are_reported_even_when_their_own_count_is_noisy() -> None:
+    # The page's impressions swing a lot from day to day, so its clicks alone are a noisy
+    # count; its CTR is steady. The CTR falls 40% with impressions holding: the CTR finding
+    # is certain, and the clicks finding comes with it, saying the CTR drove it.
+    rng = np.random.default_rng(9)
+    series = ("page:/a",)
+    impressions = _counts(rng, np.array([6000.0]), alpha=0.08)
+    impressions[0, -1] = 6000.0 * WEEKDAY[-1]
+    clicks = rng.binomial(impressions.astype(np.int64), 0.1).astype(float)
+    clicks[0, -1] = rng.binomial(int(impressions[0, -1]), 0.06)
+    panels = derive_ctr([_panel("impressions", series, impressions), _panel("clicks", series, clicks)])
+    alone = _by(detect([panels[1]], DetectionParams(), day=END))
+    assert ("page:/a", "clicks") not in alone  # the clicks' own test does not reach the bar
+    found = _by(detect(panels, DetectionParams(), day=END))
+    assert found["page:/a", "ctr"].anomaly.kind is Kind.RATE_CHANGE
+    clicks_finding = found["page:/a", "clicks"]
+    assert clicks_finding.anomaly.kind is Kind.DROP
+    assert clicks_finding.decomposition is not None
+    assert clicks_finding.decomposition.driver.name == "ctr"
