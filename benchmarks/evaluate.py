@@ -2,15 +2,16 @@
 
 For each configuration (``dev``, the set the engine was developed on; ``holdout`` and
 ``clear``, other shapes of data, see :data:`jobs.evaluation.generator.CONFIGS`; ``flat``,
-independent series from a separate, simpler generator, :mod:`jobs.evaluation.flat`; and,
-only when asked for with ``--configs blind``, ``blind``, a one-shot unseen set calibrated on
-the references alone, :mod:`jobs.evaluation.blind`) and each seed, it generates a metrics
+independent series from a separate, simpler generator, :mod:`jobs.evaluation.flat`; and
+``blind``, built by another hand to be scored once as unseen data, calibrated on the
+references alone, :mod:`jobs.evaluation.blind` — it has since been looked at, see the
+README) and each seed, it generates a metrics
 CSV and a labels file, runs barometer through the function behind ``barometer detect FILE --start S --end E``
 (walk-forward over the evaluation window, default settings), runs the naive and the
 same-weekday references on the same file, and scores all three
 (:mod:`jobs.evaluation.scoring`).
 
-Usage: ``python -m benchmarks.evaluate [--seeds 1,2,3] [--configs dev,holdout,clear,flat|blind] [--keep DIR] [-v]``
+Usage: ``python -m benchmarks.evaluate [--seeds 1,2,3] [--configs dev,holdout,clear,flat,blind] [--keep DIR] [-v]``
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from worker.settings import Settings
 BAROMETER = "barometer (barometer detect)"
 FLAT = "flat"
 BLIND = "blind"
-DEFAULT = (*CONFIGS, FLAT)
-KNOWN = (*DEFAULT, BLIND)
+DEFAULT = (*CONFIGS, FLAT, BLIND)
+KNOWN = DEFAULT
 
 
 def _barometer(path: Path, start: date, end: date, out: Path) -> list[Flag]:
