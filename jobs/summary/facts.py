@@ -81,6 +81,16 @@ def _percent(actual: float, expected: float) -> float | None:
     return None if expected == 0 else (actual - expected) / expected * 100
 
 
+def _measured(actual: float, expected: float) -> dict[str, Any]:
+    """``actual``, ``expected`` and ``change_pct`` as the facts show them."""
+    change = _percent(actual, expected)
+    return {
+        "actual": display_number(actual),
+        "expected": display_number(expected),
+        "change_pct": None if change is None else display_number(change),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class FactorFact:
     """One factor of a product metric (impressions or CTR of clicks). ``unit`` as for a finding;
@@ -96,14 +106,7 @@ class FactorFact:
         return _percent(self.actual, self.expected)
 
     def payload(self) -> dict[str, Any]:
-        change = self.change_pct
-        return {
-            "name": self.name,
-            "unit": self.unit,
-            "actual": display_number(self.actual),
-            "expected": display_number(self.expected),
-            "change_pct": None if change is None else display_number(change),
-        }
+        return {"name": self.name, "unit": self.unit, **_measured(self.actual, self.expected)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +124,9 @@ class DecompositionFact:
         return _percent(self.actual, self.expected)
 
     def payload(self) -> dict[str, Any]:
-        change = self.change_pct
         return {
             "metric_label": self.metric_label,
-            "actual": display_number(self.actual),
-            "expected": display_number(self.expected),
-            "change_pct": None if change is None else display_number(change),
+            **_measured(self.actual, self.expected),
             "driven_by": self.factors[0].name,
             "factors": [f.payload() for f in self.factors],
         }
