@@ -48,6 +48,9 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: History points this many standard deviations off the first fit are left out of the second.
 _OUTLIER_Z = 4.0
+#: Past points this many standard deviations off the first fit are incidents: left out of
+#: the noise estimate too (winsorised instead, each would still add nine variances).
+_INCIDENT_Z = 6.0
 #: Residuals are pulled in to this many first-pass standard deviations for the noise estimate
 #: (winsorised), and scaled so that normal noise is estimated without bias.
 _WINSOR = 3.0
@@ -178,7 +181,8 @@ def _count_noise(history: FloatArray) -> tuple[FloatArray, FloatArray, FloatArra
         z = np.where((history <= _COLLAPSED * mu) & (mu >= 10.0), -np.inf, z)
     f = _refit_cleaned(f, history, z, multiplicative=True)
     reach = _WINSOR * np.sqrt(f.fitted + first[:, None, None] * f.fitted**2 + 0.25)
-    own, sampling = excess(np.clip(history - f.fitted, -reach, reach) * _WINSOR_SCALE, f.fitted, f.fitted, f)
+    clean = np.where(np.abs(z) > _INCIDENT_Z, np.nan, history)
+    own, sampling = excess(np.clip(clean - f.fitted, -reach, reach) * _WINSOR_SCALE, f.fitted, f.fitted, f)
     level = nanmedian(f.fitted.reshape(f.fitted.shape[0], -1), axis=1)
     return f.expected, _season(f), own, sampling, level
 

@@ -78,6 +78,20 @@ def test_ctr_p_values_are_calibrated_with_their_impressions() -> None:
         assert low <= share <= high, (alpha, share)
 
 
+def test_past_incidents_do_not_widen_the_noise_later_days_are_judged_against() -> None:
+    # Five big past incidents (spikes x3, a day each) in the 8 training weeks: the baseline
+    # leaves them out, and so does the noise estimate (kept at the winsor's reach they made
+    # the predictive standard deviation 2.5 times wider).
+    clean = _seasonal(200, 70, 5000, seed=21, alpha=0.005)
+    hit = clean.copy()
+    for day in (15, 24, 33, 45, 58):
+        hit[:, day] *= 3.0
+    groups = np.zeros(200, dtype=np.int64)
+    sd_clean = score_day(clean, 69, model=Model.COUNT, training_days=56, groups=groups).sd
+    sd_hit = score_day(hit, 69, model=Model.COUNT, training_days=56, groups=groups).sd
+    assert float(np.median(sd_hit / sd_clean)) < 1.05
+
+
 def test_a_day_is_decided_without_looking_ahead() -> None:
     values = _seasonal(3, 120, [1000, 600, 400], seed=5)
     values[0] = values[1:].sum(axis=0)
