@@ -45,6 +45,7 @@ __all__ = [
     "Clock",
     "RecordingChannel",
     "chart",
+    "ctr_drop",
     "finding",
     "sample_digest",
 ]
@@ -111,6 +112,19 @@ def finding(
 CLICKS_BY_CTR = Decomposition(
     "clicks", 113.0, 263.34, (Factor("impressions", 11857.0, 12617.09), Factor("ctr", 113.0 / 11857.0, 0.0208716))
 )
+
+
+def ctr_drop(series: str = "query:running shoes", *, decomposition: Decomposition | None = CLICKS_BY_CTR) -> Finding:
+    """The CTR finding of :data:`CLICKS_BY_CTR` on ``series`` (a rate change)."""
+    ctr = CLICKS_BY_CTR.factors[1]
+    return finding(
+        metric="ctr",
+        series=series,
+        observed=ctr.observed,
+        expected=ctr.expected,
+        kind=Kind.RATE_CHANGE,
+        decomposition=decomposition,
+    )
 
 
 def sample_digest(*, findings: Sequence[Finding] | None = None, digest_id: int | None = 7) -> Digest:

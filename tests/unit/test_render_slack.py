@@ -8,8 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 from alerts.render.slack import render_slack
-from jobs.domain import Contributor, Decomposition, Factor, Kind, Severity
-from tests.fakes import CLICKS_BY_CTR, finding, sample_digest
+from jobs.domain import Contributor, Decomposition, Factor, Severity
+from tests.fakes import CLICKS_BY_CTR, ctr_drop, finding, sample_digest
 
 
 def _texts(payload: dict[str, Any]) -> list[str]:
@@ -112,15 +112,7 @@ def test_severity_is_visible_per_finding() -> None:
 
 
 def test_the_factor_that_drove_a_product_metric_is_a_line_under_the_finding() -> None:
-    ctr = CLICKS_BY_CTR.factors[1]
-    by_ctr = finding(
-        metric="ctr",
-        series="query:<!channel>",
-        observed=ctr.observed,
-        expected=ctr.expected,
-        kind=Kind.RATE_CHANGE,
-        decomposition=CLICKS_BY_CTR,
-    )
+    by_ctr = ctr_drop("query:<!channel>")
     hostile = Decomposition("clicks", 10.0, 100.0, (Factor("impressions", 95.0, 100.0), Factor("<!here>", 0.1, 1.0)))
     clicks = finding(metric="clicks", observed=10.0, expected=100.0, decomposition=hostile)
     payload = render_slack(sample_digest(findings=(by_ctr, clicks)))

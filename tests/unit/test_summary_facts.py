@@ -11,7 +11,7 @@ from jobs.summary.answer import ANSWER_SCHEMA, MalformedAnswer, parse_answer
 from jobs.summary.facts import build_sheet, display_number
 from jobs.summary.pricing import DEFAULT_PRICES, Price, PriceTable, estimate_tokens
 from jobs.summary.prompt import fit_prompt, render_facts, request_for
-from tests.fakes import CLICKS_BY_CTR, DATA_DATE, HOSTILE_PAGE, finding, sample_digest
+from tests.fakes import DATA_DATE, HOSTILE_PAGE, ctr_drop, finding, sample_digest
 
 FINDINGS = sample_digest().findings
 
@@ -169,15 +169,7 @@ def test_missing_values_are_null_not_a_crash() -> None:
 
 
 def test_a_finding_carries_the_factor_that_drove_its_product_metric_driver_first() -> None:
-    ctr = CLICKS_BY_CTR.factors[1]
-    by_ctr = finding(
-        metric="ctr",
-        series="query:running shoes",
-        observed=ctr.observed,
-        expected=ctr.expected,
-        kind=Kind.RATE_CHANGE,
-        decomposition=CLICKS_BY_CTR,
-    )
+    by_ctr = ctr_drop()
     conversion_break = Decomposition(
         "keyEvents", 0.0, 51.8, (Factor("sessions", 681.0, 1093.0), Factor("conversion rate", 0.0, 0.0474))
     )

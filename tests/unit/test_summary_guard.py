@@ -16,7 +16,7 @@ from jobs.domain import Contributor, Kind, Severity
 from jobs.summary.answer import Answer, Paragraph
 from jobs.summary.facts import FactSheet, build_sheet
 from jobs.summary.guard import Violation, check_answer, check_text
-from tests.fakes import CLICKS_BY_CTR, DATA_DATE, HOSTILE_PAGE, finding, sample_digest
+from tests.fakes import CLICKS_BY_CTR, DATA_DATE, HOSTILE_PAGE, ctr_drop, finding, sample_digest
 
 ALL = ("F1", "F2", "F3", "F4")
 
@@ -271,15 +271,7 @@ def test_reassurance_is_refused_when_there_are_findings(text: str, reassures: bo
 def _split(*, decomposition: bool = True) -> FactSheet:
     """F1: CTR of the query "running shoes" 0.95% vs 2.09% (-54%), which took the clicks
     from 263 to 113 (-57%) on impressions down 6% (11,857 vs 12,617); F2 sessions 590 vs 1,000."""
-    ctr = CLICKS_BY_CTR.factors[1]
-    by_ctr = finding(
-        metric="ctr",
-        series="query:running shoes",
-        observed=ctr.observed,
-        expected=ctr.expected,
-        kind=Kind.RATE_CHANGE,
-        decomposition=CLICKS_BY_CTR if decomposition else None,
-    )
+    by_ctr = ctr_drop(decomposition=CLICKS_BY_CTR if decomposition else None)
     return _sheet([by_ctr, finding()])
 
 
