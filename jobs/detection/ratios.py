@@ -41,7 +41,8 @@ _FACTOR_OF = {"sessions": "keyEvents", "impressions": "clicks", "ctr": "clicks"}
 #: Rates with a scorer of their own whose finding brings their product's (see
 #: :func:`_explained_products`).
 _PRODUCT_OF_RATE = {"ctr": "clicks"}
-#: Share of a product's log change a factor must explain for the product to fold into it.
+#: Share of a product's log change a factor must explain to carry the product's
+#: decomposition (and, for a rate, to bring the product's finding with its own).
 EXPLAINED = 0.7
 
 Key = tuple[str, str]

@@ -2,8 +2,8 @@
 
 Level shifts (off three days running), ongoing shifts (off on most recent days: 2 of the
 last 3, or clearly off on :data:`ONGOING` of the last :data:`RECENT` days, as a shifted
-level drifts in and out of significance) and new moves beyond an ongoing shift are told apart here (see
-:mod:`jobs.detection.decide`).
+level drifts in and out of significance) and new moves beyond an ongoing shift are told
+apart here (see :mod:`jobs.detection.decide`).
 """
 
 from __future__ import annotations
