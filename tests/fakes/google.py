@@ -23,9 +23,10 @@ import urllib.parse
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from tests.fakes.http import LocalServer
 
 __all__ = ["FakeOAuth", "FakeServer", "Reply", "Request", "google_error"]
 
@@ -56,7 +57,7 @@ def google_error(code: int, message: str, status: str, reason: str = "") -> dict
     return {"error": error}
 
 
-class FakeServer:
+class FakeServer(LocalServer):
     """Base of the fakes: a threaded server calling :meth:`route` for every request."""
 
     def __init__(self, *, oauth: FakeOAuth | None = None) -> None:
@@ -95,10 +96,7 @@ class FakeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.url = self._serve(Handler)
 
     @staticmethod
     def _parse(method: str, target: str, headers: dict[str, str], raw: bytes) -> Request:
@@ -136,17 +134,6 @@ class FakeServer:
         """Requests received whose decoded path contains ``fragment``."""
         with self.lock:
             return sum(1 for r in self.requests if fragment in r.path)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
 
 def _jwt_claims(token: str) -> dict[str, Any] | None:

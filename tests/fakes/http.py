@@ -13,9 +13,9 @@ from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
-__all__ = ["Recorded", "RecordingServer", "Reply"]
+__all__ = ["LocalServer", "Recorded", "RecordingServer", "Reply"]
 
 #: (status, body, headers); a dict body is sent as JSON.
 Reply = tuple[int, "str | dict[str, Any]", dict[str, str]]
@@ -31,7 +31,32 @@ class Recorded:
         return json.loads(self.body)
 
 
-class RecordingServer:
+class LocalServer:
+    """A threaded HTTP server on a free port of 127.0.0.1, served while in a ``with`` block."""
+
+    def _serve(
+        self, handler: type[BaseHTTPRequestHandler], server: type[ThreadingHTTPServer] = ThreadingHTTPServer
+    ) -> str:
+        """Bind ``handler`` and return the base URL (``http://127.0.0.1:PORT``)."""
+        self._server = server(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        host, port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+class RecordingServer(LocalServer):
     """Threaded HTTP server; ``requests`` lists what arrived, oldest first."""
 
     def __init__(self) -> None:
@@ -61,11 +86,7 @@ class RecordingServer:
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.base = f"http://{host!s}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.base = self._serve(Handler)
 
     def answer(self, request: Recorded) -> Reply:
         """The answer when nothing is scripted (override)."""
@@ -75,14 +96,3 @@ class RecordingServer:
         """Answer the next requests with ``replies``, in order."""
         with self._lock:
             self._script.extend(replies)
-
-    def __enter__(self) -> RecordingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()

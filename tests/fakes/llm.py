@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from tests.fakes.http import LocalServer
+
 __all__ = ["Content", "FakeLLM", "RawBody", "Request", "faithful_answer"]
 
 PROMPT_TOKENS = 1200
@@ -130,7 +132,7 @@ def _scripted_answer(behaviour: str, facts: dict[str, Any]) -> dict[str, Any] | 
     return answer
 
 
-class FakeLLM:
+class FakeLLM(LocalServer):
     """Both vendors' endpoints on one local port; records every request."""
 
     def __init__(self, *, default: str = "faithful") -> None:
@@ -167,17 +169,12 @@ class FakeLLM:
                 pass
 
         class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # a client that timed out hangs up on a slow answer: expected
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host!s}:{port}"
+        self.url = self._serve(Handler, Server)
         self.openai_url = f"{self.url}/v1"
         self.anthropic_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def script(self, *behaviours: str | Content | RawBody) -> None:
         """Answer the next requests this way, in order; then :attr:`default`."""
@@ -233,14 +230,8 @@ class FakeLLM:
             "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": COMPLETION_TOKENS},
         }
 
-    def __enter__(self) -> FakeLLM:
-        self._thread.start()
-        return self
-
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._stop.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._stop.set()  # release slow answers before the server waits for them
+        super().__exit__(exc_type, exc, tb)

@@ -15,9 +15,10 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from tests.fakes.http import LocalServer
 
 __all__ = ["Envelope", "FakeSentry", "Item", "parse_envelope"]
 
@@ -68,23 +69,18 @@ def parse_envelope(body: bytes) -> tuple[dict[str, Any], tuple[Item, ...]]:
     return headers, tuple(items)
 
 
-class FakeSentry:
+class FakeSentry(LocalServer):
     """Records every envelope posted to it. Use as a context manager (starts/stops the server)."""
 
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
         self.rejected: list[str] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-sentry", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        self.url = self._serve(self._handler())
 
     @property
     def dsn(self) -> str:
-        return f"http://public@127.0.0.1:{self.port}/1"
+        return self.url.replace("http://", "http://public@", 1) + "/1"
 
     def items(self, kind: str) -> list[Item]:
         with self._lock:
@@ -102,17 +98,6 @@ class FakeSentry:
     def raw(self) -> bytes:
         with self._lock:
             return b"\n".join(env.raw for env in self.envelopes)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
     def _record(self, path: str, auth: str, encoding: str, body: bytes) -> int:
         match = _ENVELOPE_PATH.match(path.split("?", 1)[0])

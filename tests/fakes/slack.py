@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.http import Recorded, RecordingServer, Reply
+from tests.fakes.http import LocalServer, Recorded, RecordingServer, Reply
 
 __all__ = ["FakeSlackApi", "FakeSlackWebhook", "Response"]
 
@@ -29,7 +28,7 @@ Response = tuple[int, str, dict[str, str]]
 PATH = "/services/T0000000/B0000000/XXXXXXXXXXXXXXXXXXXXXXXX"
 
 
-class FakeSlackWebhook:
+class FakeSlackWebhook(LocalServer):
     """Answers POSTs to :attr:`url`; ``bodies`` holds each decoded JSON body."""
 
     def __init__(self) -> None:
@@ -60,27 +59,12 @@ class FakeSlackWebhook:
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host!s}:{port}{PATH}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.url = self._serve(Handler) + PATH
 
     def respond(self, *responses: Response) -> None:
         """Answer the next requests with ``(status, body, headers)`` in order."""
         with self._lock:
             self._script.extend(responses)
-
-    def __enter__(self) -> FakeSlackWebhook:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
 
 class FakeSlackApi(RecordingServer):
