@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from jobs.domain import Severity
 from worker import bootstrap
-from worker.service import DailyReport, run_daily
+from worker.service import Clock, DailyReport, run_daily, utcnow
 from worker.settings import (
     OutboxSettings,
     PropertySettings,
@@ -91,13 +91,24 @@ def _reset_sqlite(database_url: str) -> None:
         Path(url.database + suffix).unlink(missing_ok=True)
 
 
-def run_demo(settings: Settings, *, outbox: Path, database_url: str, emails: tuple[str, ...] = ()) -> DemoOutcome:
-    """Reset the demo database, run the daily pipeline, and report what was delivered."""
+def run_demo(
+    settings: Settings,
+    *,
+    outbox: Path,
+    database_url: str,
+    emails: tuple[str, ...] = (),
+    now: Clock = utcnow,
+) -> DemoOutcome:
+    """Reset the demo database, run the daily pipeline, and report what was delivered.
+
+    ``now`` is the wall clock the run sees: the demo's data are anchored on the newest day
+    each source has finished counting by then, and read the same on every date.
+    """
     started = time.monotonic()
     _reset_sqlite(database_url)
     demo = demo_settings(settings, outbox=outbox, database_url=database_url, emails=emails)
     before = {p: p.stat().st_mtime_ns for p in outbox.glob("*")} if outbox.is_dir() else {}
-    report = run_daily(demo)
+    report = run_daily(demo, now=now)
     after = sorted(outbox.glob("*")) if outbox.is_dir() else []
     files = tuple(p for p in after if before.get(p) != p.stat().st_mtime_ns)
     return DemoOutcome(report=report, files=files, seconds=time.monotonic() - started)

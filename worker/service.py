@@ -23,6 +23,7 @@ from worker.google_auth import guard_account
 from worker.settings import Settings
 
 __all__ = [
+    "Clock",
     "DailyReport",
     "DeliveryReport",
     "PropertyResult",
@@ -31,6 +32,7 @@ __all__ = [
     "run_daily",
     "run_property",
     "today_in",
+    "utcnow",
 ]
 
 log = logging.getLogger(__name__)
@@ -38,11 +40,12 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
+    """The wall clock, timezone-aware (the default ``Clock``)."""
     return datetime.now(UTC)
 
 
-def today_in(timezone: str, *, now: Clock = _utcnow) -> date:
+def today_in(timezone: str, *, now: Clock = utcnow) -> date:
     """Today's date in ``timezone`` (Google reports days in the property's zone)."""
     return now().astimezone(ZoneInfo(timezone)).date()
 
@@ -109,7 +112,7 @@ def run_property(
     *,
     data_date: date | None = None,
     today: date | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utcnow,
 ) -> PropertyResult:
     """Fetch what is new (plus the days still settling) and detect anomalies on one day,
     then send the immediate alerts subscriptions want for what was found.
@@ -171,7 +174,7 @@ def _data_dates(
 
 
 def deliver_subscription(
-    settings: Settings, name: str, *, data_date: date | None = None, now: Clock = _utcnow
+    settings: Settings, name: str, *, data_date: date | None = None, now: Clock = utcnow
 ) -> DeliveryReport:
     """Build the subscription's digest once and deliver it exactly once per target.
 
@@ -217,7 +220,7 @@ def run_daily(
     *,
     data_date: date | None = None,
     only_property: str | None = None,
-    now: Clock = _utcnow,
+    now: Clock = utcnow,
 ) -> DailyReport:
     """The whole daily pipeline in-process: every property, then every subscription.
 

@@ -11,8 +11,10 @@ position by ``page`` and ``query``; ``ctr`` is derived downstream, so it is acce
 ``spec.metrics`` and not emitted). Data exist from ``anchor - 400`` to ``anchor + 3``;
 days after ``anchor`` are flagged INCOMPLETE and only partly counted.
 
-Every day draws from its own generator seeded by (seed, property name, flavour, day), so
-a value never depends on the window it was fetched in. :func:`injected_events` lists the
+Every day draws from its own generator seeded by (seed, property name, flavour, the day's
+offset from the anchor), so a value never depends on the window it was fetched in, nor on
+the calendar date the demo runs on: the data, its weekly pattern (the anchor is a
+Tuesday to the generator) and its findings are the same on every date. :func:`injected_events` lists the
 incidents planted in the data, four kinds of them on ``anchor`` itself.
 """
 
@@ -160,13 +162,23 @@ class DemoSource:
         make = _Ga4(static) if flavour == "ga4" else _Gsc(static)
         for n in range((last - first).days + 1):
             day = first + timedelta(days=n)
-            rng = np.random.default_rng([self.seed, key, day.toordinal()])
             late = (day - self.anchor).days
+            rng = np.random.default_rng([self.seed, key, late + HISTORY_DAYS])
             flags = PointFlag.INCOMPLETE if late > 0 else PointFlag.NONE
-            scale = _COMPLETENESS.get(late, 1.0) * (1.0 + 0.0005 * late) * make.weekday[day.weekday()]
+            scale = _COMPLETENESS.get(late, 1.0) * (1.0 + 0.0005 * late) * make.weekday[_weekday(late)]
             for series, metric, value in make.day(rng, day, scale, self.events):
                 if metric in metrics and (series == TOTAL_SERIES or series.partition(":")[0] in dims):
                     yield Observation(spec.name, series, metric, day, value, flags)
+
+
+def _weekday(offset: int) -> int:
+    """The generator's weekday (0 = Monday) of the day ``offset`` days from the anchor.
+
+    The anchor is always a Tuesday to the generator, whatever the calendar says, so the
+    demo reads the same on every date it is run: the same noise, the same weekly pattern
+    around its incidents, and the same findings.
+    """
+    return (1 + offset) % 7
 
 
 def _flavour(spec: PropertySpec) -> str:

@@ -74,7 +74,7 @@ def test_demo_writes_a_readable_digest_with_one_chart_per_finding(tmp_path: Path
     assert "Organic Search" in text
     assert "guides/sizing" in text
     # The CTR drop says what it cost in clicks, in the numbers of its title; the key events
-    # break that the conversions drove it (the demo's numbers move with the date: patterns)
+    # break that the conversions drove it
     title = re.search(r"CTR down (\d+)% on Page https://shop.example/shoes/running", text)
     assert title is not None
     split = re.search(r"Clicks -\d+%, driven by CTR \(-(\d+)%\); impressions [-+][\d.]+%", text)
@@ -83,9 +83,11 @@ def test_demo_writes_a_readable_digest_with_one_chart_per_finding(tmp_path: Path
     ctr_drop = split[0]
     assert ctr_drop in html
     assert re.search(r"Driven by conversion rate \(-100%\); sessions -\d+%", text)
-    # the summary tells the clicks' story and names the CTR as its driver
+    # the clicks lead their incident, with the CTR that drove them inside it
     page = "https://shop.example/shoes/running"
-    assert re.search(rf"Clicks on shop-search for page {page} down \d+%: .*? Driven by CTR \(down {title[1]}%\)", text)
+    assert re.search(
+        rf"\d\. Clicks down \d+% on Page {page} \[\w+\]\n   with CTR down {title[1]}% on Page {page}", text
+    )
     # the clicks lead the incident in every channel and say the CTR drove them
     lead = re.search(rf"Driven by CTR \(-{title[1]}%\); impressions [-+][\d.]+%", text)
     assert lead is not None

@@ -82,15 +82,31 @@ def test_last_final_date_lags_like_google() -> None:
     assert source.last_final_date(GSC, today=today) == date(2024, 5, 29)
 
 
-def test_weekends_are_quieter_for_ga4() -> None:
+def test_the_ga4_week_has_a_quiet_weekend() -> None:
+    # the anchor is a Tuesday to the generator on every date: its "weekend" is offsets -3, -2
     obs = DemoSource(anchor=ANCHOR).fetch(GA4, start=ANCHOR - timedelta(days=70), end=ANCHOR - timedelta(days=1))
     by_weekday: dict[int, list[float]] = defaultdict(list)
     for o in obs:
         if o.series == TOTAL_SERIES and o.metric == "sessions":
-            by_weekday[o.day.weekday()].append(o.value)
-    weekday = sum(sum(by_weekday[d]) for d in range(5)) / sum(len(by_weekday[d]) for d in range(5))
-    weekend = sum(by_weekday[5] + by_weekday[6]) / len(by_weekday[5] + by_weekday[6])
-    assert weekend < 0.75 * weekday
+            by_weekday[(o.day - ANCHOR).days % 7].append(o.value)
+    weekend = (4, 5)  # offsets -3 and -2 modulo 7: the generator's Saturday and Sunday
+    weekday = sum(sum(v) for k, v in by_weekday.items() if k not in weekend) / sum(
+        len(v) for k, v in by_weekday.items() if k not in weekend
+    )
+    quiet = sum(sum(by_weekday[k]) for k in weekend) / sum(len(by_weekday[k]) for k in weekend)
+    assert quiet < 0.75 * weekday
+
+
+@pytest.mark.parametrize("spec", [GA4, GSC])
+def test_the_data_read_the_same_on_every_anchor_date(spec: PropertySpec) -> None:
+    def relative(anchor: date) -> dict[tuple[int, str, str], float]:
+        values = _values(DemoSource(anchor=anchor), spec, anchor - timedelta(days=20), anchor + timedelta(days=3))
+        return {((day - anchor).days, series, metric): v for (day, series, metric), v in values.items()}
+
+    first = relative(ANCHOR)
+    assert first
+    for shift in (1, 3, 200):
+        assert relative(ANCHOR + timedelta(days=shift)) == first
 
 
 def test_spec_metrics_and_breakdowns_select_what_is_emitted() -> None:

@@ -84,6 +84,7 @@ def test_deindexed_page_is_one_level_shift(on_anchor: tuple[Finding, ...], panel
     earlier = detect_range(panels, DetectionParams(), start=ANCHOR - timedelta(days=2), end=ANCHOR + timedelta(days=0))
     kinds = sorted((g.anomaly.day, g.anomaly.metric, g.anomaly.kind) for g in earlier if g.anomaly.series == SIZING)
     assert kinds == [
+        (ANCHOR - timedelta(days=2), "clicks", Kind.OUTAGE),
         (ANCHOR - timedelta(days=2), "impressions", Kind.OUTAGE),
         (ANCHOR - timedelta(days=1), "clicks", Kind.OUTAGE),
         (ANCHOR - timedelta(days=1), "impressions", Kind.OUTAGE),
