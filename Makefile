@@ -2,9 +2,12 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Runtime (`requirements.lock`) and dev tools (`requirements-dev.lock`, a superset with the
+# same runtime pins) are locked apart: `make demo` and the Docker image install runtime only.
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install demo test test-unit lint typecheck bench eval lock compose-check clean
+.PHONY: install install-dev demo test test-unit lint bench eval lock compose-check clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,27 +15,33 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/barometer demo --outbox ./outbox
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+test: $(DEV_STAMP) lint
 	$(BIN)/python -m pytest
 
-test-unit: $(STAMP)
+test-unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
 
 # Detection quality on labelled synthetic data (dev and held-out configurations, 3 seeds each).
-eval: $(STAMP)
+eval: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.evaluate
 
 compose-check:
@@ -40,9 +49,13 @@ compose-check:
 	elif command -v docker-compose >/dev/null 2>&1; then docker-compose config --quiet && echo "docker-compose config: ok"; \
 	else echo "no docker compose client; tests/unit/test_compose.py validates the file statically"; fi
 
-# Regenerate the lock after changing dependencies in pyproject.toml (needs `uv`).
-lock:
-	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+# Re-pin after changing dependencies in pyproject.toml: the runtime lock first, then the dev
+# lock constrained to it (uv keeps every pin it can; it is fetched into the venv on demand).
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+		-c requirements.lock -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) outbox .mypy_cache .pytest_cache .ruff_cache

@@ -17,7 +17,7 @@ from jobs.errors import BarometerError, InputError
 from jobs.storage import progress, repo
 from jobs.storage.runs import recorded
 from worker import bootstrap
-from worker.google_auth import guard_account
+from worker.google.auth import guard_account
 from worker.service import today_in
 from worker.settings import Settings
 

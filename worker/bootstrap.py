@@ -81,7 +81,7 @@ def source_for(spec: PropertySpec, *, today: date, settings: Settings | None = N
         delay = SOURCE_DELAY_DAYS.get(spec.id or "ga4", 2)
         return DemoSource(anchor=today - timedelta(days=delay))
     if spec.source in ("ga4", "gsc") and settings is not None:
-        from worker import google_clients  # the Google client libraries load only when used
+        from worker.google import clients as google_clients  # the Google libraries load only when used
 
         build = google_clients.ga4_source if spec.source == "ga4" else google_clients.gsc_source
         return build(settings, spec, today=today, engine=engine(settings))

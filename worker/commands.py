@@ -12,7 +12,7 @@ from jobs import csvio, pipeline
 from jobs.errors import BarometerError, InputError
 from jobs.storage import repo
 from worker import bootstrap
-from worker.google_auth import guard_account
+from worker.google.auth import guard_account
 from worker.service import report_date, today_in
 from worker.settings import Settings
 

@@ -19,7 +19,7 @@ from jobs.errors import BarometerError
 from jobs.storage import repo
 from jobs.storage.runs import recorded
 from worker import alerting, bootstrap
-from worker.google_auth import guard_account
+from worker.google.auth import guard_account
 from worker.settings import Settings
 
 __all__ = [

@@ -19,8 +19,8 @@ from tests.fakes.google import google_error
 from tests.fakes.google_ga4 import Ga4Property
 from tests.fakes.google_world import GoogleWorld
 from worker import bootstrap
-from worker.google_auth import credentials_factory
-from worker.google_clients import ga4_client_factory
+from worker.google.auth import credentials_factory
+from worker.google.clients import ga4_client_factory
 from worker.settings import Settings, load_settings
 
 TODAY = date(2026, 3, 10)

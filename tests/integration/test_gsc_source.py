@@ -20,7 +20,7 @@ from tests.fakes.google import google_error
 from tests.fakes.google_gsc import GscSite, synthetic_row
 from tests.fakes.google_world import GoogleWorld, NoSleepRequest
 from worker import bootstrap
-from worker.google_clients import gsc_source
+from worker.google.clients import gsc_source
 from worker.settings import Settings, load_settings
 
 TODAY = date(2026, 3, 10)

@@ -12,7 +12,7 @@ from jobs.backfill import Chunk, plan_chunks, prefetched
 from jobs.domain import Observation
 from jobs.errors import SourceTransientError
 from worker.backfill import months_back
-from worker.google_discover import Discovery, FoundProperty, to_toml
+from worker.google.discover import Discovery, FoundProperty, to_toml
 from worker.settings import AccountSettings, PropertySettings, Settings
 
 

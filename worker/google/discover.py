@@ -20,8 +20,8 @@ from google.auth.transport.requests import AuthorizedSession
 from jobs.errors import SourceError
 from jobs.sources.ga4 import translate_error as ga4_error
 from jobs.sources.gsc import translate_error as gsc_error
-from worker.google_auth import credentials_factory
-from worker.google_clients import gsc_service_factory
+from worker.google.auth import credentials_factory
+from worker.google.clients import gsc_service_factory
 from worker.settings import Settings
 
 __all__ = ["ADMIN_ENDPOINT", "Discovery", "FoundProperty", "discover", "to_toml"]

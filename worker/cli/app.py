@@ -12,11 +12,11 @@ import click
 import typer
 
 from jobs.errors import BarometerError
-from worker.cli_alerts import register as register_alert_commands
-from worker.cli_detection import register as register_detection_commands
-from worker.cli_google import register as register_google
-from worker.cli_llm import describe_llm, eval_app, llm_app
-from worker.cli_options import date_option as _date
+from worker.cli.alerts import register as register_alert_commands
+from worker.cli.detection import register as register_detection_commands
+from worker.cli.google import register as register_google
+from worker.cli.llm import describe_llm, eval_app, llm_app
+from worker.cli.options import date_option as _date
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["app", "main"]

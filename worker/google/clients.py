@@ -29,7 +29,7 @@ from jobs.domain import PropertySpec
 from jobs.sources.ga4 import Ga4Source
 from jobs.sources.gsc import GscSource
 from jobs.sources.limits import RateLimiter, RetryPolicy, TtlMemo
-from worker.google_auth import Credentials, credentials_factory
+from worker.google.auth import Credentials, credentials_factory
 from worker.settings import Settings
 
 __all__ = [

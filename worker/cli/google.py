@@ -1,7 +1,7 @@
 """CLI commands for Google: ``accounts add|list|keygen``, ``properties discover``, ``backfill``.
 
 Registered on the main app by :func:`register`. Every command exits non-zero with a
-one-line reason on bad input (``main()`` in :mod:`worker.cli` prints barometer's errors).
+one-line reason on bad input (``main()`` in :mod:`worker.cli.app` prints barometer's errors).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import click
 import typer
 
 from jobs.errors import InputError, SourceError
-from worker.cli_options import date_option as _date
+from worker.cli.options import date_option as _date
 from worker.settings import load_settings
 
 __all__ = ["accounts_app", "properties_app", "register"]
@@ -35,7 +35,7 @@ def accounts_add(
 ) -> None:
     """Authorise a Google user and store the refresh token encrypted (needs --oauth)."""
     from worker import bootstrap
-    from worker.google_auth import SCOPES, authorise_oauth
+    from worker.google.auth import SCOPES, authorise_oauth
 
     if not oauth:
         raise InputError(
@@ -64,7 +64,7 @@ def accounts_list(
 ) -> None:
     """Show every account and whether it works (ok / needs re-auth / not authorised)."""
     from worker import bootstrap
-    from worker.google_auth import account_statuses, check_accounts
+    from worker.google.auth import account_statuses, check_accounts
 
     settings = load_settings()
     engine = bootstrap.engine(settings)
@@ -84,7 +84,7 @@ def accounts_list(
 @accounts_app.command("keygen")
 def accounts_keygen() -> None:
     """Print a new key for the variable named by google.secret_key_env (BAROMETER_SECRET_KEY)."""
-    from worker.google_auth import new_secret_key
+    from worker.google.auth import new_secret_key
 
     typer.echo(new_secret_key())
 
@@ -95,7 +95,7 @@ def properties_discover(
 ) -> None:
     """Print ready-to-paste properties (TOML) for everything the account can read."""
     from worker import bootstrap
-    from worker.google_discover import discover, to_toml
+    from worker.google.discover import discover, to_toml
 
     settings = load_settings()
     found = discover(settings, bootstrap.engine(settings), account)
