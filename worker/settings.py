@@ -132,6 +132,40 @@ class OutboxSettings(_Section):
     dir: str = "./outbox"
 
 
+class ClockSettings(_Section):
+    """Where every barometer process reads the time (:mod:`worker.clock`).
+
+    ``"system"`` (the default, and the only sensible value in production) is the wall clock.
+    ``"file:/path"`` reads an ISO 8601 time from that file on every call: fault-injection
+    tests move the time of every worker and beat process at once by rewriting it.
+    """
+
+    source: str = "system"
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if value != "system" and not (value.startswith("file:") and len(value) > len("file:")):
+            raise ValueError(f"expected 'system' or 'file:/path/to/clock', got {value!r}")
+        return value
+
+
+class DeliverySettings(_Section):
+    """How the outbox is driven (see README, "Exactly once")."""
+
+    #: A delivery still pending this many hours after it was created is logged at ERROR and
+    #: named in the subscription's next digest (it is still retried).
+    pending_alert_hours: float = Field(default=6.0, gt=0)
+    #: ``barometer.flush_outbox`` runs this often (seconds): it attempts every due pending
+    #: delivery of any digest.
+    flush_every_seconds: float = Field(default=300.0, ge=1)
+    #: The deliver task re-checks its pending deliveries after this many seconds, doubling
+    #: each time up to 600.
+    retry_seconds: float = Field(default=30.0, ge=0.1)
+    #: Transient failures of one delivery before it is failed for good.
+    max_attempts: int = Field(default=5, ge=1, le=50)
+
+
 class AccountSettings(_Section):
     name: str
     kind: Literal["service_account", "oauth"] = "service_account"
@@ -314,6 +348,8 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     webhook: WebhookSettings = WebhookSettings()
     logging: LoggingSettings = LoggingSettings()
+    clock: ClockSettings = ClockSettings()
+    delivery: DeliverySettings = DeliverySettings()
     detection: DetectionSettings = DetectionSettings()
     accounts: tuple[AccountSettings, ...] = ()
     properties: tuple[PropertySettings, ...] = ()

@@ -29,6 +29,7 @@ from celery import chord, group
 from jobs.errors import BarometerError, SourceTransientError
 from worker import service
 from worker.celery_app import app, get_settings
+from worker.clock import clock_for
 from worker.settings import Settings
 
 __all__ = ["DELIVER_RETRY_MAX", "MAX_RETRIES", "TRANSIENT_ERRORS", "deliver", "digest", "run_property"]
@@ -103,8 +104,8 @@ def _deliver(
     if report.pending:
         retries = task.request.retries
         if retries < task.max_retries:
-            countdown = min(DELIVER_RETRY_MAX, 30 * 2**retries)
-            log.warning("subscription %s: %d deliveries pending, retry in %ds", subscription, report.pending, countdown)
+            countdown = min(DELIVER_RETRY_MAX, get_settings().delivery.retry_seconds * 2**retries)
+            log.warning("subscription %s: %d deliveries pending, retry in %.0fs", subscription, report.pending, countdown)
             raise task.retry(countdown=countdown)
         log.error(
             "subscription %s: %d deliveries still pending; the next run retries them", subscription, report.pending
@@ -129,7 +130,7 @@ def _digest(subscription: str, data_date: str | None = None) -> dict[str, Any]:
     the property's timezone (the dates the service's own default would pick).
     """
     settings = get_settings()
-    started = datetime.now(UTC)
+    started = clock_for(settings)()
     names = settings.subscription(subscription).properties
     todays = {name: service.today_in(settings.property(name).timezone, now=lambda: started) for name in names}
     if data_date is None:
