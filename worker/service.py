@@ -174,18 +174,27 @@ def _data_dates(
 
 
 def deliver_subscription(
-    settings: Settings, name: str, *, data_date: date | None = None, now: Clock = utcnow
+    settings: Settings,
+    name: str,
+    *,
+    data_date: date | None = None,
+    now: Clock = utcnow,
+    started: datetime | None = None,
 ) -> DeliveryReport:
     """Build the subscription's digest once and deliver it exactly once per target.
 
-    Reports on each property's ``data_date`` (default: its newest final day). A second
+    Reports on each property's ``data_date`` (default: its newest final day as of
+    ``started``, the moment the digest run began, default ``now()``; a retry passes the
+    same ``started`` and so reports on the same days). ``now`` is the live clock the
+    outbox judges due deliveries, leases and backoffs by. A second
     call for the same day re-sends nothing that was delivered and retries what is pending.
     Pending immediate alerts are retried first. With ``quiet_digest`` off, a day with
     nothing new and no notices sends nothing.
     """
     subscription = settings.subscription(name)
     engine = bootstrap.engine(settings)
-    dates, problems = _data_dates(settings, subscription.properties, data_date=data_date, now=now)
+    moment = started or now()
+    dates, problems = _data_dates(settings, subscription.properties, data_date=data_date, now=lambda: moment)
     if not dates:
         raise BarometerError(
             f"subscription {name!r}: no property has data to report on ({'; '.join(problems.values())})"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy.exc
@@ -91,8 +91,11 @@ def _deliver(
     failed = [r["property"] for r in results if not r.get("ok", False)]
     if failed:
         log.warning("subscription %s: delivering without fresh data for %s", subscription, ", ".join(failed))
-    moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
-    report = service.deliver_subscription(get_settings(), subscription, data_date=_day(data_date), now=lambda: moment)
+    settings = get_settings()
+    clock = clock_for(settings)
+    # The start moment fixes which days are reported on; the live clock decides what is due.
+    moment = datetime.fromisoformat(now) if now else clock()
+    report = service.deliver_subscription(settings, subscription, data_date=_day(data_date), now=clock, started=moment)
     outcome = {
         "subscription": report.subscription,
         "data_date": report.data_date.isoformat(),
@@ -104,7 +107,7 @@ def _deliver(
     if report.pending:
         retries = task.request.retries
         if retries < task.max_retries:
-            countdown = min(DELIVER_RETRY_MAX, get_settings().delivery.retry_seconds * 2**retries)
+            countdown = min(DELIVER_RETRY_MAX, settings.delivery.retry_seconds * 2**retries)
             log.warning("subscription %s: %d deliveries pending, retry in %.0fs", subscription, report.pending, countdown)
             raise task.retry(countdown=countdown)
         log.error(
