@@ -243,6 +243,9 @@ class SubscriptionSettings(_Section):
     dedup_days: int = Field(default=7, ge=0, le=90)
     #: Re-alert an ongoing problem when observed/expected moves this many times further from 1.
     escalation: float = Field(default=1.5, gt=1.0, le=100.0)
+    #: When a digest went out without a property's data and a later run that day has it:
+    #: send it once as a follow-up (False: the day's digest stays the only message).
+    follow_up: bool = False
 
     _tz = field_validator("timezone")(_check_timezone)
 

@@ -108,7 +108,9 @@ def _deliver(
         retries = task.request.retries
         if retries < task.max_retries:
             countdown = min(DELIVER_RETRY_MAX, settings.delivery.retry_seconds * 2**retries)
-            log.warning("subscription %s: %d deliveries pending, retry in %.0fs", subscription, report.pending, countdown)
+            log.warning(
+                "subscription %s: %d deliveries pending, retry in %.0fs", subscription, report.pending, countdown
+            )
             raise task.retry(countdown=countdown)
         log.error(
             "subscription %s: %d deliveries still pending; the next run retries them", subscription, report.pending

@@ -185,7 +185,14 @@ def incidents_of(digest: Digest) -> tuple[Incident, ...]:
 def subject_line(digest: Digest, *, limit: int = 150) -> str:
     """``"3 changes on shop: key events down 98%, sessions down 41%, ..."`` (one change per
     incident), ``"Alert on shop: key events down 100%"`` for an immediate alert, or
-    ``"All quiet on shop for D"`` / ``"Nothing new on shop for D"`` (only ongoing problems)."""
+    ``"All quiet on shop for D"`` / ``"Nothing new on shop for D"`` (only ongoing problems);
+    a follow-up with a property's late data starts with ``"Follow-up: "``."""
+    if "/follow-up/" in digest.subscription:
+        return clean("Follow-up: " + _subject(digest, limit=limit), limit=limit)
+    return _subject(digest, limit=limit)
+
+
+def _subject(digest: Digest, *, limit: int) -> str:
     where = properties_label(digest)
     leads = [i.lead for i in incidents_of(digest)]
     n = len(leads)
