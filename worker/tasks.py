@@ -2,6 +2,10 @@
 
 ``barometer.digest(subscription)`` (fired by beat) fans out one ``barometer.run_property``
 per property of the subscription, then ``barometer.deliver`` as the chord callback.
+``barometer.flush_outbox`` (beat, every ``[delivery] flush_every_seconds``) attempts every
+due pending delivery of any digest. Each task reads the time from :func:`worker.clock.clock_for`
+(the wall clock in production); the digest's start moment travels with the chord, so
+every retry reports on the same days and belongs to the same scheduled day.
 
 Failure handling, per unit:
 
@@ -27,12 +31,20 @@ import sqlalchemy.exc
 from celery import chord, group
 
 from jobs.errors import BarometerError, SourceTransientError
-from worker import service
+from worker import delivery, service
 from worker.celery_app import app, get_settings
 from worker.clock import clock_for
 from worker.settings import Settings
 
-__all__ = ["DELIVER_RETRY_MAX", "MAX_RETRIES", "TRANSIENT_ERRORS", "deliver", "digest", "run_property"]
+__all__ = [
+    "DELIVER_RETRY_MAX",
+    "MAX_RETRIES",
+    "TRANSIENT_ERRORS",
+    "deliver",
+    "digest",
+    "flush_outbox",
+    "run_property",
+]
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +124,10 @@ def _deliver(
                 "subscription %s: %d deliveries pending, retry in %.0fs", subscription, report.pending, countdown
             )
             raise task.retry(countdown=countdown)
-        log.error(
-            "subscription %s: %d deliveries still pending; the next run retries them", subscription, report.pending
+        log.warning(
+            "subscription %s: %d deliveries still pending; barometer.flush_outbox retries them",
+            subscription,
+            report.pending,
         )
     return outcome
 
@@ -170,6 +184,29 @@ deliver = app.task(
     retry_backoff=True,
     retry_backoff_max=RETRY_BACKOFF_MAX,
     retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+
+
+def _flush_outbox() -> dict[str, int]:
+    """Attempt every due pending delivery of any digest (beat, every few minutes)."""
+    settings = get_settings()
+    report = delivery.flush_outbox(settings, now=clock_for(settings))
+    return {
+        "digests": report.digests,
+        "sent": report.sent,
+        "pending": report.pending,
+        "failed": report.failed,
+        "overdue": report.overdue,
+    }
+
+
+flush_outbox = app.task(
+    _flush_outbox,
+    name="barometer.flush_outbox",
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
     max_retries=MAX_RETRIES,
 )
 digest = app.task(_digest, name="barometer.digest", autoretry_for=TRANSIENT_ERRORS, max_retries=MAX_RETRIES)
