@@ -52,9 +52,13 @@ def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
     json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines (for containers).")] = False,
 ) -> None:
-    from worker.observability import configure_logging
+    from worker.observability import configure_logging, init_sentry
 
     configure_logging(level="INFO" if verbose else "WARNING", json=json_logs)
+    try:  # CLI errors are reported like the workers' (no DSN: Sentry stays off)
+        init_sentry(load_settings())
+    except ConfigError:
+        pass  # the command itself reports a bad configuration in one line
 
 
 @app.command()
