@@ -443,26 +443,44 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
+        raise ConfigError(_describe(exc, path)) from None
     finally:
         _CONFIG_FILE.reset(token)
 
 
-def _describe(exc: ValidationError) -> str:
-    problems = []
+def _describe(exc: ValidationError, path: Path) -> str:
+    """Each problem named where it is: the ``BAROMETER_*`` variable that set the value, or
+    ``path`` and the key (consecutive problems of one place share its prefix)."""
+    problems: list[tuple[str, str]] = []
     for error in exc.errors():
         loc = _loc(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         got = error.get("input")
+        where = _variable(error["loc"]) or str(path)
         if error["type"] == "extra_forbidden":
-            problems.append(f"{loc}: unknown key")
+            problems.append((where, f"{loc}: unknown key"))
         elif loc and not message.startswith(loc.split(".")[0]):
             shown = isinstance(got, str | int | float | bool) and "got " not in message and repr(got) not in message
             suffix = f" (got {got!r})" if shown else ""
-            problems.append(f"{loc}: {message}{suffix}")
+            key = "" if where != str(path) else f"{loc}: "
+            problems.append((where, f"{key}{message}{suffix}"))
         else:
-            problems.append(message)
-    return "; ".join(problems)
+            problems.append((str(path), message))
+    parts: list[str] = []
+    previous = None
+    for where, text in problems:
+        parts.append(text if where == previous else f"{where}: {text}")
+        previous = where
+    return "; ".join(parts)
+
+
+def _variable(loc: tuple[int | str, ...]) -> str | None:
+    """The environment variable (as spelled in the environment) that set the value at
+    ``loc``, e.g. ``BAROMETER_SMTP__PORT`` for ("smtp", "port"); None if the file did."""
+    if not loc or not all(isinstance(part, str) for part in loc):
+        return None
+    wanted = ("BAROMETER_" + "__".join(str(part) for part in loc)).upper()
+    return next((name for name in os.environ if name.upper() == wanted), None)
 
 
 def _loc(parts: tuple[int | str, ...]) -> str:

@@ -54,7 +54,9 @@ def delivery_rows(settings: Settings) -> list[tuple[Any, ...]]:
     engine = sa.create_engine(settings.storage.database_url)
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.exec_driver_sql("SELECT channel, status, attempts FROM delivery ORDER BY id")]
+            return [
+                tuple(r) for r in conn.exec_driver_sql("SELECT channel, status, attempts FROM delivery ORDER BY id")
+            ]
     except sa.exc.OperationalError:
         return []  # the schema is not there yet
     finally:

@@ -253,7 +253,12 @@ email = ["team@shop.example"]
         env |= {"BAROMETER_CONFIG": str(config), "SENTRY_DSN": sentry.dsn}
         barometer = str(Path(sys.executable).with_name("barometer"))
         result = subprocess.run(
-            [barometer, "run", "--date", "2026-11-17"], env=env, capture_output=True, text=True, timeout=120, check=False
+            [barometer, "run", "--date", "2026-11-17"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         messages = [str(e.get("logentry", {}).get("formatted", "")) for e in sentry.events]
 

@@ -82,7 +82,9 @@ def barometer(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
 
 def statuses(settings: Settings) -> list[tuple[str, str, int]]:
     with bootstrap.engine(settings).connect() as conn:
-        query = "SELECT d.data_date, x.status, x.attempts FROM delivery x JOIN digest d ON d.id = x.digest_id ORDER BY x.id"
+        query = (
+            "SELECT d.data_date, x.status, x.attempts FROM delivery x JOIN digest d ON d.id = x.digest_id ORDER BY x.id"
+        )
         return [(str(a), str(b), int(c)) for a, b, c in conn.exec_driver_sql(query)]
 
 
@@ -246,4 +248,3 @@ def test_deliveries_list_and_retry_resend_a_failed_delivery_and_record_it(tmp_pa
     bad = barometer("deliveries", "retry", "1", config=config)
     assert bad.returncode == 1
     assert bad.stderr.strip() == "error: delivery 1 was already sent; nothing to resend"
-
