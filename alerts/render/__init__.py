@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from jobs.domain import RATE_METRICS, TOTAL_SERIES, Anomaly, Digest, Factor, Finding, Incident, Kind
+from jobs.naming import neutralise_bidi
 
 __all__ = [
     "ContributorFacts",
@@ -80,8 +81,9 @@ _KINDS = {
 
 
 def clean(text: str, *, limit: int = 200) -> str:
-    """``text`` on one line (control characters become spaces), at most ``limit`` characters."""
-    flat = _CONTROL.sub(" ", text).strip()
+    """``text`` on one line (control characters become spaces, bidirectional ones a visible
+    ``[U+202E]``: :func:`jobs.naming.neutralise_bidi`), at most ``limit`` characters."""
+    flat = neutralise_bidi(_CONTROL.sub(" ", text)).strip()
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 

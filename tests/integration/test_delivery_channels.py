@@ -135,7 +135,7 @@ def test_a_retried_slack_failure_is_a_warning_and_only_the_final_one_an_error(
     caplog.set_level(logging.DEBUG)
     at = START
     for attempt in range(3):
-        deliver(engine, digest=digest, targets=targets, channels=channels, now=lambda: at, max_attempts=3)
+        deliver(engine, digest=digest, targets=targets, channels=channels, now=lambda at=at: at, max_attempts=3)  # type: ignore[misc]
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
         if attempt < 2:
             assert errors == [], [r.getMessage() for r in errors]
@@ -168,6 +168,16 @@ SLACK_SENDER = textwrap.dedent(
 )
 
 
+class Seconds:
+    """The fake Slack's clock (unix seconds), moved by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at.timestamp()
+
+
 class KillingSlackApi(FakeSlackApi):
     """Posts the message, then SIGKILLs the sender before it hears the answer (once)."""
 
@@ -191,16 +201,16 @@ def test_slack_finds_the_digest_a_dead_sender_posted_and_does_not_post_it_again(
     engine_and_digest: tuple[str, int],
 ) -> None:
     url, digest_id = engine_and_digest
-    clock = [START]
-    with KillingSlackApi(token=TOKEN, channels=(CHANNEL,), now=lambda: clock[0].timestamp()) as api:
+    clock = Seconds(START)
+    with KillingSlackApi(token=TOKEN, channels=(CHANNEL,), now=clock) as api:
         process = _sender(url, digest_id, api.url, START)
         api.pid = process.pid
         process.communicate(timeout=60)
         assert process.returncode == -signal.SIGKILL
         assert len(api.posts) == 1
 
-        clock[0] = START + LEASE + timedelta(minutes=1)
-        process = _sender(url, digest_id, api.url, clock[0])
+        clock.at = START + LEASE + timedelta(minutes=1)
+        process = _sender(url, digest_id, api.url, clock.at)
         _, err = process.communicate(timeout=60)
         assert process.returncode == 0, err.decode()
 

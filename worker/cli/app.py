@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -55,10 +56,10 @@ def _main(
     from worker.observability import configure_logging, init_sentry
 
     configure_logging(level="INFO" if verbose else "WARNING", json=json_logs)
-    try:  # CLI errors are reported like the workers' (no DSN: Sentry stays off)
+    # CLI errors are reported like the workers' (no DSN: Sentry stays off); a bad
+    # configuration is reported by the command itself, in one line.
+    with contextlib.suppress(ConfigError):
         init_sentry(load_settings())
-    except ConfigError:
-        pass  # the command itself reports a bad configuration in one line
 
 
 @app.command()
