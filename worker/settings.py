@@ -127,6 +127,24 @@ class WebhookSettings(_Section):
     timeout_seconds: float = Field(default=10.0, gt=0)
 
 
+class WebSettings(_Section):
+    """The analyst console and the links messages carry (``barometer web``)."""
+
+    #: Address the console is served on, as recipients reach it (e.g. https://barometer.example.com).
+    #: Links in digests and Slack (feedback, charts) point here; "" means none are put in messages.
+    #: An https:// address also makes session cookies Secure.
+    public_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8040, ge=1, le=65535)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+
 class OutboxSettings(_Section):
     #: Where digests are written when a subscription has no email or Slack configured.
     dir: str = "./outbox"
@@ -350,6 +368,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     slack: SlackSettings = SlackSettings()
     webhook: WebhookSettings = WebhookSettings()
+    web: WebSettings = WebSettings()
     logging: LoggingSettings = LoggingSettings()
     clock: ClockSettings = ClockSettings()
     delivery: DeliverySettings = DeliverySettings()

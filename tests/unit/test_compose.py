@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-LONG_RUNNING = ("redis", "postgres", "worker", "beat", "mailpit")
-BAROMETER_ROLES = ("migrate", "worker", "beat")
+LONG_RUNNING = ("redis", "postgres", "worker", "beat", "web", "mailpit")
+BAROMETER_ROLES = ("migrate", "worker", "beat", "web")
 # The one credential allowed inline: the throwaway password of the compose-local database.
 DEV_POSTGRES_PASSWORD = "barometer"
 
@@ -34,7 +34,7 @@ def _service(compose: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_required_services_exist(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) >= {"redis", "postgres", "migrate", "worker", "beat", "mailpit"}
+    assert set(compose["services"]) >= {"redis", "postgres", "migrate", "worker", "beat", "web", "mailpit"}
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
@@ -53,6 +53,7 @@ def test_healthchecks_probe_the_right_thing(compose: dict[str, Any]) -> None:
     # $$ is Compose's escape: the container's own $HOSTNAME, i.e. this worker's node name.
     assert "celery -A worker inspect ping -d celery@$$HOSTNAME" in worker_check
     assert "redbeat_key_prefix" in " ".join(_service(compose, "beat")["healthcheck"]["test"])
+    assert "http://127.0.0.1:8040/healthz" in " ".join(_service(compose, "web")["healthcheck"]["test"])
 
 
 @pytest.mark.parametrize("name", ["worker", "beat"])

@@ -178,6 +178,22 @@ def detect(
         typer.echo(f"{result.findings} finding(s) written to {output}")
 
 
+@app.command()
+def web(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default: [web] host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: [web] port, 8040).")] = None,
+) -> None:
+    """Serve the analyst console (and the links digests carry) with uvicorn."""
+    import uvicorn
+
+    from worker.web import create_app
+
+    settings = _settings()
+    where_host, where_port = host or settings.web.host, port or settings.web.port
+    typer.echo(f"barometer console on http://{where_host}:{where_port}/ (Ctrl+C stops it)")
+    uvicorn.run(create_app(settings), host=where_host, port=where_port, log_level="warning")
+
+
 @config_app.command("check")
 def config_check() -> None:
     """Validate barometer.toml (and BAROMETER_* overrides); name the exact bad key."""
