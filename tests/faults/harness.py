@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -264,6 +265,10 @@ class WorkerProcess:
     env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    #: Restarted when it exits on its own, as compose's ``restart: unless-stopped`` does.
+    supervised: bool = field(default=False, init=False)
+    restarts: int = field(default=0, init=False)
+    _watcher: threading.Thread | None = field(default=None, init=False)
 
     def start(self, *, ready: str | None = " ready.") -> WorkerProcess:
         handle = self.log.open("ab")
@@ -284,6 +289,22 @@ class WorkerProcess:
             assert self.alive, self.log.read_text(errors="replace")[-3000:]
         return self
 
+    def supervise(self) -> WorkerProcess:
+        """Restart the process whenever it exits by itself (not through :meth:`stop`/:meth:`kill`)."""
+        self.supervised = True
+
+        def watch() -> None:
+            while self.supervised:
+                process = self.process
+                if process is not None and process.poll() is not None and self.supervised:
+                    self.restarts += 1
+                    self.start(ready=None)
+                threading.Event().wait(0.2)
+
+        self._watcher = threading.Thread(target=watch, daemon=True)
+        self._watcher.start()
+        return self
+
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -295,11 +316,15 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole process group: the main process and every pool child."""
+        self.supervised = False
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(30)
 
     def stop(self) -> None:
+        self.supervised = False
+        if self._watcher is not None:
+            self._watcher.join(5)
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -387,15 +412,17 @@ class PrivateRedis:
 
 class PrivatePostgres:
     """A PostgreSQL cluster of the test's own (initdb, pg_ctl) on a free port, run as the
-    ``postgres`` user when the test runs as root; trust auth on 127.0.0.1."""
+    ``postgres`` user when the test runs as root; trust auth on 127.0.0.1. Its directory is
+    a fresh one under the system temp dir (pytest's are private to the test's user), removed
+    by :meth:`remove`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self) -> None:
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
         if not bins:
             raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql")
         self.bin = bins[-1]
-        self.directory = directory
-        self.data = directory / "pgdata"
+        self.directory = Path(tempfile.mkdtemp(prefix="barometer-pg-"))
+        self.data = self.directory / "pgdata"
         self.port = free_port()
 
     @property
@@ -411,7 +438,6 @@ class PrivatePostgres:
             raise RuntimeError(f"{' '.join(args[:2])} failed: {result.stderr.strip() or result.stdout.strip()}")
 
     def init(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
@@ -427,6 +453,13 @@ class PrivatePostgres:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def remove(self) -> None:
+        """Stop the server if it runs and delete its directory."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 @contextmanager
