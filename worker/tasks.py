@@ -108,6 +108,8 @@ def _deliver(
     # The start moment fixes which days are reported on; the live clock decides what is due.
     moment = datetime.fromisoformat(now) if now else clock()
     report = service.deliver_subscription(settings, subscription, data_date=_day(data_date), now=clock, started=moment)
+    if task.request.retries == 0:  # every digest run also attempts the other digests' due deliveries
+        delivery.flush_outbox(settings, now=clock, skip={report.digest_id} if report.digest_id else ())
     outcome = {
         "subscription": report.subscription,
         "data_date": report.data_date.isoformat(),

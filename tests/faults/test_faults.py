@@ -174,7 +174,7 @@ def test_kill_9_of_the_whole_worker_mid_delivery_then_a_new_worker(
         stack.endpoints.api.on_post = kill_worker
     else:
         assert stack.endpoints.smtp is not None
-        stack.endpoints.smtp._handler.on_data = kill_worker  # type: ignore[attr-defined]
+        stack.endpoints.smtp._handler.on_data = kill_worker
     with harness.stopping(beat, first):
         stack.digest()
         wait_until(lambda: not first.alive, what="the worker to die")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from alerts.channels import SlackApiChannel, SlackWebhookChannel, WebhookChannel
+from alerts.channels import Channel, SlackApiChannel, SlackWebhookChannel, WebhookChannel
 from alerts.errors import DeliveryError
 from alerts.outbox import LEASE, Target, deliver, deliveries
 from jobs.domain import DeliveryStatus
@@ -127,7 +127,7 @@ def test_a_retried_slack_failure_is_a_warning_and_only_the_final_one_an_error(
     digest = repo.load_digest(engine, digest_id)
     assert digest is not None
     closed = f"http://127.0.0.1:{free_port()}"
-    channels = {
+    channels: dict[str, Channel] = {
         "slack": SlackWebhookChannel(url=SecretStr(f"{closed}/services/T0/B0/x")),
         "slack_api": SlackApiChannel(token=SecretStr(TOKEN), base_url=f"{closed}/api/"),
     }
@@ -202,7 +202,8 @@ def test_slack_finds_the_digest_a_dead_sender_posted_and_does_not_post_it_again(
 ) -> None:
     url, digest_id = engine_and_digest
     clock = Seconds(START)
-    with KillingSlackApi(token=TOKEN, channels=(CHANNEL,), now=clock) as api:
+    api = KillingSlackApi(token=TOKEN, channels=(CHANNEL,), now=clock)
+    with api:
         process = _sender(url, digest_id, api.url, START)
         api.pid = process.pid
         process.communicate(timeout=60)
