@@ -264,13 +264,16 @@ class WorkerProcess:
     args: list[str]
     env: dict[str, str]
     log: Path
+    #: What the process logs once it is up.
+    ready_text: str = " ready."
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     #: Restarted when it exits on its own, as compose's ``restart: unless-stopped`` does.
     supervised: bool = field(default=False, init=False)
     restarts: int = field(default=0, init=False)
     _watcher: threading.Thread | None = field(default=None, init=False)
 
-    def start(self, *, ready: str | None = " ready.") -> WorkerProcess:
+    def start(self, *, wait: bool = True) -> WorkerProcess:
+        """Launch the process; with ``wait``, return once it logged :attr:`ready_text`."""
         handle = self.log.open("ab")
         self.process = subprocess.Popen(
             [CELERY, "-A", "worker", *self.args],
@@ -280,14 +283,17 @@ class WorkerProcess:
             start_new_session=True,
         )
         handle.close()
-        if ready is not None:
-            wait_until(
-                lambda: ready in self.log.read_text(errors="replace") or not self.alive,
-                seconds=90,
-                what=f"{self.args[0]} start",
-            )
-            assert self.alive, self.log.read_text(errors="replace")[-3000:]
+        if wait:
+            self.wait_ready()
         return self
+
+    def wait_ready(self) -> None:
+        wait_until(
+            lambda: self.ready_text in self.log.read_text(errors="replace") or not self.alive,
+            seconds=90,
+            what=f"{self.args[0]} start",
+        )
+        assert self.alive, self.log.read_text(errors="replace")[-3000:]
 
     def supervise(self) -> WorkerProcess:
         """Restart the process whenever it exits by itself (not through :meth:`stop`/:meth:`kill`)."""
@@ -298,7 +304,7 @@ class WorkerProcess:
                 process = self.process
                 if process is not None and process.poll() is not None and self.supervised:
                     self.restarts += 1
-                    self.start(ready=None)
+                    self.start(wait=False)
                 threading.Event().wait(0.2)
 
         self._watcher = threading.Thread(target=watch, daemon=True)
@@ -346,7 +352,16 @@ def worker(config: Path, endpoints: Endpoints, log: Path, *, name: str = "w1", p
 
 def beat(config: Path, endpoints: Endpoints, log: Path, directory: Path) -> WorkerProcess:
     args = ["beat", "-l", "INFO", "--max-interval", "1", "-s", str(directory / "beat-schedule")]
-    return WorkerProcess(args, process_env(config, endpoints), log)
+    return WorkerProcess(args, process_env(config, endpoints), log, ready_text="beat: Starting")
+
+
+def launch(*processes: WorkerProcess) -> tuple[WorkerProcess, ...]:
+    """Start ``processes`` side by side and return once every one is up."""
+    for process in processes:
+        process.start(wait=False)
+    for process in processes:
+        process.wait_ready()
+    return processes
 
 
 def deliveries(database_url: str) -> list[tuple[str, str, int]]:

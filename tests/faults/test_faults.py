@@ -64,12 +64,11 @@ class Stack:
     now: datetime = START
 
     def worker(self, name: str = "w1") -> harness.WorkerProcess:
-        return harness.worker(self.config, self.endpoints, self.directory / f"{name}.log", name=name).start()
+        return harness.worker(self.config, self.endpoints, self.directory / f"{name}.log", name=name)
 
     def beat(self, name: str = "beat") -> harness.WorkerProcess:
-        process = harness.beat(self.config, self.endpoints, self.directory / f"{name}.log", self.directory / name)
         (self.directory / name).mkdir(exist_ok=True)
-        return process.start(ready="beat: Starting")
+        return harness.beat(self.config, self.endpoints, self.directory / f"{name}.log", self.directory / name)
 
     def digest(self) -> None:
         """Send ``barometer.digest`` as beat does."""
@@ -144,7 +143,7 @@ def test_smtp_and_slack_down_across_the_first_attempts_then_back(
 ) -> None:
     stack: Stack = stack_factory(database_url=_sqlite(tmp_path), broker_url=redis_url)  # type: ignore[operator]
     stack.endpoints.http(up=False)  # SMTP is down too (nothing listens on its port)
-    worker, beat = stack.worker(), stack.beat()
+    worker, beat = harness.launch(stack.worker(), stack.beat())
     with harness.stopping(beat, worker):
         stack.digest()
         stack.wait_attempted(1)
@@ -165,7 +164,7 @@ def test_kill_9_of_the_whole_worker_mid_delivery_then_a_new_worker(
 ) -> None:
     stack: Stack = stack_factory(database_url=_sqlite(tmp_path), broker_url=redis_url)  # type: ignore[operator]
     stack.endpoints.smtp_up()
-    first, beat = stack.worker("w1"), stack.beat()
+    first, beat = harness.launch(stack.worker("w1"), stack.beat())
 
     def kill_worker() -> None:  # the message is kept; its sender dies before it hears the answer
         os.killpg(first.pid, signal.SIGKILL)
@@ -180,7 +179,7 @@ def test_kill_9_of_the_whole_worker_mid_delivery_then_a_new_worker(
         wait_until(lambda: not first.alive, what="the worker to die")
         assert first.process is not None
         assert first.process.wait(10) == -signal.SIGKILL
-        second = stack.worker("w2")
+        (second,) = harness.launch(stack.worker("w2"))
         with harness.stopping(second):
             stack.advance(timedelta(minutes=11))  # the dead worker's lease (10 min) ran out
             stack.wait_delivered()
@@ -199,7 +198,7 @@ def test_redis_restarted_while_the_chord_callback_retries(stack_factory: object,
     redis.start()
     try:
         stack: Stack = stack_factory(database_url=_sqlite(tmp_path), broker_url=redis.url)  # type: ignore[operator]
-        worker, beat = stack.worker(), stack.beat()
+        worker, beat = harness.launch(stack.worker(), stack.beat())
         with harness.stopping(beat, worker):
             # The worker process exits when its broker connection drops while it holds a task
             # (kombu's restore of unacknowledged messages fails: celery/celery#9250); compose
@@ -228,9 +227,8 @@ def test_two_workers_and_two_beats_send_one_digest_per_subscription_and_day(
     ZonedEntry.from_key("barometer:beat:digest:marketing", app=stack.client).reschedule(
         last_run_at=datetime.now(UTC) - timedelta(days=2)
     )
-    workers = [stack.worker("w1"), stack.worker("w2")]
-    beats = [stack.beat("beat1"), stack.beat("beat2")]
-    with harness.stopping(*beats, *workers):
+    processes = harness.launch(stack.worker("w1"), stack.worker("w2"), stack.beat("beat1"), stack.beat("beat2"))
+    with harness.stopping(*processes):
         stack.digest()  # and a duplicate of the message, as a redelivery would make
         stack.wait_delivered()
         tally = stack.settle()
@@ -244,7 +242,7 @@ def test_a_property_failing_then_recovering_is_still_one_digest_for_the_day(
 ) -> None:
     stack: Stack = stack_factory(database_url=_sqlite(tmp_path), broker_url=redis_url, search_data=False)  # type: ignore[operator]
     stack.endpoints.smtp_up()
-    worker, beat = stack.worker(), stack.beat()
+    worker, beat = harness.launch(stack.worker(), stack.beat())
     with harness.stopping(beat, worker):
         stack.digest()  # "search" has no data: it fails, the digest names it
         stack.wait_delivered()
@@ -266,7 +264,7 @@ def test_postgresql_restarted_the_worker_reconnects_and_nothing_is_lost(
     postgres.start()
     try:
         stack: Stack = stack_factory(database_url=postgres.url, broker_url=redis_url)  # type: ignore[operator]
-        worker, beat = stack.worker(), stack.beat()
+        worker, beat = harness.launch(stack.worker(), stack.beat())
         with harness.stopping(beat, worker):
             stack.digest()  # SMTP is down
             wait_until(lambda: ("email", "pending", 1) in stack.rows(), what="the email to be pending")
