@@ -13,14 +13,15 @@ Planted in the evaluation weeks (labels in :class:`Event`):
 * ``collapse``: one series' sessions at 10-40% of normal for 2-6 hours;
 * ``spike``: one series' sessions at 3.5-6 times normal for 1-3 hours.
 
-Events are placed only where their hours carry :data:`MIN_EVENT_VOLUME`. ``anomaly_free`` properties carry no event at all (the false-alarm measure). Everything
+Events are placed only where their hours carry :data:`MIN_EVENT_VOLUME`. ``anomaly_free``
+properties carry no event at all (the false-alarm measure). Everything
 is drawn from ``numpy.random.default_rng(seed)``: the same seed, the same data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 
@@ -62,8 +63,10 @@ class HourlyProperty:
 def _daily_curve(rng: np.random.Generator) -> np.ndarray:
     peak = rng.uniform(11, 20)
     hours = np.arange(24)
-    curve = 0.15 + np.exp(-0.5 * ((hours - peak) / rng.uniform(3, 5)) ** 2) + 0.3 * np.exp(
-        -0.5 * ((hours - peak + 5) / 2.5) ** 2
+    curve = (
+        0.15
+        + np.exp(-0.5 * ((hours - peak) / rng.uniform(3, 5)) ** 2)
+        + 0.3 * np.exp(-0.5 * ((hours - peak + 5) / 2.5) ** 2)
     )
     return np.asarray(curve / curve.mean())
 
@@ -175,7 +178,5 @@ def generate_set(seeds: list[int], *, properties: int, free: int, pages: int = 2
     out = []
     for seed in seeds:
         for i in range(properties + free):
-            out.append(
-                generate_property(seed * 1000 + i, name=f"s{seed}p{i}", pages=pages, events=i < properties)
-            )
+            out.append(generate_property(seed * 1000 + i, name=f"s{seed}p{i}", pages=pages, events=i < properties))
     return out

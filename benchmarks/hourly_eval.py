@@ -81,7 +81,10 @@ def evaluate_hourly(props: list[HourlyProperty], params: HourlyParams) -> Hourly
         panel = prop.panels[0]
         weeks = (prop.hours - prop.eval_start) / WEEK_HOURS
         findings = walk(prop, params)
-        ends = [(metric, h, panel.index(h.end - (h.end - h.start) * 0) if h.end.minute == 0 else 0) for metric, h in findings]
+        ends = [
+            (metric, h, panel.index(h.end - (h.end - h.start) * 0) if h.end.minute == 0 else 0)
+            for metric, h in findings
+        ]
         if not prop.events:
             score.free_weeks += weeks
             alarms = {
@@ -119,7 +122,8 @@ def report(results: dict[str, HourlyScore]) -> list[str]:
     lines = ["hourly watch (tracking breaks >= 98%, <= 1 false alarm per property-week):"]
     for name, s in results.items():
         kinds = ", ".join(
-            f"{k} {s.found[k]}/{s.planted[k]} ({s.recall(k):.1%})" for k in ("break_key", "break_all", "collapse", "spike")
+            f"{k} {s.found[k]}/{s.planted[k]} ({s.recall(k):.1%})"
+            for k in ("break_key", "break_all", "collapse", "spike")
         )
         breaks = s.found["break_key"] + s.found["break_all"]
         planted = s.planted["break_key"] + s.planted["break_all"]

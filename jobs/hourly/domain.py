@@ -8,6 +8,7 @@ they go back the repeated hour is counted in one slot, as GA4 reports it.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,7 +16,16 @@ import numpy as np
 
 from jobs.domain import Finding, FloatArray, PointFlag
 
-__all__ = ["HOUR", "WEEK_HOURS", "Frontier", "HourPoint", "HourlyFinding", "HourlyPanel", "RealtimeWindow", "hour_floor"]
+__all__ = [
+    "HOUR",
+    "WEEK_HOURS",
+    "Frontier",
+    "HourPoint",
+    "HourlyFinding",
+    "HourlyPanel",
+    "RealtimeWindow",
+    "hour_floor",
+]
 
 HOUR = timedelta(hours=1)
 #: Hours in a week: the same hour last week is 168 slots back.
@@ -58,7 +68,7 @@ class HourlyPanel:
         if hour_floor(self.start) != self.start:
             raise ValueError(f"start {self.start} is not the start of an hour")
 
-    @property
+    @builtins.property  # a field named ``property`` shadows the builtin in these classes
     def hours(self) -> int:
         return int(self.values.shape[1])
 
@@ -109,15 +119,15 @@ class RealtimeWindow:
     end: datetime
     per_minute: tuple[float, ...]
 
-    @property
+    @builtins.property  # a field named ``property`` shadows the builtin in these classes
     def minutes(self) -> int:
         return len(self.per_minute)
 
-    @property
+    @builtins.property  # a field named ``property`` shadows the builtin in these classes
     def start(self) -> datetime:
         return self.end - timedelta(minutes=self.minutes)
 
-    @property
+    @builtins.property  # a field named ``property`` shadows the builtin in these classes
     def value(self) -> float:
         return float(sum(self.per_minute))
 
@@ -139,6 +149,6 @@ class HourlyFinding:
     #: Seen in the Realtime API's last minutes rather than in hourly data.
     realtime: bool = False
 
-    @property
+    @builtins.property  # a field named ``property`` shadows the builtin in these classes
     def duration(self) -> timedelta:
         return self.end - self.start

@@ -32,7 +32,7 @@ class HourlyParams:
     #: exceed its expectation by at least this much).
     min_expected: float = 10.0
     #: The largest tail probability under the noise model any hourly finding may have.
-    max_p_value: float = 1e-7
+    max_p_value: float = 1e-6
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_weeks <= self.weeks:
