@@ -151,7 +151,7 @@ class _Scorer:
             hits = self._tested(w, low, self.break_p, lower=True)
             for row, p_value in hits:
                 end = self.panel.hour_at(e) + (partial * HOUR if partial else HOUR)
-                out.append(self._finding(row, w, p_value, Kind.OUTAGE, start=self.panel.hour_at(start), end=end))
+                out.append(self._finding(row, w, p_value, kind=Kind.OUTAGE, start=self.panel.hour_at(start), end=end))
                 open_rows[row] = False
         return out
 
@@ -167,7 +167,9 @@ class _Scorer:
         w = self._window(start, e + 1)
         candidates = each & (w.expected >= p.min_expected)
         return [
-            self._finding(row, w, p_value, Kind.DROP, start=self.panel.hour_at(start), end=self.panel.hour_at(e + 1))
+            self._finding(
+                row, w, p_value, kind=Kind.DROP, start=self.panel.hour_at(start), end=self.panel.hour_at(e + 1)
+            )
             for row, p_value in self._tested(w, candidates, p.max_p_value, lower=True)
         ]
 
@@ -179,7 +181,7 @@ class _Scorer:
             big &= w.observed - w.expected >= p.min_expected
         end = self.panel.hour_at(e) + share * HOUR
         return [
-            self._finding(row, w, p_value, Kind.SPIKE, start=self.panel.hour_at(e), end=end)
+            self._finding(row, w, p_value, kind=Kind.SPIKE, start=self.panel.hour_at(e), end=end)
             for row, p_value in self._tested(w, big & (w.expected > 0), p.max_p_value, lower=False)
         ]
 
@@ -206,7 +208,7 @@ class _Scorer:
         mask[row] = True
         low = _near(w, mask, self.params.break_share, self.params.min_expected)
         return [
-            self._finding(r, w, p_value, Kind.OUTAGE, start=window.start, end=window.end, realtime=True)
+            self._finding(r, w, p_value, kind=Kind.OUTAGE, start=window.start, end=window.end, realtime=True)
             for r, p_value in self._tested(w, low, self.break_p, lower=True)
         ]
 
@@ -223,10 +225,10 @@ class _Scorer:
         row: int,
         w: _Window,
         p_value: float,
+        *,
         kind: Kind,
         start: datetime,
         end: datetime,
-        *,
         realtime: bool = False,
     ) -> HourlyFinding:
         observed, expected = float(w.observed[row]), float(w.expected[row])
