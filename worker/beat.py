@@ -224,8 +224,6 @@ def build_hourly_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": HOURLY_TASK,
             "schedule": ZonedCrontab(minute=minute, zone=prop.timezone),
             "args": [prop.name],
-            # an hour's run that could not start within the hour is superseded by the next
-            "options": {"expires": 50 * 60},
         }
         for prop in settings.properties
         if prop.hourly

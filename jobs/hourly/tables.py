@@ -42,11 +42,11 @@ class HourlyIncidentRow(SQLModel, table=True):
     problem_key: str = Field(max_length=1200)
     kind: str = Field(max_length=30)
     #: The local (property time zone) window the finding is about.
-    start_local: datetime
-    end_local: datetime
+    start_local: datetime = Field(sa_column=sa.Column(sa.DateTime(), nullable=False))
+    end_local: datetime = Field(sa_column=sa.Column(sa.DateTime(), nullable=False))
     realtime: bool = False
     found_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     #: First successful delivery of its alert (None: not told yet, or nobody wanted it).
     alerted_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     #: Local start of the first hour back to normal (None: still open).
-    recovered_local: datetime | None = None
+    recovered_local: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime()))

@@ -32,7 +32,16 @@ from tests.fakes.google import FakeOAuth, FakeServer, Reply, Request, google_err
 
 __all__ = ["FakeGA4", "Ga4Property"]
 
-COUNTS = {"sessions", "totalUsers", "activeUsers", "newUsers", "keyEvents", "conversions", "screenPageViews"}
+COUNTS = {
+    "sessions",
+    "totalUsers",
+    "activeUsers",
+    "newUsers",
+    "keyEvents",
+    "conversions",
+    "screenPageViews",
+    "eventCount",
+}
 DIMENSIONS = {"date", "dateHour", "sessionDefaultChannelGroup", "landingPage", "deviceCategory", "country", "pagePath"}
 
 
