@@ -36,8 +36,6 @@ class HourlySettings(BaseModel):
     #: GA4 standard intraday data arrive 2-8 hours late: hours older than this are taken
     #: as counted even when empty (a whole-tag break), newer ones only once data show up.
     ga4_max_lag_hours: int = Field(default=8, ge=0, le=48)
-    #: Share of ``[google] gsc_queries_per_minute`` the hourly watch may use.
-    gsc_share: float = Field(default=0.25, gt=0, le=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> HourlySettings:
