@@ -177,7 +177,11 @@ def test_a_tag_broken_at_9_10_is_alerted_by_10_30_and_its_recovery_follows(
                 before = len(published)
                 due = manual().minute == 10
                 if due:
-                    _wait(lambda n=before: len(published) > n, what=f"beat to fire hourly:shop at {manual():%H:%M}")
+
+                    def fired(n: int = before) -> bool:
+                        return len(published) > n
+
+                    _wait(fired, what=f"beat to fire hourly:shop at {manual():%H:%M}")
                     result = app.AsyncResult(published[-1]).get(timeout=120)
                     runs.append((manual(), result))
                     assert result["ok"], result
