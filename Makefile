@@ -43,6 +43,7 @@ bench: $(DEV_STAMP)
 # Detection quality on labelled synthetic data (dev and held-out configurations, 3 seeds each).
 eval: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.evaluate
+	$(BIN)/python -m benchmarks.hourly_eval
 
 compose-check:
 	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet && echo "docker compose config: ok"; \

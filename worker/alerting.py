@@ -36,9 +36,11 @@ __all__ = [
     "alert_name",
     "build_digest",
     "build_follow_up",
+    "deliver_alert",
     "flush_alerts",
     "follow_up_name",
     "params_for",
+    "plan_for",
     "send_immediate",
 ]
 
@@ -87,7 +89,7 @@ def params_for(subscription: SubscriptionSettings, *, immediate: bool = False) -
     )
 
 
-def _plan(
+def plan_for(
     settings: Settings,
     subscription: SubscriptionSettings,
     findings: Sequence[Finding],
@@ -130,7 +132,7 @@ def build_digest(
             found += repo.findings_for(engine, prop_id, day)
     at = now()
     key_date = max(dates.values())
-    planned = _plan(settings, subscription, found, days=list(dates.values()), at=at, immediate=False)
+    planned = plan_for(settings, subscription, found, days=list(dates.values()), at=at, immediate=False)
     failures = dict(problems)
     for prop_name, day in dates.items():
         failures.update(latest_failures(engine, job="run_property", targets=[prop_name], data_date=day))
@@ -188,7 +190,7 @@ def build_follow_up(
     prop_id = repo.property_id(engine, property_name)
     found = [] if prop_id is None else list(repo.findings_for(engine, prop_id, day))
     at = now()
-    planned = _plan(settings, subscription, found, days=[day], at=at, immediate=False)
+    planned = plan_for(settings, subscription, found, days=[day], at=at, immediate=False)
     summary = bootstrap.summariser_for(settings, subscription).summarise(planned.leads, data_date=day)
     note = (
         f"Follow-up to the digest for {parent.data_date.isoformat()}: the data of {property_name} for "
@@ -232,7 +234,7 @@ def send_immediate(
         digest = repo.find_digest(engine, name, day)
         if digest is None:
             at = now()
-            planned = _plan(settings, subscription, findings, days=[day], at=at, immediate=True)
+            planned = plan_for(settings, subscription, findings, days=[day], at=at, immediate=True)
             if not planned.incidents:
                 continue
             summariser = bootstrap.summariser_for(settings, subscription, task="alert")
@@ -255,7 +257,7 @@ def send_immediate(
             if digest.id is not None:
                 llm_calls.link_to_digest(engine, summary.call_ids, digest.id)
         history.record(engine, digest, now=now())
-        reports.append(_deliver(settings, subscription, digest, property_name=property_name, now=now))
+        reports.append(deliver_alert(settings, subscription, digest, property_name=property_name, now=now))
     return tuple(reports)
 
 
@@ -267,13 +269,14 @@ def flush_alerts(settings: Settings, subscription: SubscriptionSettings, *, unti
     for digest_id in ids:
         digest = repo.load_digest(engine, digest_id)
         if digest is not None:
-            _deliver(settings, subscription, digest, property_name=",".join(digest.properties), now=now)
+            deliver_alert(settings, subscription, digest, property_name=",".join(digest.properties), now=now)
     return len(ids)
 
 
-def _deliver(
+def deliver_alert(
     settings: Settings, subscription: SubscriptionSettings, digest: Digest, *, property_name: str, now: Clock
 ) -> AlertReport:
+    """Deliver a stored alert (immediate or hourly) to the subscription's targets, once each."""
     channels, targets = bootstrap.channels_for(settings, subscription)
     deliveries = outbox.deliver(
         bootstrap.engine(settings),

@@ -34,25 +34,30 @@ from celery.schedules import crontab
 from redbeat.decoder import RedBeatJSONDecoder, RedBeatJSONEncoder
 from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry, get_redis
 
+from worker import clock
 from worker.settings import Settings
 
 __all__ = [
     "DIGEST_TASK",
     "FLUSH_ENTRY",
     "FLUSH_TASK",
+    "HOURLY_TASK",
     "ZonedCrontab",
     "ZonedEntry",
     "ZonedRedBeatScheduler",
+    "build_hourly_schedule",
     "build_schedule",
     "decode_schedule",
     "encode_schedule",
     "entry_name",
+    "hourly_entry_name",
 ]
 
 DIGEST_TASK = "barometer.digest"
 FLUSH_TASK = "barometer.flush_outbox"
 #: The beat entry that retries every due pending delivery of any digest.
 FLUSH_ENTRY = "flush_outbox"
+HOURLY_TASK = "barometer.hourly"
 
 
 def entry_name(subscription: str) -> str:
@@ -61,8 +66,9 @@ def entry_name(subscription: str) -> str:
 
 
 def _utc_now() -> datetime:
-    # A module-level function (not a lambda) so that equal schedules compare equal.
-    return datetime.now(UTC)
+    # A module-level function (not a lambda) so that equal schedules compare equal; the
+    # process clock (worker.clock), so that a controllable clock drives beat in tests.
+    return clock.now()
 
 
 class ZonedCrontab(crontab):  # type: ignore[misc]  # celery ships no type information
@@ -212,3 +218,23 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "args": [sub.name],
         }
     return schedule
+
+
+def hourly_entry_name(property_name: str) -> str:
+    """The beat entry name of a property's hourly watch."""
+    return f"hourly:{property_name}"
+
+
+def build_hourly_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Entry ``hourly:{name}`` per property with ``hourly = true``: ``barometer.hourly``
+    with ``args [name]`` at ``[hourly] minute`` past every hour of the property's zone."""
+    minute = settings.hourly.minute
+    return {
+        hourly_entry_name(prop.name): {
+            "task": HOURLY_TASK,
+            "schedule": ZonedCrontab(minute=minute, zone=prop.timezone),
+            "args": [prop.name],
+        }
+        for prop in settings.properties
+        if prop.hourly
+    }

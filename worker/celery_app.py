@@ -19,10 +19,19 @@ from typing import Any
 
 from celery import Celery, signals
 
-from worker.beat import build_schedule
+from worker import clock
+from worker.beat import build_hourly_schedule, build_schedule
 from worker.settings import ConfigError, Settings, load_settings
 
-__all__ = ["TASK_SOFT_TIME_LIMIT", "TASK_TIME_LIMIT", "app", "celery_config", "configure", "get_settings"]
+__all__ = [
+    "TASK_SOFT_TIME_LIMIT",
+    "TASK_TIME_LIMIT",
+    "BarometerCelery",
+    "app",
+    "celery_config",
+    "configure",
+    "get_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +76,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": TASK_TIME_LIMIT,
         "timezone": "UTC",
         "enable_utc": True,
-        "beat_schedule": build_schedule(settings),
+        "beat_schedule": {**build_schedule(settings), **build_hourly_schedule(settings)},
         "beat_scheduler": "worker.beat:ZonedRedBeatScheduler",
         # The lock is extended on every tick: tick well within its timeout.
         "beat_max_loop_interval": min(30, broker.beat_lock_timeout // 5),
@@ -99,7 +108,14 @@ def _startup_config() -> dict[str, Any]:
         raise SystemExit(f"barometer: {exc}") from None
 
 
-app = Celery("barometer", include=["worker.tasks"])
+class BarometerCelery(Celery):  # type: ignore[misc]  # celery ships no type information
+    """Celery whose ``now()`` (what celery-redbeat picks due entries by) is :mod:`worker.clock`."""
+
+    def now(self) -> Any:
+        return clock.now().astimezone(self.timezone)
+
+
+app = BarometerCelery("barometer", include=["worker.tasks", "worker.hourly_tasks"])
 app.add_defaults(_startup_config)
 
 

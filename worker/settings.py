@@ -23,6 +23,7 @@ from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.domain import Kind, PropertySpec, Severity
 from jobs.errors import BarometerError
 from jobs.sources.names import GSC_DIMENSIONS, GSC_METRICS
+from worker.settings_hourly import HourlySettings
 from worker.settings_llm import LLMSettings
 
 __all__ = [
@@ -198,11 +199,24 @@ class PropertySettings(_Section):
     timezone: str = "UTC"
     metrics: tuple[str, ...] = ()
     breakdowns: tuple[str, ...] = ()
+    #: Watch this property by the hour too (beat entry ``hourly:{name}``, see ``[hourly]``).
+    hourly: bool = False
+    #: Breakdowns also watched by the hour (each costs a report per run); default: totals only.
+    hourly_breakdowns: tuple[str, ...] = ()
 
     _tz = field_validator("timezone")(_check_timezone)
 
     @model_validator(mode="after")
     def _google_ids(self) -> PropertySettings:
+        if self.hourly and self.source not in ("ga4", "gsc"):
+            raise ValueError(
+                f"hourly: only GA4 and Search Console properties can be watched by the hour, not {self.source!r}"
+            )
+        for name in self.hourly_breakdowns:
+            if name not in self.breakdowns:
+                raise ValueError(
+                    f"hourly_breakdowns: {name!r} is not one of this property's breakdowns {list(self.breakdowns)}"
+                )
         if self.source == "ga4" and self.id and not re.fullmatch(r"properties/\d+", self.id):
             raise ValueError(f"id: expected 'properties/<number>' for a GA4 property, got {self.id!r}")
         if self.source == "gsc":
@@ -373,6 +387,7 @@ class Settings(BaseSettings):
     clock: ClockSettings = ClockSettings()
     delivery: DeliverySettings = DeliverySettings()
     detection: DetectionSettings = DetectionSettings()
+    hourly: HourlySettings = HourlySettings()
     accounts: tuple[AccountSettings, ...] = ()
     properties: tuple[PropertySettings, ...] = ()
     subscriptions: tuple[SubscriptionSettings, ...] = ()

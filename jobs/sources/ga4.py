@@ -119,7 +119,10 @@ class Ga4Source:
         self.stats = Ga4Stats()
         #: False once the endpoint turned out to have no batchRunReports.
         self.batches = True
-        self._low: tuple[int, str] | None = None
+        #: Per budget (``tokens_per_day``, ``tokens_per_hour``, ``tokens_per_project_per_hour``),
+        #: tokens that must stay unused: the hourly watch leaves the daily run its share.
+        self.reserve: dict[str, int] = {}
+        self._low: tuple[int, str, int] | None = None
 
     def last_final_date(self, spec: PropertySpec, *, today: date) -> date:
         """GA4 finishes processing a day within 24-48 hours: ``today - final_lag_days``."""
@@ -232,16 +235,17 @@ class Ga4Source:
                 if name in quota:
                     left = int(getattr(quota, name).remaining)
                     self.stats.remaining[name] = left
-                    if left < self.min_tokens_left and (self._low is None or left < self._low[0]):
-                        self._low = (left, label)
+                    floor = max(self.min_tokens_left, self.reserve.get(name, 0))
+                    if left < floor and (self._low is None or left < self._low[0]):
+                        self._low = (left, label, floor)
                         log.warning("GA4 %s: only %d quota tokens %s left", spec.id, left, label)
 
     def _ensure_quota(self, spec: PropertySpec) -> None:
         """Stop before the next request when the last response left too few tokens."""
         if self._low is not None:
-            left, label = self._low
+            left, label, floor = self._low
             raise SourceQuotaError(
-                f"GA4 {spec.id}: only {left} quota tokens {label} left (keeping {self.min_tokens_left} in "
+                f"GA4 {spec.id}: only {left} quota tokens {label} left (keeping {floor} in "
                 "reserve); stopped early, the next run continues"
             )
 

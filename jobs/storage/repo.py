@@ -35,6 +35,7 @@ from jobs.storage.layout import read_layout, write_layout
 from jobs.storage.tables import DigestRow, FindingRow, MetricPointRow, PropertyRow
 
 __all__ = [
+    "HOURLY_SUFFIX",
     "ensure_property",
     "fetched_through",
     "find_digest",
@@ -226,8 +227,13 @@ def load_panels(
     return tuple(panels)
 
 
-def save_findings(engine: sa.Engine, prop_id: int, findings: Sequence[Finding]) -> tuple[Finding, ...]:
-    """Upsert findings on (property, day, dedupe key); return them with their ids."""
+def save_findings(
+    engine: sa.Engine, prop_id: int, findings: Sequence[Finding], *, suffix: str = ""
+) -> tuple[Finding, ...]:
+    """Upsert findings on (property, day, dedupe key + ``suffix``); return them with their ids.
+
+    The hourly watch stores its findings with :data:`HOURLY_SUFFIX`, beside the daily ones.
+    """
     if not findings:
         return ()
     base = _insert(engine, _FINDINGS)
@@ -236,25 +242,26 @@ def save_findings(engine: sa.Engine, prop_id: int, findings: Sequence[Finding]) 
         index_elements=["property_id", "day", "dedupe_key"],
         set_={c: getattr(base.excluded, c) for c in update_cols},
     )
-    rows = [_finding_row(prop_id, f) for f in findings]
+    rows = [_finding_row(prop_id, f, suffix) for f in findings]
     with engine.begin() as conn:
         conn.execute(stmt, rows)
-        ids: dict[str, int] = dict(
-            conn.execute(
-                sa.select(_FINDINGS.c.dedupe_key, _FINDINGS.c.id).where(
+        ids: dict[tuple[date, str], int] = {
+            (day, str(key)): int(i)
+            for day, key, i in conn.execute(
+                sa.select(_FINDINGS.c.day, _FINDINGS.c.dedupe_key, _FINDINGS.c.id).where(
                     _FINDINGS.c.property_id == prop_id,
                     _FINDINGS.c.day.in_({f.anomaly.day for f in findings}),
                 )
             ).all()
-        )
-    return tuple(_with_id(f, int(ids[f.dedupe_key])) for f in findings)
+        }
+    return tuple(_with_id(f, ids[(f.anomaly.day, f.dedupe_key + suffix)]) for f in findings)
 
 
 def _with_id(finding: Finding, finding_id: int) -> Finding:
     return replace(finding, id=finding_id)
 
 
-def _finding_row(prop_id: int, f: Finding) -> dict[str, object]:
+def _finding_row(prop_id: int, f: Finding, suffix: str = "") -> dict[str, object]:
     a = f.anomaly
     return {
         "property_id": prop_id,
@@ -270,7 +277,7 @@ def _finding_row(prop_id: int, f: Finding) -> dict[str, object]:
         "upper": a.upper,
         "p_value": a.p_value,
         "q_value": a.q_value,
-        "dedupe_key": f.dedupe_key,
+        "dedupe_key": f.dedupe_key + suffix,
         "detail": encode_detail(f.contributors, f.chart, f.decomposition),
         "created_at": _now(),
     }
@@ -303,10 +310,21 @@ def _finding_from(row: sa.Row[tuple[object, ...]]) -> Finding:
     return Finding(anomaly, Severity(m["severity"]), contributors, chart, int(m["id"]), decomposition)
 
 
+#: Dedupe-key suffix of the hourly watch's findings (stored beside the daily ones, never in them).
+HOURLY_SUFFIX = "|hourly"
+
+
 def findings_for(engine: sa.Engine, prop_id: int, day: date) -> tuple[Finding, ...]:
+    """The daily findings of one property and day (the hourly watch's are kept apart)."""
     with engine.connect() as conn:
         rows = conn.execute(
-            _finding_query().where(_FINDINGS.c.property_id == prop_id, _FINDINGS.c.day == day).order_by(_FINDINGS.c.id)
+            _finding_query()
+            .where(
+                _FINDINGS.c.property_id == prop_id,
+                _FINDINGS.c.day == day,
+                _FINDINGS.c.dedupe_key.notlike("%" + HOURLY_SUFFIX),
+            )
+            .order_by(_FINDINGS.c.id)
         ).all()
     return tuple(_finding_from(r) for r in rows)
 

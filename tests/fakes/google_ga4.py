@@ -6,6 +6,11 @@ Wire format as the real API: ``date`` as ``YYYYMMDD``, metric values as strings,
 fields (``limit``, ``offset``, sampling counts) as strings, proto3 JSON omitting defaults
 (no ``rows`` and no ``rowCount`` when empty), ``propertyQuota`` when asked for.
 
+Hourly data: a property with ``traffic`` (``traffic(start, end)`` -> counts per metric over
+a local wall-clock interval, totals only) and ``clock`` (aware "now") answers ``dateHour``
+reports (``YYYYMMDDHH``; hours not begun yet are absent, the running one partial) and
+``runRealtimeReport`` with ``minutesAgo`` (the last 30 minutes, minute 0 still running).
+
 Quirks to switch on per property: ``thresholded``, ``sampled``, ``other_after`` (keep that
 many values of a breakdown and fold the rest into ``(other)``), and a token budget:
 ``tokens_per_day`` / ``tokens_per_hour`` left; a request that would exceed it gets
@@ -17,16 +22,27 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.fakes.google import FakeOAuth, FakeServer, Reply, Request, google_error
 
 __all__ = ["FakeGA4", "Ga4Property"]
 
-COUNTS = {"sessions", "totalUsers", "activeUsers", "newUsers", "keyEvents", "conversions", "screenPageViews"}
-DIMENSIONS = {"date", "sessionDefaultChannelGroup", "landingPage", "deviceCategory", "country", "pagePath"}
+COUNTS = {
+    "sessions",
+    "totalUsers",
+    "activeUsers",
+    "newUsers",
+    "keyEvents",
+    "conversions",
+    "screenPageViews",
+    "eventCount",
+}
+DIMENSIONS = {"date", "dateHour", "sessionDefaultChannelGroup", "landingPage", "deviceCategory", "country", "pagePath"}
 
 
 @dataclass
@@ -44,6 +60,13 @@ class Ga4Property:
     tokens_per_day: int = 200_000
     tokens_per_hour: int = 40_000
     tokens_used: int = 0
+    traffic: Callable[[datetime, datetime], dict[str, float]] | None = None
+    clock: Callable[[], datetime] | None = None
+    realtime_requests: int = 0
+
+    def local_now(self) -> datetime:
+        assert self.clock is not None, "an hourly fake property needs a clock"
+        return self.clock().astimezone(ZoneInfo(self.time_zone)).replace(tzinfo=None)
 
     def add(self, day: date, dims: dict[str, str], **metrics: float) -> None:
         self.facts.append((day, dims, metrics))
@@ -90,6 +113,11 @@ class FakeGA4(FakeServer):
     def route(self, request: Request) -> Reply:
         if request.path.endswith(":batchRunReports") and not self.batches:
             return 404, google_error(404, "Method not found.", "NOT_FOUND"), {}
+        if m := re.fullmatch(r"/v1beta/properties/([^/:]+):runRealtimeReport", request.path):
+            prop = self.properties.get(m[1])
+            if prop is None or prop.traffic is None:
+                return 403, google_error(403, "User does not have sufficient permissions.", "PERMISSION_DENIED"), {}
+            return 200, self._realtime(prop, request.body if isinstance(request.body, dict) else {}), {}
         if m := re.fullmatch(r"/v1beta/properties/([^/:]+):(runReport|batchRunReports)", request.path):
             prop = self.properties.get(m[1])
             if prop is None:
@@ -183,6 +211,52 @@ class FakeGA4(FakeServer):
             return 200, {"reports": reports, "kind": "analyticsData#batchRunReports"}, {}
         return 200, reports[0], {}
 
+    def _realtime(self, prop: Ga4Property, body: dict[str, Any]) -> dict[str, Any]:
+        assert prop.traffic is not None
+        dims = [d["name"] for d in body.get("dimensions", [])]
+        metrics = [m["name"] for m in body.get("metrics", [])]
+        assert dims == ["minutesAgo"], dims
+        now = prop.local_now()
+        minute = now.replace(second=0, microsecond=0)
+        rows = []
+        with self.lock:
+            prop.realtime_requests += 1
+        for ago in range(30):
+            start = minute - timedelta(minutes=ago)
+            counts = prop.traffic(start, min(start + timedelta(minutes=1), now))
+            values = [counts.get(m, 0.0) for m in metrics]
+            if any(values):
+                rows.append(
+                    {
+                        "dimensionValues": [{"value": f"{ago:02d}"}],
+                        "metricValues": [{"value": _number(round(v))} for v in values],
+                    }
+                )
+        report: dict[str, Any] = {
+            "dimensionHeaders": [{"name": "minutesAgo"}],
+            "metricHeaders": [{"name": m, "type": "TYPE_INTEGER"} for m in metrics],
+            "kind": "analyticsData#runRealtimeReport",
+        }
+        if rows:
+            report["rows"], report["rowCount"] = rows, len(rows)
+        if body.get("returnPropertyQuota"):
+            report["propertyQuota"] = {"tokensPerDay": {"consumed": 1, "remaining": 199_999}}
+        return report
+
+    def _hourly_groups(
+        self, prop: Ga4Property, dims: list[str], metrics: list[str], start: date, end: date
+    ) -> dict[tuple[str, ...], list[float]]:
+        assert prop.traffic is not None
+        assert dims == ["dateHour"], dims
+        now = prop.local_now()
+        groups: dict[tuple[str, ...], list[float]] = {}
+        hour = datetime(start.year, start.month, start.day)
+        while hour.date() <= end and hour < now:
+            counts = prop.traffic(hour, min(hour + timedelta(hours=1), now))
+            groups[(hour.strftime("%Y%m%d%H"),)] = [float(round(counts.get(m, 0.0))) for m in metrics]
+            hour += timedelta(hours=1)
+        return groups
+
     def _report(self, prop: Ga4Property, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         dims = [d["name"] for d in body.get("dimensions", [])]
         metrics = [m["name"] for m in body.get("metrics", [])]
@@ -194,7 +268,9 @@ class FakeGA4(FakeServer):
         (span,) = body["dateRanges"]
         start, end = date.fromisoformat(span["startDate"]), date.fromisoformat(span["endDate"])
         groups: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0.0] * len(metrics))
-        for day, values, numbers in prop.facts:
+        if "dateHour" in dims:
+            groups.update(self._hourly_groups(prop, dims, metrics, start, end))
+        for day, values, numbers in prop.facts if "dateHour" not in dims else ():
             if start <= day <= end:
                 key = tuple(day.strftime("%Y%m%d") if d == "date" else values.get(d, "(not set)") for d in dims)
                 sums = groups[key]

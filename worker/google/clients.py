@@ -27,6 +27,7 @@ from googleapiclient.http import HttpRequest
 
 from jobs.domain import PropertySpec
 from jobs.sources.ga4 import Ga4Source
+from jobs.sources.ga4_hourly import Ga4HourlySource, reserve_for
 from jobs.sources.gsc import GscSource
 from jobs.sources.limits import RateLimiter, RetryPolicy, TtlMemo
 from worker.google.auth import Credentials, credentials_factory
@@ -34,6 +35,7 @@ from worker.settings import Settings
 
 __all__ = [
     "ga4_client_factory",
+    "ga4_hourly_source",
     "ga4_source",
     "gsc_service_factory",
     "gsc_source",
@@ -132,3 +134,19 @@ def gsc_source(
         retries=settings.google.max_retries,
         freshness=_freshness_memo(settings),
     )
+
+
+def ga4_hourly_source(
+    settings: Settings, spec: PropertySpec, *, today: date, engine: sa.Engine, retry: RetryPolicy | None = None
+) -> Ga4HourlySource:
+    """The hourly watch's GA4 source: the daily source's client and guard, with the daily
+    run's share of every token budget held in reserve (``[hourly] ga4_reserve_share``)."""
+    credentials = credentials_factory(settings, engine, spec.account)
+    source = Ga4HourlySource(
+        client=ga4_client_factory(settings, credentials),
+        today=today,
+        retry=retry or retry_policy(settings),
+        min_tokens_left=settings.google.ga4_min_tokens_left,
+    )
+    source.reserve = dict(reserve_for(settings.hourly.ga4_reserve_share, tier=settings.hourly.ga4_quota_tier))
+    return source

@@ -1,0 +1,143 @@
+"""Same-hour-of-week expectations and count noise, vectorised over series and hours.
+
+Expectation of hour ``t``: the same hour of the week ``1..weeks`` weeks back (Tuesday
+10:00 against the last Tuesdays at 10:00), their trimmed mean (the highest and lowest
+dropped from five weeks on, the median below that, so one bad week moves nothing), times
+the series' level over the reference week (the 168 hours before the first scored hour,
+against their own expectations; bounded to [2/3, 3/2]: growth, not incidents).
+
+Noise, count-aware: ``var = mu + alpha mu^2`` (the Poisson-log-normal of
+:mod:`jobs.detection.noise`). ``alpha`` comes from the reference week's residuals against
+their expectations, ``u = ((x - mu)^2 - mu) / mu^2`` winsorised at each series' 95th
+percentile (past incidents do not widen it), so it already holds the baseline's own error;
+it is then shrunk towards the median of the series' dimension by empirical Bayes
+(:func:`jobs.detection.dispersion.shrink`), so a short or quiet series borrows from its
+siblings. For an hour whose expectation rests on ``n`` weeks the predictive excess is
+``a (1 + c/n) + c / (n mu)`` with ``c`` = :data:`MEAN_ERROR`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from jobs.detection.baseline import nanmedian
+from jobs.detection.dispersion import pooled, shrink
+from jobs.domain import FloatArray
+from jobs.hourly.domain import WEEK_HOURS
+from jobs.hourly.params import HourlyParams
+
+__all__ = ["MEAN_ERROR", "Expectation", "expectations", "groups_of", "pooled_excess"]
+
+IntArray = npt.NDArray[np.int64]
+
+#: Variance of a trimmed mean of ``n`` weeks, in units of one hour's variance, times ``n``.
+MEAN_ERROR = 1.2
+#: Relative excess variance assumed where neither a series nor its group tells (web counts
+#: typically vary 20-25% hour to hour beyond Poisson).
+DEFAULT_EXCESS = 0.05
+_LEVEL_BOUNDS = (2.0 / 3.0, 1.5)
+_WINSOR_Q = 0.95
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Per series and hour of ``[lo, hi)``: expected value (NaN: too little history),
+    predictive relative excess variance ``alpha``, and the weeks behind each expectation."""
+
+    lo: int
+    mu: FloatArray
+    alpha: FloatArray
+    weeks: IntArray
+
+    def at(self, index: int) -> tuple[FloatArray, FloatArray]:
+        j = index - self.lo
+        return self.mu[:, j], self.alpha[:, j]
+
+
+def groups_of(series: tuple[str, ...]) -> IntArray:
+    """A group number per series: its dimension (``landingPage:/x`` -> ``landingPage``), totals apart."""
+    names: dict[str, int] = {}
+    return np.fromiter(
+        (names.setdefault(s.rpartition(":")[0] if ":" in s else s, len(names)) for s in series),
+        dtype=np.int64,
+        count=len(series),
+    )
+
+
+def _history(values: FloatArray, lo: int, hi: int, weeks: int) -> FloatArray:
+    """``(series, hi - lo, weeks)``: each hour's same hour of the week 1..weeks weeks back."""
+    back = np.arange(lo, hi)[:, None] - WEEK_HOURS * np.arange(1, weeks + 1)[None, :]
+    gathered = values[:, np.clip(back, 0, None)]
+    gathered[:, back < 0] = np.nan
+    return np.asarray(gathered, dtype=np.float64)
+
+
+def _trimmed(history: FloatArray, min_weeks: int) -> tuple[FloatArray, IntArray]:
+    n = np.sum(~np.isnan(history), axis=-1)
+    ordered = np.sort(history, axis=-1)  # NaN last
+    total = np.where(np.isnan(ordered), 0.0, ordered).sum(axis=-1)
+    low = ordered[..., 0]
+    high = np.take_along_axis(ordered, np.clip(n - 1, 0, None)[..., None], -1)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        trimmed = (total - low - high) / (n - 2)
+    mu = np.where(n >= 5, trimmed, nanmedian(history, axis=-1))
+    return np.where(n >= min_weeks, mu, np.nan), n.astype(np.int64)
+
+
+def expectations(
+    values: FloatArray, lo: int, hi: int, first: int, params: HourlyParams, *, groups: IntArray
+) -> Expectation:
+    """Expectations and noise for hours ``[lo, hi)`` of ``values`` (series x hours); the
+    reference week is the 168 hours before ``first``. The returned range starts at
+    ``min(lo, first - 168)``; ``groups`` numbers each series' dimension (:func:`groups_of`)."""
+    ref_lo = max(0, first - WEEK_HOURS)
+    start = min(lo, ref_lo)
+    raw, weeks = _trimmed(_history(values, start, hi, params.weeks), params.min_weeks)
+    ref = slice(ref_lo - start, first - start)
+    x_ref, mu_ref = values[:, ref_lo:first], raw[:, ref]
+    both = ~np.isnan(x_ref) & ~np.isnan(mu_ref)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = np.where(both, x_ref, 0.0).sum(axis=1) / np.where(both, mu_ref, 0.0).sum(axis=1)
+    level = np.clip(np.nan_to_num(level, nan=1.0, posinf=1.0), *_LEVEL_BOUNDS)
+    mu = raw * level[:, None]
+    own, sampling = _reference_excess(x_ref, mu[:, ref], weeks[:, ref])
+    excess = pooled_excess(own, sampling, groups)
+    return Expectation(lo=start, mu=mu, alpha=_predictive(excess, mu, weeks), weeks=weeks)
+
+
+def _reference_excess(x: FloatArray, mu: FloatArray, weeks: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Per series: the relative excess variance of the reference week net of the baseline's
+    own error, and its sampling variance (NaN: nothing to estimate it from)."""
+    usable = ~np.isnan(x) & ~np.isnan(mu) & (mu >= 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(usable, ((x - mu) ** 2 - mu) / mu**2, np.nan)
+        error = np.where(usable, MEAN_ERROR / (np.maximum(weeks, 1) * mu), np.nan)
+    n = usable.sum(axis=1)
+    ordered = np.sort(u, axis=1)
+    cap_at = np.clip(np.floor(_WINSOR_Q * (n - 1)).astype(np.int64), 0, None)
+    cap = np.take_along_axis(ordered, cap_at[:, None], 1)[:, 0]
+    clipped = np.minimum(u, cap[:, None])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(clipped, axis=1) / np.maximum(n, 1), np.nan)
+        spread = np.where(n > 1, np.nansum((clipped - mean[:, None]) ** 2, axis=1) / np.maximum(n - 1, 1), np.nan)
+        typical_weeks = np.where(n > 0, np.nansum(np.where(usable, weeks, 0), axis=1) / np.maximum(n, 1), 1.0)
+        own = (mean - np.nansum(error, axis=1) / np.maximum(n, 1)) / (1.0 + MEAN_ERROR / np.maximum(typical_weeks, 1))
+    return np.where(n >= 24, np.maximum(own, 0.0), np.nan), np.where(n >= 24, spread / np.maximum(n, 1), np.nan)
+
+
+def _predictive(own: FloatArray, mu: FloatArray, weeks: IntArray) -> FloatArray:
+    n = np.maximum(weeks, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(own[:, None] * (1.0 + MEAN_ERROR / n) + MEAN_ERROR / (n * np.maximum(mu, 1e-9)))
+
+
+def pooled_excess(own: FloatArray, sampling: FloatArray, groups: IntArray) -> FloatArray:
+    """Each series' excess shrunk towards its group's (empirical Bayes)."""
+    informative = np.isfinite(own) & np.isfinite(sampling)
+    pool = pooled(own, np.nan_to_num(sampling, nan=np.inf), groups, informative)
+    estimate, _ = shrink(own, sampling, pool)
+    known = np.isfinite(own) | np.isfinite(pool.center)
+    return np.where(known, np.maximum(estimate, 0.0), DEFAULT_EXCESS)
