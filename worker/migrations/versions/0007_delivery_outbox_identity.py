@@ -1,7 +1,7 @@
 """delivery: a digest's identity is (subscription, scheduled day); outbox leases, overdue and resends
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07
 
 * ``digest.scheduled_day`` (+ unique index with the subscription): a scheduled digest is
@@ -21,8 +21,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
