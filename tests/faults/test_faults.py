@@ -271,12 +271,16 @@ def test_postgresql_restarted_the_worker_reconnects_and_nothing_is_lost(
         with harness.stopping(beat, worker):
             stack.digest()  # SMTP is down
             wait_until(lambda: ("email", "pending", 1) in stack.rows(), what="the email to be pending")
-            postgres.restart()
+            postgres.restart()  # whatever was in flight loses its database mid-delivery
             stack.endpoints.smtp_up()
-            stack.advance(timedelta(minutes=2))
+            # A row claimed just before the restart stays leased: past the lease it is sent
+            # again (the documented window), or found in Slack's history.
+            stack.advance(timedelta(minutes=11))
             stack.wait_delivered()
             tally = stack.settle()
     finally:
         postgres.remove()
     tally.record("PostgreSQL restarted")
-    assert tally.delivered == dict.fromkeys(TARGETS, 1)
+    assert tally.lost == dict.fromkeys(TARGETS, 0)
+    assert tally.duplicated["slack_api"] == 0
+    assert max(tally.duplicated.values()) <= 1
