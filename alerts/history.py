@@ -126,17 +126,30 @@ def sightings(engine: sa.Engine, *, subscription: str, since: date, until: date)
 
 
 def failed_deliveries(engine: sa.Engine, *, subscription: str, since: date, before: date) -> tuple[str, ...]:
-    """One line per delivery of ``subscription`` that failed for good: its digests dated
-    ``since`` up to (not including) ``before``, and its immediate alerts up to ``before``."""
+    """One line per delivery of ``subscription`` that failed for good, or is still pending
+    after it was reported overdue: its digests dated ``since`` up to (not including)
+    ``before``, and its immediate alerts up to ``before``."""
     owner = sa.func.coalesce(_LAYOUT.c.subscription, _DIGEST.c.subscription)
     kind = sa.func.coalesce(_LAYOUT.c.kind, "digest")
+    failed = _DELIVERY.c.status == DeliveryStatus.FAILED.value
+    overdue = sa.and_(_DELIVERY.c.status == DeliveryStatus.PENDING.value, _DELIVERY.c.overdue_at.is_not(None))
     query = (
-        sa.select(_DIGEST.c.data_date, kind, _DELIVERY.c.channel, _DELIVERY.c.recipient, _DELIVERY.c.error)
+        sa.select(
+            _DIGEST.c.data_date,
+            kind,
+            _DELIVERY.c.channel,
+            _DELIVERY.c.recipient,
+            _DELIVERY.c.error,
+            _DELIVERY.c.status,
+            _DELIVERY.c.created_at,
+            _DELIVERY.c.requeued_at,
+            _DELIVERY.c.overdue_at,
+        )
         .select_from(_DELIVERY.join(_DIGEST, _DIGEST.c.id == _DELIVERY.c.digest_id))
         .outerjoin(_LAYOUT, _LAYOUT.c.digest_id == _DIGEST.c.id)
         .where(
-            owner == subscription,
-            _DELIVERY.c.status == DeliveryStatus.FAILED.value,
+            sa.or_(owner == subscription, _DIGEST.c.subscription.like(f"{subscription}/%")),
+            sa.or_(failed, overdue),
             _DIGEST.c.data_date >= since,
             sa.or_(_DIGEST.c.data_date < before, sa.and_(kind == "alert", _DIGEST.c.data_date <= before)),
         )
@@ -144,11 +157,19 @@ def failed_deliveries(engine: sa.Engine, *, subscription: str, since: date, befo
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return tuple(
-        f"The {'alert' if k == 'alert' else 'digest'} for {day.isoformat()} could not be delivered to {recipient}"
-        f" ({channel}): {' '.join(str(error).split())[:200]}"
-        for day, k, channel, recipient, error in rows
-    )
+    lines = []
+    for day, k, channel, recipient, error, status, created, requeued, overdue_at in rows:
+        what = f"The {'alert' if k == 'alert' else 'digest'} for {day.isoformat()}"
+        reason = " ".join(str(error).split())[:200]
+        if status == DeliveryStatus.FAILED.value:
+            lines.append(f"{what} could not be delivered to {recipient} ({channel}): {reason}")
+        else:
+            hours = (_utc(overdue_at) - _utc(requeued or created)).total_seconds() / 3600
+            lines.append(
+                f"{what} is still not delivered to {recipient} ({channel}) after {hours:.0f} hours"
+                f" and is still being retried: {reason}"
+            )
+    return tuple(lines)
 
 
 def previous_digest_date(engine: sa.Engine, *, subscription: str, before: date) -> date | None:

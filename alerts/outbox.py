@@ -4,10 +4,14 @@ A ``delivery`` row exists once per digest x channel x recipient (unique constrai
 protocol, each step in its own transaction:
 
 1. insert the missing rows as ``pending`` (insert-if-absent, safe under concurrency);
-2. for each pending row that is due, *claim* it with a conditional UPDATE that moves
-   ``next_attempt_at`` a lease into the future; only the worker whose UPDATE matched
-   (rowcount 1) sends, so two workers never send the same row at once;
-3. send; only after the channel returned, mark the row ``sent``;
+2. for each pending row that is due (``next_attempt_at``, the backoff, has passed; or a
+   person asked for it now: ``force``) and not leased, *claim* it with a conditional
+   UPDATE that sets ``lease_until`` a lease into the future; only the worker whose UPDATE
+   matched (rowcount 1) sends, so two workers never send the same row at once;
+3. send; only after the channel returned, mark the row ``sent``. A row whose lease ran
+   out was claimed by a sender that died: if its channel can tell whether the message
+   already arrived (:class:`~alerts.channels.Confirming`: Slack's Web API finds the
+   digest id in the channel's history), a message found there is marked sent, not resent;
 4. on a transient failure count the attempt, record the error and back off
    (1, 2, 4, ... minutes) until ``max_attempts``, then ``failed``; a permanent failure is
    ``failed`` at once. A row that ends ``failed`` is logged at ERROR (so Sentry reports
@@ -15,7 +19,8 @@ protocol, each step in its own transaction:
 
 A row marked sent is never sent again. The one window left is a crash between the send
 and the mark: the lease expires and the row is sent again (at-least-once there, which is
-the best any outbox over SMTP or a webhook can do).
+the best any outbox over SMTP or a webhook can do: the copy carries the same Message-ID
+or Idempotency-Key, so the receiver can drop it).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.channels import Channel
+from alerts.channels import Channel, Confirming
 from alerts.errors import AlertsError, DeliveryError
 from jobs.domain import Delivery, DeliveryStatus, Digest
 from jobs.storage.tables import DeliveryRow
@@ -65,12 +70,14 @@ def deliver(
     channels: Mapping[str, Channel],
     now: Callable[[], datetime],
     max_attempts: int = 5,
+    force: bool = False,
 ) -> tuple[Delivery, ...]:
     """Send ``digest`` to every target that has not had it yet; return all its deliveries.
 
     Safe to call again (and concurrently): a target is sent at most once per success.
     One target's failure is recorded on its row and never stops the others. ``now``
-    returns an aware datetime (a naive one is taken as UTC).
+    returns an aware datetime (a naive one is taken as UTC). ``force`` (a run started by
+    a person) attempts rows still waiting out their backoff; a live lease is always kept.
     """
     if digest.id is None:
         raise AlertsError("deliver: the digest has no id; store it (DigestRow) before delivering")
@@ -93,6 +100,7 @@ def deliver(
             channel=channels.get(channel_name),
             now=now,
             max_attempts=max_attempts,
+            force=force,
         )
     return deliveries(engine, digest_id=digest.id)
 
@@ -157,13 +165,25 @@ def _attempt(
     channel: Channel | None,
     now: Callable[[], datetime],
     max_attempts: int,
+    force: bool = False,
 ) -> None:
     started = _utc(now())
-    if not _claim(engine, row_id=row_id, at=started):
+    claimed, orphaned_since = _claim(engine, row_id=row_id, at=started, force=force)
+    if not claimed:
         return  # sent, failed, backing off, or claimed by another worker
     try:
         if channel is None:
             raise DeliveryError(f"no channel named {channel_name!r} is configured", transient=True)
+        if orphaned_since is not None and _arrived(channel, digest, recipient, since=orphaned_since - LEASE):
+            _mark_sent(engine, row_id=row_id, at=_utc(now()), attempts=0)
+            log.warning(
+                "delivery %s of digest %s to %s %s: found in the channel after its sender died; not resent",
+                row_id,
+                digest.id,
+                channel_name,
+                recipient,
+            )
+            return
         channel.send(digest, recipient=recipient)
     except DeliveryError as exc:
         final = _fail(
@@ -178,19 +198,29 @@ def _attempt(
         if final:
             _report(row_id, digest, channel_name, recipient, error, transient=True, final=final)
         return
+    _mark_sent(engine, row_id=row_id, at=_utc(now()), attempts=1)
+    log.info("delivered digest %s to %s %s", digest.id, channel_name, recipient)
+
+
+def _arrived(channel: Channel, digest: Digest, recipient: str, *, since: datetime) -> bool:
+    """Whether a channel that can look (:class:`Confirming`) finds ``digest`` already there."""
+    return isinstance(channel, Confirming) and channel.was_delivered(digest, recipient=recipient, since=since)
+
+
+def _mark_sent(engine: sa.Engine, *, row_id: int, at: datetime, attempts: int) -> None:
     with engine.begin() as conn:
         conn.execute(
             sa.update(_T)
             .where(_T.c.id == row_id)
             .values(
                 status=DeliveryStatus.SENT.value,
-                attempts=_T.c.attempts + 1,
+                attempts=_T.c.attempts + attempts,
                 error="",
-                sent_at=_utc(now()),
+                sent_at=at,
                 next_attempt_at=None,
+                lease_until=None,
             )
         )
-    log.info("delivered digest %s to %s %s", digest.id, channel_name, recipient)
 
 
 def _report(
@@ -216,16 +246,21 @@ def _report(
         )
 
 
-def _claim(engine: sa.Engine, *, row_id: int, at: datetime) -> bool:
-    """Reserve a pending, due row for ``LEASE``; True only for the one worker that got it."""
-    due = sa.or_(_T.c.next_attempt_at.is_(None), _T.c.next_attempt_at <= at)
+def _claim(engine: sa.Engine, *, row_id: int, at: datetime, force: bool) -> tuple[bool, datetime | None]:
+    """Reserve a pending, unleased row that is due (or ``force``) for ``LEASE``.
+
+    Returns (claimed, when the previous claim's lease ran out, or None if there was none):
+    True only for the one worker that got it.
+    """
+    free = sa.or_(_T.c.lease_until.is_(None), _T.c.lease_until <= at)
+    conditions = [_T.c.id == row_id, _T.c.status == DeliveryStatus.PENDING.value, free]
+    if not force:
+        conditions.append(sa.or_(_T.c.next_attempt_at.is_(None), _T.c.next_attempt_at <= at))
     with engine.begin() as conn:
-        result = conn.execute(
-            sa.update(_T)
-            .where(_T.c.id == row_id, _T.c.status == DeliveryStatus.PENDING.value, due)
-            .values(next_attempt_at=at + LEASE)
-        )
-        return result.rowcount == 1
+        previous = conn.execute(sa.select(_T.c.lease_until).where(_T.c.id == row_id)).scalar()
+        result = conn.execute(sa.update(_T).where(*conditions).values(lease_until=at + LEASE))
+        claimed = result.rowcount == 1
+    return claimed, None if previous is None or not claimed else _utc(previous)
 
 
 def _fail(engine: sa.Engine, *, row_id: int, error: str, transient: bool, at: datetime, max_attempts: int) -> bool:
@@ -238,6 +273,7 @@ def _fail(engine: sa.Engine, *, row_id: int, error: str, transient: bool, at: da
             "error": " ".join(error.split())[:500],
             "status": DeliveryStatus.FAILED.value if final else DeliveryStatus.PENDING.value,
             "next_attempt_at": None if final else at + backoff(attempts),
+            "lease_until": None,
         }
         conn.execute(sa.update(_T).where(_T.c.id == row_id).values(**values))
     return final

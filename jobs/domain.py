@@ -395,7 +395,9 @@ class Digest:
     ``findings`` are the findings shown, in order. ``incidents`` groups them (empty: each
     finding is its own item); ``held_back`` lists what is deliberately not alerted, with
     the reason. ``immediate`` marks an alert sent right after a run rather than the daily
-    digest.
+    digest. ``scheduled_day`` is the day a scheduled digest is for (its identity with the
+    subscription; None for alerts, follow-ups and digests of an explicit date);
+    ``missing`` names the properties it went out without.
     """
 
     subscription: str
@@ -411,6 +413,8 @@ class Digest:
     incidents: tuple[Incident, ...] = ()
     held_back: tuple[HeldBack, ...] = ()
     immediate: bool = False
+    scheduled_day: date | None = None
+    missing: tuple[str, ...] = ()
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -35,8 +35,10 @@ __all__ = [
     "AlertReport",
     "alert_name",
     "build_digest",
+    "build_follow_up",
     "deliver_alert",
     "flush_alerts",
+    "follow_up_name",
     "params_for",
     "plan_for",
     "send_immediate",
@@ -109,9 +111,18 @@ def plan_for(
 
 
 def build_digest(
-    settings: Settings, name: str, dates: Mapping[str, date], *, problems: Mapping[str, str], now: Clock
+    settings: Settings,
+    name: str,
+    dates: Mapping[str, date],
+    *,
+    problems: Mapping[str, str],
+    now: Clock,
+    scheduled_day: date | None = None,
 ) -> Digest:
-    """Plan and store ``name``'s digest over each property's ``dates``; the stored one wins."""
+    """Plan and store ``name``'s digest over each property's ``dates``; the stored one wins.
+
+    ``scheduled_day`` makes it the scheduled digest of that day (its identity); the
+    properties without fresh data are named in it and kept as ``missing``."""
     subscription = settings.subscription(name)
     engine = bootstrap.engine(settings)
     found: list[Finding] = []
@@ -146,8 +157,61 @@ def build_digest(
         notices=tuple(notices),
         incidents=planned.incidents,
         held_back=planned.held_back,
+        scheduled_day=scheduled_day,
+        missing=tuple(sorted(failures)),
     )
     saved = repo.save_digest(engine, digest)
+    if saved.id is not None:
+        llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
+    return saved
+
+
+def follow_up_name(subscription: str, property_name: str) -> str:
+    """The digest-row name of a subscription's follow-up with one property's late data."""
+    return f"{subscription}/follow-up/{property_name}"
+
+
+def build_follow_up(
+    settings: Settings,
+    subscription: SubscriptionSettings,
+    property_name: str,
+    day: date,
+    *,
+    parent: Digest,
+    now: Clock,
+) -> Digest:
+    """Plan and store (once per subscription, property and day) the follow-up that adds
+    ``property_name``'s findings on ``day`` to ``parent``, which went out without them."""
+    engine = bootstrap.engine(settings)
+    name = follow_up_name(subscription.name, property_name)
+    stored = repo.find_digest(engine, name, day)
+    if stored is not None:
+        return stored
+    prop_id = repo.property_id(engine, property_name)
+    found = [] if prop_id is None else list(repo.findings_for(engine, prop_id, day))
+    at = now()
+    planned = plan_for(settings, subscription, found, days=[day], at=at, immediate=False)
+    summary = bootstrap.summariser_for(settings, subscription).summarise(planned.leads, data_date=day)
+    note = (
+        f"Follow-up to the digest for {parent.data_date.isoformat()}: the data of {property_name} for "
+        f"{day.isoformat()} arrived after it was sent."
+    )
+    saved = repo.save_digest(
+        engine,
+        Digest(
+            subscription=name,
+            data_date=day,
+            properties=(property_name,),
+            findings=planned.findings,
+            headline=summary.headline,
+            summary=summary.text,
+            generated_at=at,
+            summariser=summary.summariser,
+            notices=(note,),
+            incidents=planned.incidents,
+            held_back=planned.held_back,
+        ),
+    )
     if saved.id is not None:
         llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
     return saved
@@ -214,7 +278,14 @@ def deliver_alert(
 ) -> AlertReport:
     """Deliver a stored alert (immediate or hourly) to the subscription's targets, once each."""
     channels, targets = bootstrap.channels_for(settings, subscription)
-    deliveries = outbox.deliver(bootstrap.engine(settings), digest=digest, targets=targets, channels=channels, now=now)
+    deliveries = outbox.deliver(
+        bootstrap.engine(settings),
+        digest=digest,
+        targets=targets,
+        channels=channels,
+        now=now,
+        max_attempts=settings.delivery.max_attempts,
+    )
     report = AlertReport(subscription.name, property_name, digest.data_date, digest.id, deliveries)
     log.info(
         "immediate alert %s for %s on %s to %s: %d of %d sent",

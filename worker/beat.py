@@ -26,7 +26,7 @@ subscription removed from the configuration the next time beat starts
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,8 @@ from worker.settings import Settings
 
 __all__ = [
     "DIGEST_TASK",
+    "FLUSH_ENTRY",
+    "FLUSH_TASK",
     "HOURLY_TASK",
     "ZonedCrontab",
     "ZonedEntry",
@@ -52,6 +54,9 @@ __all__ = [
 ]
 
 DIGEST_TASK = "barometer.digest"
+FLUSH_TASK = "barometer.flush_outbox"
+#: The beat entry that retries every due pending delivery of any digest.
+FLUSH_ENTRY = "flush_outbox"
 HOURLY_TASK = "barometer.hourly"
 
 
@@ -194,12 +199,17 @@ class ZonedRedBeatScheduler(RedBeatScheduler):  # type: ignore[misc]
 
 
 def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The ``beat_schedule`` of ``settings``: entry ``digest:{name}`` per subscription.
+    """The ``beat_schedule`` of ``settings``: entry ``digest:{name}`` per subscription, and
+    ``flush_outbox``.
 
-    Each entry sends ``barometer.digest`` with ``args [name]`` daily at the subscription's
-    ``digest_at`` in its ``timezone``. Pure: reads nothing but ``settings``.
+    Each digest entry sends ``barometer.digest`` with ``args [name]`` daily at the
+    subscription's ``digest_at`` in its ``timezone``; ``flush_outbox`` sends
+    ``barometer.flush_outbox`` every ``[delivery] flush_every_seconds``. Pure: reads
+    nothing but ``settings``.
     """
-    schedule: dict[str, dict[str, Any]] = {}
+    schedule: dict[str, dict[str, Any]] = {
+        FLUSH_ENTRY: {"task": FLUSH_TASK, "schedule": timedelta(seconds=settings.delivery.flush_every_seconds)}
+    }
     for sub in settings.subscriptions:
         at = sub.digest_time
         schedule[entry_name(sub.name)] = {

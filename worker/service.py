@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 
 from alerts import history, outbox
 from jobs import pipeline
-from jobs.domain import Delivery, DeliveryStatus, PropertySpec
+from jobs.domain import Delivery, DeliveryStatus, Digest, PropertySpec
 from jobs.errors import BarometerError
 from jobs.storage import repo
-from jobs.storage.runs import recorded
-from worker import alerting, bootstrap
+from jobs.storage.layout import base_subscription
+from jobs.storage.runs import latest_failures, recorded
+from worker import alerting, bootstrap, delivery
 from worker.google.auth import guard_account
 from worker.settings import Settings
 
@@ -66,6 +67,8 @@ class DeliveryReport:
     data_date: date
     digest_id: int | None
     deliveries: tuple[Delivery, ...]
+    #: Follow-ups sent with this call (properties the digest went out without).
+    follow_ups: tuple[DeliveryReport, ...] = ()
 
     def count(self, status: DeliveryStatus) -> int:
         return sum(1 for d in self.deliveries if d.status is status)
@@ -88,6 +91,8 @@ class DailyReport:
     properties: tuple[PropertyResult, ...]
     failures: dict[str, str]
     deliveries: tuple[DeliveryReport, ...]
+    #: The other digests' pending deliveries attempted at the end of the run.
+    flushed: delivery.FlushReport | None = None
 
 
 def report_date(settings: Settings, property_name: str, *, today: date) -> date:
@@ -174,35 +179,57 @@ def _data_dates(
 
 
 def deliver_subscription(
-    settings: Settings, name: str, *, data_date: date | None = None, now: Clock = utcnow
+    settings: Settings,
+    name: str,
+    *,
+    data_date: date | None = None,
+    now: Clock = utcnow,
+    started: datetime | None = None,
+    force: bool = False,
 ) -> DeliveryReport:
     """Build the subscription's digest once and deliver it exactly once per target.
 
-    Reports on each property's ``data_date`` (default: its newest final day). A second
-    call for the same day re-sends nothing that was delivered and retries what is pending.
-    Pending immediate alerts are retried first. With ``quiet_digest`` off, a day with
-    nothing new and no notices sends nothing.
+    Without ``data_date`` this is the *scheduled* digest of the day ``started`` falls on in
+    the subscription's zone (``started``: the moment the digest run began, default
+    ``now()``; a retry passes the same one). That (subscription, day) is its identity: a
+    property failing or recovering never makes a second digest for the day. Each property
+    reports on its newest final day as of ``started``. With ``data_date`` it is the digest
+    about that day (any digest already stored for it is reused).
+
+    ``now`` is the live clock the outbox judges due deliveries, leases and backoffs by;
+    ``force`` (a run started by a person) attempts pending deliveries now, backoff or not.
+    A second call re-sends nothing that was delivered and retries what is pending. With
+    ``follow_up`` on, a property the digest went out without that has data now is sent
+    once, as a follow-up. Pending immediate alerts are retried first. With
+    ``quiet_digest`` off, a day with nothing new and no notices sends nothing.
     """
     subscription = settings.subscription(name)
     engine = bootstrap.engine(settings)
-    dates, problems = _data_dates(settings, subscription.properties, data_date=data_date, now=now)
-    if not dates:
+    moment = started or now()
+    dates, problems = _data_dates(settings, subscription.properties, data_date=data_date, now=lambda: moment)
+    scheduled = today_in(subscription.timezone, now=lambda: moment) if data_date is None else None
+    existing = (
+        repo.find_scheduled(engine, name, scheduled)
+        if scheduled is not None
+        else repo.find_digest(engine, name, data_date)  # type: ignore[arg-type]
+    )
+    if existing is None and not dates:
         raise BarometerError(
             f"subscription {name!r}: no property has data to report on ({'; '.join(problems.values())})"
         )
-    key_date = max(dates.values())
+    key_date = existing.data_date if existing is not None else max(dates.values())
     with recorded(engine, job="deliver", target=name, data_date=key_date):
         alerting.flush_alerts(settings, subscription, until=key_date, now=now)
-        digest = repo.find_digest(engine, name, key_date) or alerting.build_digest(
-            settings, name, dates, problems=problems, now=now
+        digest = existing or alerting.build_digest(
+            settings, name, dates, problems=problems, now=now, scheduled_day=scheduled
         )
         history.record(engine, digest, now=now())  # idempotent: repairs a crash right after the save
+        follow_ups = _follow_ups(settings, digest, dates, problems, now=now, force=force)
         if not digest.findings and not digest.notices and not subscription.quiet_digest:
             log.info("subscription %s: nothing new to report on %s and quiet digests are off", name, key_date)
-            return DeliveryReport(name, key_date, digest.id, ())
-        channels, targets = bootstrap.channels_for(settings, subscription)
-        deliveries = outbox.deliver(engine, digest=digest, targets=targets, channels=channels, now=now)
-    report = DeliveryReport(name, key_date, digest.id, deliveries)
+            return DeliveryReport(name, key_date, digest.id, (), follow_ups)
+        deliveries = _send(settings, digest, now=now, force=force)
+    report = DeliveryReport(name, key_date, digest.id, deliveries, follow_ups)
     log.info(
         "subscription %s: digest %s for %s: %d sent, %d pending, %d failed",
         name,
@@ -215,16 +242,69 @@ def deliver_subscription(
     return report
 
 
+def _send(settings: Settings, digest: Digest, *, now: Clock, force: bool) -> tuple[Delivery, ...]:
+    channels, targets = bootstrap.channels_for(settings, settings.subscription(base_subscription(digest.subscription)))
+    return outbox.deliver(
+        bootstrap.engine(settings),
+        digest=digest,
+        targets=targets,
+        channels=channels,
+        now=now,
+        max_attempts=settings.delivery.max_attempts,
+        force=force,
+    )
+
+
+def _follow_ups(
+    settings: Settings,
+    digest: Digest,
+    dates: dict[str, date],
+    problems: dict[str, str],
+    *,
+    now: Clock,
+    force: bool,
+) -> tuple[DeliveryReport, ...]:
+    """Send, once each, the properties ``digest`` went out without that have data now
+    (only for subscriptions with ``follow_up`` on)."""
+    subscription = settings.subscription(digest.subscription)
+    if not subscription.follow_up or not digest.missing:
+        return ()
+    engine = bootstrap.engine(settings)
+    reports = []
+    for prop in digest.missing:
+        day = dates.get(prop)
+        if (
+            day is None
+            or prop in problems
+            or latest_failures(engine, job="run_property", targets=[prop], data_date=day)
+        ):
+            continue  # still without data
+        follow = alerting.build_follow_up(settings, subscription, prop, day, parent=digest, now=now)
+        history.record(engine, follow, now=now())
+        deliveries = _send(settings, follow, now=now, force=force)
+        reports.append(DeliveryReport(follow.subscription, day, follow.id, deliveries))
+        log.info("subscription %s: follow-up %s with %s's data for %s", subscription.name, follow.id, prop, day)
+    return tuple(reports)
+
+
+def _follow_up_rows(report: DeliveryReport) -> tuple[Delivery, ...]:
+    return tuple(d for f in report.follow_ups for d in f.deliveries)
+
+
 def run_daily(
     settings: Settings,
     *,
     data_date: date | None = None,
     only_property: str | None = None,
     now: Clock = utcnow,
+    force: bool = False,
 ) -> DailyReport:
-    """The whole daily pipeline in-process: every property, then every subscription.
+    """The whole daily pipeline in-process: every property, then every subscription, then
+    every other digest's due pending deliveries (:func:`worker.delivery.flush_outbox`).
 
     A property that fails is recorded and named in the digest; the others go on.
+    ``force`` (a run started by a person): pending deliveries are attempted now, even
+    those waiting out a backoff.
     """
     names = [p.name for p in settings.properties if only_property in (None, p.name)]
     if only_property is not None and not names:
@@ -241,5 +321,11 @@ def run_daily(
             failures[prop_name] = f"{type(exc).__name__}: {exc}"
             log.exception("property %s failed unexpectedly", prop_name)
     subscriptions = [s for s in settings.subscriptions if set(s.properties) & set(names)]
-    deliveries = tuple(deliver_subscription(settings, s.name, data_date=data_date, now=now) for s in subscriptions)
-    return DailyReport(tuple(results), failures, deliveries)
+    started = now()
+    deliveries = tuple(
+        deliver_subscription(settings, s.name, data_date=data_date, now=now, started=started, force=force)
+        for s in subscriptions
+    )
+    attempted = {d.digest_id for report in deliveries for d in (*report.deliveries, *_follow_up_rows(report))}
+    flushed = delivery.flush_outbox(settings, now=now, force=force, skip=attempted)
+    return DailyReport(tuple(results), failures, deliveries, flushed)

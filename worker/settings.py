@@ -151,6 +151,40 @@ class OutboxSettings(_Section):
     dir: str = "./outbox"
 
 
+class ClockSettings(_Section):
+    """Where every barometer process reads the time (:mod:`worker.clock`).
+
+    ``"system"`` (the default, and the only sensible value in production) is the wall clock.
+    ``"file:/path"`` reads an ISO 8601 time from that file on every call: fault-injection
+    tests move the time of every worker and beat process at once by rewriting it.
+    """
+
+    source: str = "system"
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if value != "system" and not (value.startswith("file:") and len(value) > len("file:")):
+            raise ValueError(f"expected 'system' or 'file:/path/to/clock', got {value!r}")
+        return value
+
+
+class DeliverySettings(_Section):
+    """How the outbox is driven (see README, "Exactly once")."""
+
+    #: A delivery still pending this many hours after it was created is logged at ERROR and
+    #: named in the subscription's next digest (it is still retried).
+    pending_alert_hours: float = Field(default=6.0, gt=0)
+    #: ``barometer.flush_outbox`` runs this often (seconds): it attempts every due pending
+    #: delivery of any digest.
+    flush_every_seconds: float = Field(default=300.0, ge=1)
+    #: The deliver task re-checks its pending deliveries after this many seconds, doubling
+    #: each time up to 600.
+    retry_seconds: float = Field(default=30.0, ge=0.1)
+    #: Transient failures of one delivery before it is failed for good.
+    max_attempts: int = Field(default=5, ge=1, le=50)
+
+
 class AccountSettings(_Section):
     name: str
     kind: Literal["service_account", "oauth"] = "service_account"
@@ -241,6 +275,9 @@ class SubscriptionSettings(_Section):
     dedup_days: int = Field(default=7, ge=0, le=90)
     #: Re-alert an ongoing problem when observed/expected moves this many times further from 1.
     escalation: float = Field(default=1.5, gt=1.0, le=100.0)
+    #: When a digest went out without a property's data and a later run that day has it:
+    #: send it once as a follow-up (False: the day's digest stays the only message).
+    follow_up: bool = False
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -347,6 +384,8 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = WebhookSettings()
     web: WebSettings = WebSettings()
     logging: LoggingSettings = LoggingSettings()
+    clock: ClockSettings = ClockSettings()
+    delivery: DeliverySettings = DeliverySettings()
     detection: DetectionSettings = DetectionSettings()
     hourly: HourlySettings = HourlySettings()
     accounts: tuple[AccountSettings, ...] = ()
@@ -438,26 +477,44 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
+        raise ConfigError(_describe(exc, path)) from None
     finally:
         _CONFIG_FILE.reset(token)
 
 
-def _describe(exc: ValidationError) -> str:
-    problems = []
+def _describe(exc: ValidationError, path: Path) -> str:
+    """Each problem named where it is: the ``BAROMETER_*`` variable that set the value, or
+    ``path`` and the key (consecutive problems of one place share its prefix)."""
+    problems: list[tuple[str, str]] = []
     for error in exc.errors():
         loc = _loc(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         got = error.get("input")
+        where = _variable(error["loc"]) or str(path)
         if error["type"] == "extra_forbidden":
-            problems.append(f"{loc}: unknown key")
+            problems.append((where, f"{loc}: unknown key"))
         elif loc and not message.startswith(loc.split(".")[0]):
             shown = isinstance(got, str | int | float | bool) and "got " not in message and repr(got) not in message
             suffix = f" (got {got!r})" if shown else ""
-            problems.append(f"{loc}: {message}{suffix}")
+            key = "" if where != str(path) else f"{loc}: "
+            problems.append((where, f"{key}{message}{suffix}"))
         else:
-            problems.append(message)
-    return "; ".join(problems)
+            problems.append((str(path), message))
+    parts: list[str] = []
+    previous = None
+    for where, text in problems:
+        parts.append(text if where == previous else f"{where}: {text}")
+        previous = where
+    return "; ".join(parts)
+
+
+def _variable(loc: tuple[int | str, ...]) -> str | None:
+    """The environment variable (as spelled in the environment) that set the value at
+    ``loc``, e.g. ``BAROMETER_SMTP__PORT`` for ("smtp", "port"); None if the file did."""
+    if not loc or not all(isinstance(part, str) for part in loc):
+        return None
+    wanted = ("BAROMETER_" + "__".join(str(part) for part in loc)).upper()
+    return next((name for name in os.environ if name.upper() == wanted), None)
 
 
 def _loc(parts: tuple[int | str, ...]) -> str:

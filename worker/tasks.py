@@ -2,6 +2,10 @@
 
 ``barometer.digest(subscription)`` (fired by beat) fans out one ``barometer.run_property``
 per property of the subscription, then ``barometer.deliver`` as the chord callback.
+``barometer.flush_outbox`` (beat, every ``[delivery] flush_every_seconds``) attempts every
+due pending delivery of any digest. Each task reads the time from :func:`worker.clock.clock_for`
+(the wall clock in production); the digest's start moment travels with the chord, so
+every retry reports on the same days and belongs to the same scheduled day.
 
 Failure handling, per unit:
 
@@ -20,18 +24,27 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy.exc
 from celery import chord, group
 
 from jobs.errors import BarometerError, SourceTransientError
-from worker import service
+from worker import delivery, service
 from worker.celery_app import app, get_settings
+from worker.clock import clock_for
 from worker.settings import Settings
 
-__all__ = ["DELIVER_RETRY_MAX", "MAX_RETRIES", "TRANSIENT_ERRORS", "deliver", "digest", "run_property"]
+__all__ = [
+    "DELIVER_RETRY_MAX",
+    "MAX_RETRIES",
+    "TRANSIENT_ERRORS",
+    "deliver",
+    "digest",
+    "flush_outbox",
+    "run_property",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +103,13 @@ def _deliver(
     failed = [r["property"] for r in results if not r.get("ok", False)]
     if failed:
         log.warning("subscription %s: delivering without fresh data for %s", subscription, ", ".join(failed))
-    moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
-    report = service.deliver_subscription(get_settings(), subscription, data_date=_day(data_date), now=lambda: moment)
+    settings = get_settings()
+    clock = clock_for(settings)
+    # The start moment fixes which days are reported on; the live clock decides what is due.
+    moment = datetime.fromisoformat(now) if now else clock()
+    report = service.deliver_subscription(settings, subscription, data_date=_day(data_date), now=clock, started=moment)
+    if task.request.retries == 0:  # every digest run also attempts the other digests' due deliveries
+        delivery.flush_outbox(settings, now=clock, skip={report.digest_id} if report.digest_id else ())
     outcome = {
         "subscription": report.subscription,
         "data_date": report.data_date.isoformat(),
@@ -103,11 +121,15 @@ def _deliver(
     if report.pending:
         retries = task.request.retries
         if retries < task.max_retries:
-            countdown = min(DELIVER_RETRY_MAX, 30 * 2**retries)
-            log.warning("subscription %s: %d deliveries pending, retry in %ds", subscription, report.pending, countdown)
+            countdown = min(DELIVER_RETRY_MAX, settings.delivery.retry_seconds * 2**retries)
+            log.warning(
+                "subscription %s: %d deliveries pending, retry in %.0fs", subscription, report.pending, countdown
+            )
             raise task.retry(countdown=countdown)
-        log.error(
-            "subscription %s: %d deliveries still pending; the next run retries them", subscription, report.pending
+        log.warning(
+            "subscription %s: %d deliveries still pending; barometer.flush_outbox retries them",
+            subscription,
+            report.pending,
         )
     return outcome
 
@@ -129,7 +151,7 @@ def _digest(subscription: str, data_date: str | None = None) -> dict[str, Any]:
     the property's timezone (the dates the service's own default would pick).
     """
     settings = get_settings()
-    started = datetime.now(UTC)
+    started = clock_for(settings)()
     names = settings.subscription(subscription).properties
     todays = {name: service.today_in(settings.property(name).timezone, now=lambda: started) for name in names}
     if data_date is None:
@@ -164,6 +186,29 @@ deliver = app.task(
     retry_backoff=True,
     retry_backoff_max=RETRY_BACKOFF_MAX,
     retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+
+
+def _flush_outbox() -> dict[str, int]:
+    """Attempt every due pending delivery of any digest (beat, every few minutes)."""
+    settings = get_settings()
+    report = delivery.flush_outbox(settings, now=clock_for(settings))
+    return {
+        "digests": report.digests,
+        "sent": report.sent,
+        "pending": report.pending,
+        "failed": report.failed,
+        "overdue": report.overdue,
+    }
+
+
+flush_outbox = app.task(
+    _flush_outbox,
+    name="barometer.flush_outbox",
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
     max_retries=MAX_RETRIES,
 )
 digest = app.task(_digest, name="barometer.digest", autoretry_for=TRANSIENT_ERRORS, max_retries=MAX_RETRIES)

@@ -7,7 +7,8 @@ and returns silently. The outbox (:mod:`alerts.outbox`) decides about retries.
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from alerts.channels.directory import DirectoryChannel
 from alerts.channels.slack import SlackWebhookChannel
@@ -19,6 +20,7 @@ from jobs.domain import Digest
 
 __all__ = [
     "Channel",
+    "Confirming",
     "DirectoryChannel",
     "SlackApiChannel",
     "SlackWebhookChannel",
@@ -36,4 +38,16 @@ class Channel(Protocol):
 
     def send(self, digest: Digest, *, recipient: str) -> None:
         """Deliver ``digest`` to ``recipient`` or raise :class:`~alerts.errors.DeliveryError`."""
+        ...
+
+
+@runtime_checkable
+class Confirming(Protocol):
+    """A channel that can tell whether a digest already reached a recipient (Slack's Web
+    API reads the channel's history). The outbox asks before resending a delivery whose
+    sender died between sending and marking it sent."""
+
+    def was_delivered(self, digest: Digest, *, recipient: str, since: datetime) -> bool:
+        """True if ``digest`` was posted to ``recipient`` at or after ``since``; raises
+        :class:`~alerts.errors.DeliveryError` when the channel cannot be asked."""
         ...

@@ -2,12 +2,13 @@
 
 The webhook URL is a secret: it is held as :class:`pydantic.SecretStr`, never logged and
 never put in an error message (the SDK's own logger is kept at WARNING, where it does not
-print URLs). The recipient is only the webhook's label, e.g. ``"#marketing"``.
+print URLs, and its per-attempt ERRORs are written as WARNINGs: see
+:mod:`alerts.channels.ratelimit`). The recipient is only the webhook's label, e.g.
+``"#marketing"``. HTTP 429 follows the one policy of :mod:`alerts.channels.ratelimit`.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -16,21 +17,18 @@ from pydantic import SecretStr
 from slack_sdk.errors import SlackRequestError
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
+from alerts.channels.ratelimit import RateLimitPolicy, SlackRateLimitHandler, sdk_logger
 from alerts.errors import DeliveryError, one_line
 from alerts.render.slack import render_slack
 from jobs.domain import Digest
 
 __all__ = ["SlackWebhookChannel"]
 
-log = logging.getLogger(__name__)
-#: The SDK logs request URLs at DEBUG; a logger of our own at WARNING keeps them out.
-_SDK_LOG = logging.getLogger("alerts.channels.slack.sdk")
-_SDK_LOG.setLevel(logging.WARNING)
+_SDK_LOG = sdk_logger("alerts.channels.slack.sdk")
 
 
 class SlackWebhookChannel:
-    """Posts the Block Kit digest to one webhook. On 429 it waits the server's
-    ``Retry-After`` once (if at most ``max_retry_after`` seconds) and then gives up as transient."""
+    """Posts the Block Kit digest to one webhook; a 429 follows :class:`RateLimitPolicy`."""
 
     name = "slack"
 
@@ -44,38 +42,30 @@ class SlackWebhookChannel:
     ) -> None:
         self._url = url
         self.timeout = timeout
-        self.max_retry_after = max_retry_after
-        self._sleep = sleep
+        self.rate_limit = RateLimitPolicy(max_wait=max_retry_after, sleep=sleep)
 
     def __repr__(self) -> str:
         return "SlackWebhookChannel(url=SecretStr('**********'))"
 
     def send(self, digest: Digest, *, recipient: str) -> None:
         """Post ``digest`` to the webhook labelled ``recipient``; raises DeliveryError."""
-        payload = render_slack(digest)
         where = f"slack webhook {recipient!r}"
-        response = self._post(payload, where)
-        if response.status_code == 429:
-            wait = retry_after(response.headers)
-            if wait > self.max_retry_after:
-                raise DeliveryError(f"{where}: rate limited (retry after {wait:.0f}s)", transient=True)
-            log.info("slack webhook %r rate limited; retrying once after %.0fs", recipient, wait)
-            self._sleep(wait)
-            response = self._post(payload, where)
-            if response.status_code == 429:
-                raise DeliveryError(f"{where}: rate limited twice (HTTP 429)", transient=True)
-        if response.status_code == 200:
-            return
+        handler = self.rate_limit.slack_handler()
+        response = self._post(render_slack(digest), where, handler)
         status = response.status_code
-        transient = status >= 500 or status in (408, 429)
+        if status == 200:
+            return
+        if status == 429:
+            raise self.rate_limit.error(where, response.headers, retried=handler.waited)
+        transient = status >= 500 or status == 408
         raise DeliveryError(f"{where}: HTTP {status} {one_line(response.body)}", transient=transient)
 
-    def _post(self, payload: Mapping[str, object], where: str) -> WebhookResponse:
+    def _post(self, payload: Mapping[str, object], where: str, handler: SlackRateLimitHandler) -> WebhookResponse:
         client = WebhookClient(
             url=self._url.get_secret_value(),
             timeout=max(1, math.ceil(self.timeout)),
             logger=_SDK_LOG,
-            retry_handlers=[],
+            retry_handlers=[handler],
         )
         try:
             return client.send_dict(dict(payload))
@@ -85,15 +75,3 @@ class SlackWebhookChannel:
             reason = getattr(exc, "reason", exc)
             text = one_line(str(reason)).replace(self._url.get_secret_value(), "<webhook>")
             raise DeliveryError(f"{where}: {type(exc).__name__}: {text}", transient=True) from None
-
-
-def retry_after(headers: Mapping[str, object]) -> float:
-    """Seconds a Slack 429 asks to wait (``Retry-After``); 1 when absent or unreadable."""
-    for key, value in headers.items():
-        if key.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list) and value else value
-            try:
-                return max(0.0, float(str(raw)))
-            except ValueError:
-                break
-    return 1.0

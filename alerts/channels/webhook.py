@@ -5,6 +5,7 @@ Each request carries::
     Content-Type: application/json; charset=utf-8
     X-Barometer-Event: digest | alert
     X-Barometer-Delivery: <stable id of this digest x recipient; the same on every retry>
+    Idempotency-Key: <the same value, under the header name receivers commonly dedupe by>
     X-Barometer-Timestamp: <unix seconds>
     X-Barometer-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{body}" with the secret>
 
@@ -13,9 +14,10 @@ body and rejects stale timestamps. Use ``X-Barometer-Delivery`` to drop a repeat
 a crash between a 2xx and the outbox marking the row sent, the same delivery is posted
 again with the same id.
 
-Outcomes: 2xx is success. 429 waits ``Retry-After`` once (when short enough), then is
-transient; 408, 425 and 5xx are transient, like network failures; redirects are not
-followed and, with every other status, are permanent. The URL is a secret: it never
+Outcomes: 2xx is success. 429 follows the one policy of :mod:`alerts.channels.ratelimit`
+(``Retry-After`` waited once when short enough, then transient); 408, 425 and 5xx are
+transient, like network failures; redirects are not followed and, with every other
+status, are permanent. The URL is a secret: it never
 appears in logs or error messages (the recipient label does).
 """
 
@@ -33,6 +35,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from alerts.channels.ratelimit import RateLimitPolicy
 from alerts.errors import DeliveryError
 from alerts.errors import one_line as _one_line
 from alerts.render.payload import digest_key, render_payload
@@ -71,8 +74,7 @@ class WebhookChannel:
         self._url = url
         self._secret = secret
         self.timeout = timeout
-        self.max_retry_after = max_retry_after
-        self._sleep = sleep
+        self.rate_limit = RateLimitPolicy(max_wait=max_retry_after, sleep=sleep)
         self._clock = clock
         self._opener = urllib.request.build_opener(_NoRedirect)
 
@@ -86,14 +88,11 @@ class WebhookChannel:
         delivery = hashlib.sha256(f"{digest_key(digest)}|{recipient}".encode()).hexdigest()[:32]
         where = f"webhook {recipient!r}"
         status, headers, text = self._post(body, digest=digest, delivery=delivery, where=where)
-        if status == 429:
-            wait = _retry_after(headers)
-            if wait > self.max_retry_after:
-                raise DeliveryError(f"{where}: rate limited (retry after {wait:.0f}s)", transient=True)
-            self._sleep(wait)
+        attempt = 0
+        while status == 429:
+            attempt += 1
+            self.rate_limit.wait_or_raise(dict(headers.items()), where=where, attempt=attempt)
             status, headers, text = self._post(body, digest=digest, delivery=delivery, where=where)
-            if status == 429:
-                raise DeliveryError(f"{where}: rate limited twice (HTTP 429)", transient=True)
         if 200 <= status < 300:
             return
         if 300 <= status < 400:
@@ -109,6 +108,7 @@ class WebhookChannel:
             "User-Agent": "barometer-webhook/1",
             "X-Barometer-Event": "alert" if digest.immediate else "digest",
             "X-Barometer-Delivery": delivery,
+            "Idempotency-Key": delivery,
             "X-Barometer-Timestamp": timestamp,
         }
         if self._secret is not None:
@@ -126,10 +126,3 @@ class WebhookChannel:
         except (TimeoutError, OSError) as exc:  # URLError is an OSError: refused, reset, DNS, TLS
             reason = str(getattr(exc, "reason", exc)).replace(url, "<webhook>")
             raise DeliveryError(f"{where}: {type(exc).__name__}: {_one_line(reason)}", transient=True) from None
-
-
-def _retry_after(headers: Message) -> float:
-    try:
-        return max(0.0, float(headers.get("Retry-After", "1")))
-    except ValueError:
-        return 1.0

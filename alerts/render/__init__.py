@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from jobs.domain import RATE_METRICS, TOTAL_SERIES, Anomaly, Digest, Factor, Finding, Incident, Kind
+from jobs.naming import neutralise_bidi
 
 __all__ = [
     "ContributorFacts",
@@ -80,8 +81,9 @@ _KINDS = {
 
 
 def clean(text: str, *, limit: int = 200) -> str:
-    """``text`` on one line (control characters become spaces), at most ``limit`` characters."""
-    flat = _CONTROL.sub(" ", text).strip()
+    """``text`` on one line (control characters become spaces, bidirectional ones a visible
+    ``[U+202E]``: :func:`jobs.naming.neutralise_bidi`), at most ``limit`` characters."""
+    flat = neutralise_bidi(_CONTROL.sub(" ", text)).strip()
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -185,7 +187,14 @@ def incidents_of(digest: Digest) -> tuple[Incident, ...]:
 def subject_line(digest: Digest, *, limit: int = 150) -> str:
     """``"3 changes on shop: key events down 98%, sessions down 41%, ..."`` (one change per
     incident), ``"Alert on shop: key events down 100%"`` for an immediate alert, or
-    ``"All quiet on shop for D"`` / ``"Nothing new on shop for D"`` (only ongoing problems)."""
+    ``"All quiet on shop for D"`` / ``"Nothing new on shop for D"`` (only ongoing problems);
+    a follow-up with a property's late data starts with ``"Follow-up: "``."""
+    if "/follow-up/" in digest.subscription:
+        return clean("Follow-up: " + _subject(digest, limit=limit), limit=limit)
+    return _subject(digest, limit=limit)
+
+
+def _subject(digest: Digest, *, limit: int) -> str:
     where = properties_label(digest)
     leads = [i.lead for i in incidents_of(digest)]
     n = len(leads)

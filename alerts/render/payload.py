@@ -26,6 +26,7 @@ from typing import Any
 from alerts.render import finding_phrase, incidents_of, subject_line
 from jobs.detection.explain import finding_to_json
 from jobs.domain import Digest, Finding
+from jobs.naming import neutralise_bidi
 from jobs.storage.layout import base_subscription
 
 __all__ = ["VERSION", "digest_key", "render_payload"]
@@ -51,7 +52,12 @@ def _finding(finding: Finding) -> dict[str, Any]:
         title=phrase[:1].upper() + phrase[1:],
         change=_num(change),
         contributors=[
-            {"series": c.series, "observed": _num(c.observed), "expected": _num(c.expected), "share": _num(c.share)}
+            {
+                "series": neutralise_bidi(c.series),
+                "observed": _num(c.observed),
+                "expected": _num(c.expected),
+                "share": _num(c.share),
+            }
             for c in finding.contributors
         ],
     )

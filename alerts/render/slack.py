@@ -22,6 +22,7 @@ from alerts.render import (
     subject_line,
 )
 from jobs.domain import Digest, Severity
+from jobs.naming import neutralise_bidi
 
 __all__ = ["MAX_BLOCKS", "escape", "render_slack"]
 
@@ -40,8 +41,8 @@ _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
 
 
 def escape(text: str) -> str:
-    """Slack's control characters as entities; nothing else is touched."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's control characters as entities, bidirectional ones shown (:func:`neutralise_bidi`)."""
+    return neutralise_bidi(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cap(text: str, limit: int) -> str:

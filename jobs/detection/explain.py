@@ -20,6 +20,7 @@ from datetime import date
 import numpy as np
 
 from jobs.domain import ChartData, Contributor, Decomposition, Direction, Finding, FloatArray, Kind, Severity
+from jobs.naming import neutralise_bidi
 
 __all__ = [
     "contributors",
@@ -123,8 +124,8 @@ def finding_to_json(f: Finding) -> dict[str, object]:
     """
     a = f.anomaly
     out: dict[str, object] = {
-        "property": a.property,
-        "series": a.series,
+        "property": neutralise_bidi(a.property),
+        "series": neutralise_bidi(a.series),  # shown to people: bidi controls made visible
         "metric": a.metric,
         "date": a.day.isoformat(),
         "direction": a.direction.value,

@@ -39,6 +39,7 @@ __all__ = [
     "ensure_property",
     "fetched_through",
     "find_digest",
+    "find_scheduled",
     "findings_for",
     "iter_points",
     "latest_day",
@@ -338,10 +339,14 @@ def _findings_by_id(engine: sa.Engine, ids: Sequence[int]) -> tuple[Finding, ...
 
 
 def save_digest(engine: sa.Engine, digest: Digest) -> Digest:
-    """Store ``digest`` unless one exists for its subscription and date; return the stored one.
+    """Store ``digest`` unless one with its identity exists; return the stored one.
 
-    The first digest built for a day wins, so a retry delivers exactly what was planned.
+    The identity is (subscription, scheduled_day) for a scheduled digest, (subscription,
+    data_date) for any other. The first digest built wins, so a retry delivers exactly
+    what was planned.
     """
+    scheduled = digest.scheduled_day is not None
+    unscheduled = _DIGESTS.c.scheduled_day.is_(None)
     stmt = (
         _insert(engine, _DIGESTS)
         .values(
@@ -354,24 +359,45 @@ def save_digest(engine: sa.Engine, digest: Digest) -> Digest:
             finding_ids=json.dumps([f.id for f in digest.findings]),
             notices=json.dumps(list(digest.notices)),
             created_at=digest.generated_at,
+            scheduled_day=digest.scheduled_day,
+            missing=json.dumps(list(digest.missing)),
         )
-        .on_conflict_do_nothing(index_elements=["subscription", "data_date"])
+        .on_conflict_do_nothing(
+            index_elements=["subscription", "scheduled_day" if scheduled else "data_date"],
+            index_where=None if scheduled else unscheduled,
+        )
         .returning(_DIGESTS.c.id)
     )
     with engine.begin() as conn:
         digest_id = conn.execute(stmt).scalar()
         if digest_id is not None and (digest.incidents or digest.held_back or digest.immediate):
             write_layout(conn, int(digest_id), digest)  # with the digest row, or not at all
-    stored = find_digest(engine, digest.subscription, digest.data_date)
+    if digest.scheduled_day is not None:
+        stored = find_scheduled(engine, digest.subscription, digest.scheduled_day)
+    else:
+        stored = _find(
+            engine,
+            _DIGESTS.c.subscription == digest.subscription,
+            _DIGESTS.c.data_date == digest.data_date,
+            unscheduled,
+        )
     assert stored is not None  # just written or already there
     return stored
 
 
 def find_digest(engine: sa.Engine, subscription: str, data_date: date) -> Digest | None:
+    """The first digest of ``subscription`` about ``data_date`` (scheduled or not), or None."""
+    return _find(engine, _DIGESTS.c.subscription == subscription, _DIGESTS.c.data_date == data_date)
+
+
+def find_scheduled(engine: sa.Engine, subscription: str, day: date) -> Digest | None:
+    """The scheduled digest of ``subscription`` for ``day``, or None."""
+    return _find(engine, _DIGESTS.c.subscription == subscription, _DIGESTS.c.scheduled_day == day)
+
+
+def _find(engine: sa.Engine, *where: sa.ColumnElement[bool]) -> Digest | None:
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(_DIGESTS).where(_DIGESTS.c.subscription == subscription, _DIGESTS.c.data_date == data_date)
-        ).first()
+        row = conn.execute(sa.select(_DIGESTS).where(*where).order_by(_DIGESTS.c.id).limit(1)).first()
     return None if row is None else _digest_from(engine, row)
 
 
@@ -403,6 +429,8 @@ def _digest_from(engine: sa.Engine, row: sa.Row[tuple[object, ...]]) -> Digest:
         summariser=str(m["summariser"]),
         notices=tuple(json.loads(str(m["notices"]))),
         id=int(m["id"]),
+        scheduled_day=m["scheduled_day"],
+        missing=tuple(json.loads(str(m["missing"] or "[]"))),
     )
     if layout is None:
         return digest

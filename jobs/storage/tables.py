@@ -87,8 +87,23 @@ class FindingRow(SQLModel, table=True):
 
 
 class DigestRow(SQLModel, table=True):
+    """A digest or alert as planned, once per identity: a scheduled digest is unique on
+    (subscription, scheduled_day); any other row (immediate alerts, follow-ups, digests of
+    an explicit ``--date``) on (subscription, data_date)."""
+
     __tablename__ = "digest"
-    __table_args__ = (sa.UniqueConstraint("subscription", "data_date", name="uq_digest_subscription_day"),)
+    __table_args__ = (
+        sa.Index("uq_digest_scheduled", "subscription", "scheduled_day", unique=True),
+        sa.Index(
+            "uq_digest_unscheduled",
+            "subscription",
+            "data_date",
+            unique=True,
+            sqlite_where=sa.text("scheduled_day IS NULL"),
+            postgresql_where=sa.text("scheduled_day IS NULL"),
+        ),
+        sa.Index("ix_digest_subscription_data_date", "subscription", "data_date"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subscription: str = Field(max_length=200)
@@ -102,6 +117,10 @@ class DigestRow(SQLModel, table=True):
     finding_ids: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))
     notices: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    #: The day (in the subscription's zone) a scheduled digest is for; None for other rows.
+    scheduled_day: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
+    #: Properties it went out without (no fresh data), JSON encoded: candidates for a follow-up.
+    missing: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]"))
 
 
 class DeliveryRow(SQLModel, table=True):
@@ -117,9 +136,17 @@ class DeliveryRow(SQLModel, table=True):
     status: str = Field(default="pending", max_length=10, index=True)
     attempts: int = 0
     error: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    #: Not before this time (backoff after a transient failure); None: due now.
     next_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    #: Claimed by a sender until this time; a lease that ran out means the sender died.
+    lease_until: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     sent_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    #: When it was reported (ERROR log, next digest) as pending for too long.
+    overdue_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    #: Resends a person asked for (``barometer deliveries retry``), and the last one's time.
+    requeues: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    requeued_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
 
 
 class LLMCallRow(SQLModel, table=True):

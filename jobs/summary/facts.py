@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from jobs.domain import RATE_METRICS, TOTAL_SERIES, Decomposition, Finding
-from jobs.naming import DIMENSION_LABELS, metric_label, series_label
+from jobs.naming import DIMENSION_LABELS, metric_label, neutralise_bidi, series_label
 
 __all__ = [
     "ContributorFact",
@@ -38,7 +38,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def _clean(text: str) -> str:
-    flat = _CONTROL.sub(" ", text).strip()
+    flat = neutralise_bidi(_CONTROL.sub(" ", text)).strip()
     return flat if len(flat) <= MAX_NAME else flat[: MAX_NAME - 1].rstrip() + "…"
 
 

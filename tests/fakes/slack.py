@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tests.fakes.http import LocalServer, Recorded, RecordingServer, Reply
 
@@ -68,31 +71,63 @@ class FakeSlackWebhook(LocalServer):
 
 
 class FakeSlackApi(RecordingServer):
-    """A local Slack Web API answering ``POST /api/chat.postMessage`` like Slack does.
+    """A local Slack Web API answering ``chat.postMessage`` and ``conversations.history``
+    like Slack does.
 
     Point ``SlackApiChannel(base_url=api.url)`` at it. Requests with another bearer token
     than ``token`` get ``{"ok": false, "error": "invalid_auth"}``; channels other than
     ``channels`` get ``channel_not_found`` (both HTTP 200, as Slack answers). ``posts``
-    holds the JSON bodies of the accepted messages.
+    holds the JSON bodies of the accepted messages. Each message's ``ts`` is ``now()``
+    (unix seconds) when it was posted; ``conversations.history`` returns the channel's
+    messages newest first, from ``oldest`` on, with their ``metadata`` when
+    ``include_all_metadata`` is set.
     """
 
-    def __init__(self, *, token: str = "xoxb-test-token", channels: tuple[str, ...] = ("C0123456789",)) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "xoxb-test-token",
+        channels: tuple[str, ...] = ("C0123456789",),
+        now: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__()
         self.token = token
         self.channels = channels
+        self.now = now
         self.url = f"{self.base}/api/"
         self.posts: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+        self._messages: list[tuple[str, dict[str, Any]]] = []
 
     def answer(self, request: Recorded) -> Reply:
-        if request.path != "/api/chat.postMessage":
+        method = request.path.removeprefix("/api/")
+        if method not in ("chat.postMessage", "conversations.history"):
             return 404, {"ok": False, "error": "unknown_method"}, {}
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return 200, {"ok": False, "error": "invalid_auth"}, {}
-        body = request.json()
+        body = request.json() if request.body.startswith(b"{") else dict(parse_qsl(request.body.decode()))
         if body.get("channel") not in self.channels:
             return 200, {"ok": False, "error": "channel_not_found"}, {}
+        if method == "conversations.history":
+            self.history.append(body)
+            return 200, self._history(body), {}
         self.posts.append(body)
-        return 200, {"ok": True, "channel": body["channel"], "ts": f"1700000000.{len(self.posts):06d}"}, {}
+        ts = f"{self.now():.6f}"
+        message = {"type": "message", "ts": ts, "text": body.get("text", "")}
+        if isinstance(body.get("metadata"), dict):
+            message["metadata"] = body["metadata"]
+        self._messages.append((str(body["channel"]), message))
+        return 200, {"ok": True, "channel": body["channel"], "ts": ts}, {}
+
+    def _history(self, query: dict[str, Any]) -> dict[str, Any]:
+        oldest = float(query.get("oldest") or 0)
+        metadata = str(query.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = [
+            {k: v for k, v in m.items() if k != "metadata" or metadata}
+            for channel, m in reversed(self._messages)
+            if channel == query["channel"] and float(m["ts"]) >= oldest
+        ]
+        return {"ok": True, "messages": found, "has_more": False, "response_metadata": {"next_cursor": ""}}
 
     def __enter__(self) -> FakeSlackApi:
         super().__enter__()

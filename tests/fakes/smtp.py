@@ -23,6 +23,7 @@ import email.policy
 import ipaddress
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -66,6 +67,8 @@ class _Handler:
     reject: frozenset[str]
     defer: frozenset[str]
     received: list[Received] = field(default_factory=list)
+    #: Called once, after the next message was kept (fault injection: kill its sender).
+    on_data: Callable[[], None] | None = None
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -80,6 +83,9 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         self.received.append(Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data))
+        if self.on_data is not None:
+            hook, self.on_data = self.on_data, None
+            hook()
         return "250 Message accepted for delivery"
 
 

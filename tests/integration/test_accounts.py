@@ -257,3 +257,19 @@ def test_accounts_list_check_asks_google_and_marks_rejections(world: GoogleWorld
     assert checked.returncode == 1
     assert checked.stdout.splitlines()[0].split()[:4] == ["client", "oauth", "needs", "re-auth"]
     assert "invalid_grant" in checked.stdout
+
+
+def test_accounts_list_check_reports_a_token_it_cannot_decrypt(world: GoogleWorld) -> None:
+    settings = _two_accounts(world)
+    token = world.oauth.add_refresh_token(client_id=CLIENT_ID)
+    _store_token(settings, "client", token)
+    config = world.root / "barometer.toml"
+    other_key = Fernet.generate_key().decode()  # the key was replaced without keeping the old one
+
+    checked = _barometer("accounts", "list", "--check", world=world, config=config, BAROMETER_SECRET_KEY=other_key)
+
+    assert checked.returncode == 1
+    client = checked.stdout.splitlines()[0]
+    assert client.split()[:4] == ["client", "oauth", "cannot", "decrypt"], checked.stdout
+    assert "BAROMETER_SECRET_KEY: cannot decrypt the stored token of account 'client'" in client
+    assert checked.stdout.splitlines()[1].split()[:3] == ["agency", "service_account", "ok"]

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -53,7 +54,7 @@ def digest(engine: sa.Engine, clock: Clock) -> Digest:
 
 
 def _run(
-    engine: sa.Engine, digest: Digest, clock: Clock, channels: dict[str, Channel], **kw: int
+    engine: sa.Engine, digest: Digest, clock: Clock, channels: dict[str, Channel], **kw: Any
 ) -> dict[str, Delivery]:
     result = deliver(engine, digest=digest, targets=[TEAM, BOSS, SLACK], channels=channels, now=clock, **kw)
     return {d.recipient: d for d in result}

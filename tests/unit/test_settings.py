@@ -242,12 +242,26 @@ def test_bad_timezone_is_rejected_naming_the_key(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{path}: properties[0].timezone: unknown timezone 'Mars/Olympus' ")
 
 
-def test_bad_environment_value_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BAROMETER_SMTP__PORT", "many")
     with pytest.raises(ConfigError) as info:
         load_settings(EXAMPLE)
     assert str(info.value) == (
-        f"{EXAMPLE}: smtp.port: Input should be a valid integer, unable to parse string as an integer (got 'many')"
+        "BAROMETER_SMTP__PORT: Input should be a valid integer, unable to parse string as an integer (got 'many')"
+    )
+
+
+def test_a_bad_variable_and_a_bad_key_are_each_named_where_they_are(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "barometer.toml"
+    path.write_text("[smtp]\ntimeout_seconds = -1\n")
+    monkeypatch.setenv("barometer_smtp__port", "70000")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value) == (
+        "barometer_smtp__port: Input should be less than or equal to 65535 (got '70000'); "
+        f"{path}: smtp.timeout_seconds: Input should be greater than 0 (got -1)"
     )
 
 

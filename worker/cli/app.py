@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -13,6 +14,7 @@ import typer
 
 from jobs.errors import BarometerError
 from worker.cli.alerts import register as register_alert_commands
+from worker.cli.deliveries import deliveries_app
 from worker.cli.detection import register as register_detection_commands
 from worker.cli.google import register as register_google
 from worker.cli.llm import describe_llm, eval_app, llm_app
@@ -38,6 +40,7 @@ register_alert_commands(app)
 register_detection_commands(app)
 app.add_typer(llm_app, name="llm")
 app.add_typer(eval_app, name="eval")
+app.add_typer(deliveries_app, name="deliveries")
 register_google(app)
 
 
@@ -50,9 +53,13 @@ def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
     json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines (for containers).")] = False,
 ) -> None:
-    from worker.observability import configure_logging
+    from worker.observability import configure_logging, init_sentry
 
     configure_logging(level="INFO" if verbose else "WARNING", json=json_logs)
+    # CLI errors are reported like the workers' (no DSN: Sentry stays off); a bad
+    # configuration is reported by the command itself, in one line.
+    with contextlib.suppress(ConfigError):
+        init_sentry(load_settings())
 
 
 @app.command()
@@ -77,10 +84,16 @@ def run(
     date_: Annotated[str | None, typer.Option("--date", help="Data date (default: newest final day).")] = None,
     property_: Annotated[str | None, typer.Option("--property", help="Only this property.")] = None,
 ) -> None:
-    """Run the daily pipeline once, in-process: fetch, detect, summarise, deliver."""
+    """Run the daily pipeline once, in-process: fetch, detect, summarise, deliver.
+
+    Started by a person, it attempts every pending delivery now (backoffs are skipped)."""
+    from worker.clock import clock_for
     from worker.service import run_daily
 
-    report = run_daily(_settings(), data_date=_date(date_, "--date"), only_property=property_)
+    settings = _settings()
+    report = run_daily(
+        settings, data_date=_date(date_, "--date"), only_property=property_, now=clock_for(settings), force=True
+    )
     for result in report.properties:
         typer.echo(f"{result.property}: {result.findings} finding(s) on {result.data_date} ({result.points} points)")
         for alert in result.alerts:
@@ -91,6 +104,13 @@ def run(
         typer.echo(f"{name}: FAILED: {reason}", err=True)
     for d in report.deliveries:
         typer.echo(f"{d.subscription}: digest {d.digest_id}: {d.sent} sent, {d.pending} pending, {d.failed} failed")
+        for f in d.follow_ups:
+            typer.echo(
+                f"{d.subscription}: follow-up {f.digest_id}: {f.sent} sent, {f.pending} pending, {f.failed} failed"
+            )
+    if report.flushed is not None and report.flushed.digests:
+        flushed = report.flushed
+        typer.echo(f"earlier digests: {flushed.sent} sent, {flushed.pending} pending, {flushed.failed} failed")
     if report.failures or any(d.failed for d in report.deliveries):
         raise typer.Exit(1)
 

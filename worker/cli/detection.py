@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from jobs.domain import Label
+from jobs.naming import neutralise_bidi
 from worker.settings import load_settings
 
 __all__ = ["register"]
@@ -32,7 +33,9 @@ def feedback(
 
     engine = bootstrap.engine(load_settings())
     result = record_feedback(engine, finding_id, label, note=note, now=datetime.now(UTC))
-    what = f"finding {result.finding_id} ({result.property} {result.series} {result.metric} {result.day})"
+    what = (
+        f"finding {result.finding_id} ({result.property} {neutralise_bidi(result.series)} {result.metric} {result.day})"
+    )
     if label is Label.EXPECTED:
         typer.echo(f"{what} labelled expected; {result.points} stored point(s) kept out of future baselines")
     else:

@@ -62,15 +62,14 @@ def accounts_add(
 def accounts_list(
     check: Annotated[bool, typer.Option("--check", help="Ask Google for a token for each account.")] = False,
 ) -> None:
-    """Show every account and whether it works (ok / needs re-auth / not authorised)."""
+    """Show every account and whether it works (ok / needs re-auth / not authorised / cannot decrypt)."""
     from worker import bootstrap
     from worker.google.auth import account_statuses, check_accounts
 
     settings = load_settings()
     engine = bootstrap.engine(settings)
-    if check:
-        check_accounts(settings, engine)
-    statuses = account_statuses(settings, engine)
+    unusable = check_accounts(settings, engine) if check else {}
+    statuses = tuple(unusable.get(s.name, s) for s in account_statuses(settings, engine))
     if not statuses:
         typer.echo("no accounts: add [[accounts]] to barometer.toml")
         return

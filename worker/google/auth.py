@@ -238,7 +238,7 @@ def authorise_oauth(
 class AccountStatus:
     name: str
     kind: str
-    status: str  # ok | needs re-auth | not authorised | key file missing
+    status: str  # ok | needs re-auth | not authorised | key file missing | cannot decrypt | check failed
     detail: str
 
 
@@ -265,9 +265,12 @@ def account_statuses(settings: Settings, engine: sa.Engine) -> tuple[AccountStat
     return tuple(out)
 
 
-def check_accounts(settings: Settings, engine: sa.Engine) -> None:
+def check_accounts(settings: Settings, engine: sa.Engine) -> dict[str, AccountStatus]:
     """Ask the token endpoint for an access token for every configured account and record
-    the outcome (a rejection marks the account, as a failed fetch would)."""
+    the outcome (a rejection marks the account, as a failed fetch would). Returns the
+    accounts the check could not even start, with why: a stored token that cannot be
+    decrypted (``cannot decrypt``), an unusable key file (``check failed``)."""
+    unusable: dict[str, AccountStatus] = {}
     from google.auth.transport.requests import Request
 
     from jobs.sources.ga4 import translate_error
@@ -281,8 +284,13 @@ def check_accounts(settings: Settings, engine: sa.Engine) -> None:
                     credentials.refresh(Request())  # type: ignore[no-untyped-call]
                 except Exception as exc:
                     raise translate_error(exc, where="token endpoint", account=account.name) from exc
-        except (SourceError, ConfigError) as exc:
+        except ConfigError as exc:
             log.warning("account %s: %s", account.name, exc)
+            status = "cannot decrypt" if "cannot decrypt" in str(exc) else "check failed"
+            unusable[account.name] = AccountStatus(account.name, account.kind, status, str(exc))
+        except SourceError as exc:
+            log.warning("account %s: %s", account.name, exc)
+    return unusable
 
 
 @contextmanager
