@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from jobs.detection.baseline import nanmedian
 from jobs.detection.dispersion import pooled, shrink
 from jobs.domain import FloatArray
 from jobs.hourly.domain import WEEK_HOURS
@@ -76,15 +75,19 @@ def _history(values: FloatArray, lo: int, hi: int, weeks: int) -> FloatArray:
 
 
 def _trimmed(history: FloatArray, min_weeks: int) -> tuple[FloatArray, IntArray]:
+    """The trimmed mean of each hour's weeks (the median below five weeks) and their count,
+    from one sort of the weeks axis (NaN sorts last)."""
     n = np.sum(~np.isnan(history), axis=-1)
-    ordered = np.sort(history, axis=-1)  # NaN last
-    total = np.where(np.isnan(ordered), 0.0, ordered).sum(axis=-1)
-    low = ordered[..., 0]
-    high = np.take_along_axis(ordered, np.clip(n - 1, 0, None)[..., None], -1)[..., 0]
+    ordered = np.sort(history, axis=-1)
+    ends = np.clip(np.stack([n - 1, (n - 1) // 2, n // 2], axis=-1), 0, None)
+    high, mid_lo, mid_hi = np.moveaxis(np.take_along_axis(ordered, ends, -1), -1, 0)
+    low = ordered[..., 0].copy()
+    np.copyto(ordered, 0.0, where=np.isnan(ordered))
+    total = ordered @ np.ones(ordered.shape[-1])  # a matrix product sums a short last axis fastest
     with np.errstate(invalid="ignore", divide="ignore"):
         trimmed = (total - low - high) / (n - 2)
-    mu = np.where(n >= 5, trimmed, nanmedian(history, axis=-1))
-    return np.where(n >= min_weeks, mu, np.nan), n.astype(np.int64)
+    mu = np.where(n >= 5, trimmed, 0.5 * (mid_lo + mid_hi))
+    return np.where(n >= max(min_weeks, 1), mu, np.nan), n.astype(np.int64)
 
 
 def expectations(

@@ -70,11 +70,11 @@ class _Window:
 def _filled(values: FloatArray, upto: int) -> FloatArray:
     """Counts: a missing row in an hour the source reported is a zero (Google omits empty
     rows); hours nobody reported (no series has a value) stay unknown."""
-    out = values.copy()
-    known = ~np.all(np.isnan(out), axis=0)
+    missing = np.isnan(values)
+    known: BoolArray = np.asarray(~missing.all(axis=0))
     known[upto:] = False
-    out[:, known] = np.nan_to_num(out[:, known], nan=0.0)
-    return out
+    missing &= known
+    return np.where(missing, 0.0, values)
 
 
 def score_panel(
