@@ -21,6 +21,10 @@ class HourlySettings(BaseModel):
     break_share: float = Field(default=0.1, gt=0, lt=1)
     collapse_pct: float = Field(default=0.5, gt=0, lt=1)
     collapse_hours: int = Field(default=2, ge=1, le=24)
+    #: Collapses are also judged over longer trailing windows, up to this many hours.
+    collapse_longest: int = Field(default=6, ge=1, le=24)
+    #: A collapse's window must be this improbable under the noise model.
+    collapse_p_value: float = Field(default=3e-8, gt=0, lt=0.5)
     spike_ratio: float = Field(default=3.0, gt=1)
     min_expected: float = Field(default=10.0, ge=0)
     max_p_value: float = Field(default=1e-6, gt=0, lt=0.5)
@@ -41,6 +45,8 @@ class HourlySettings(BaseModel):
     def _consistent(self) -> HourlySettings:
         if self.min_weeks > self.weeks:
             raise ValueError(f"min_weeks: must not exceed weeks ({self.weeks}), got {self.min_weeks}")
+        if self.collapse_longest < self.collapse_hours:
+            raise ValueError(f"collapse_longest: must be at least collapse_hours ({self.collapse_hours})")
         if self.break_share >= self.collapse_pct:
             raise ValueError("break_share: must be below collapse_pct")
         return self
@@ -52,6 +58,8 @@ class HourlySettings(BaseModel):
             break_share=self.break_share,
             collapse_pct=self.collapse_pct,
             collapse_hours=self.collapse_hours,
+            collapse_longest=self.collapse_longest,
+            collapse_p_value=self.collapse_p_value,
             spike_ratio=self.spike_ratio,
             min_expected=self.min_expected,
             max_p_value=self.max_p_value,

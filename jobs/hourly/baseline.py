@@ -50,6 +50,18 @@ class Expectation:
     mu: FloatArray
     alpha: FloatArray
     weeks: IntArray
+    #: Per series, its relative excess variance (``alpha`` less the baseline's own error).
+    excess: FloatArray | None = None
+    #: The share of ``excess`` the hours of one day have in common (a quiet day makes all
+    #: its hours quiet together); the rest is each hour's own. 1 when nothing tells.
+    shared: float = 1.0
+
+    def independent(self) -> FloatArray:
+        """Per series, the part of each hour's ``alpha`` no other hour shares (the
+        baseline's error is shared: every hour's expectation rests on the same past days)."""
+        if self.excess is None:
+            return np.zeros(self.mu.shape[0])
+        return np.asarray((1.0 - self.shared) * self.excess)
 
     def at(self, index: int) -> tuple[FloatArray, FloatArray]:
         j = index - self.lo
@@ -108,7 +120,40 @@ def expectations(
     mu = raw * level[:, None]
     own, sampling = _reference_excess(x_ref, mu[:, ref], weeks[:, ref])
     excess = pooled_excess(own, sampling, groups)
-    return Expectation(lo=start, mu=mu, alpha=_predictive(excess, mu, weeks), weeks=weeks)
+    shared = shared_share(x_ref, mu[:, ref], ref_lo)
+    return Expectation(lo=start, mu=mu, alpha=_predictive(excess, mu, weeks), weeks=weeks, excess=excess, shared=shared)
+
+
+def shared_share(x: FloatArray, mu: FloatArray, first: int) -> float:
+    """The share ``rho`` of the excess variance that a day's hours have in common, over all
+    series of the reference week (``x``, ``mu``: series x hours from hour ``first``).
+
+    Per series, the mean relative excess of its hours is ``a_s + a_i`` and that of its
+    days (24 hours summed) ``a_s + q a_i`` with ``q = sum mu^2 / (sum mu)^2``; so
+    ``rho = a_s / (a_s + a_i)`` follows from the two. The days' excess is scaled by 7/6
+    since the level was fitted on the same week. The median over series with enough
+    counts, in [0, 1]; 1 (every hour of a window moves together) when no series tells."""
+    day_of = (first + np.arange(x.shape[1])) // 24
+    days = np.unique(day_of)
+    usable = np.isfinite(x) & np.isfinite(mu) & (mu >= 1.0)
+    xs, ms = np.where(usable, x, 0.0), np.where(usable, mu, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hourly = np.where(usable, ((xs - ms) ** 2 - ms) / np.where(usable, ms, 1.0) ** 2, 0.0)
+        a_total = hourly.sum(axis=1) / usable.sum(axis=1)
+        starts = np.searchsorted(day_of, days)
+        big_x, big_m = np.add.reduceat(xs, starts, axis=1), np.add.reduceat(ms, starts, axis=1)
+        q = np.add.reduceat(ms**2, starts, axis=1) / big_m**2
+        whole = np.add.reduceat(usable, starts, axis=1) == np.bincount(day_of - day_of[0])[None, :]
+        ok = whole & (big_m >= 24.0)
+        day_u = np.where(ok, ((big_x - big_m) ** 2 - big_m) / np.where(ok, big_m, 1.0) ** 2, 0.0)
+        n_days = ok.sum(axis=1)
+        a_day = day_u.sum(axis=1) / n_days * 7.0 / 6.0
+        q_mean = np.where(ok, q, 0.0).sum(axis=1) / n_days
+        rho = (a_day - q_mean * a_total) / ((1.0 - q_mean) * a_total)
+    telling = (n_days >= 5) & (a_total > 0) & np.isfinite(rho)
+    if not telling.any():
+        return 1.0
+    return float(np.clip(np.median(rho[telling]), 0.0, 1.0))
 
 
 def _reference_excess(x: FloatArray, mu: FloatArray, weeks: IntArray) -> tuple[FloatArray, FloatArray]:

@@ -10,16 +10,20 @@ minutes elapsed, see :class:`jobs.hourly.domain.Frontier`):
   continues, or everything did, the policy's inhibition sorts out (a sessions or event
   count break suppresses what follows from it). The Realtime API's last minutes are judged
   the same way, against the hourly expectation of the minutes they cover;
-* **collapse** (``drop``), any series: each of the last ``collapse_hours`` complete hours
-  at least ``collapse_pct`` below its expectation, and the window's lower tail below
-  ``max_p_value``;
+* **collapse** (``drop``), any series: every hour of a trailing window of
+  ``collapse_hours`` to ``collapse_longest`` hours at least ``collapse_pct`` below its
+  expectation (the hour in progress against the share its elapsed minutes make up), and
+  the window's lower tail below ``collapse_p_value``;
 * **spike**, any series: the hour at least ``spike_ratio`` times its expectation (itself at
   least ``min_expected`` for a whole hour), above it by at least ``min_expected``, the upper
   tail below ``max_p_value``.
 
 Windows expected to carry fewer than ``min_expected`` counts are not judged. A window of
-several hours is tested as fully correlated (``var = E + alpha E^2``, alpha weighted by the
-hours' expectations): a quiet day makes all its hours quiet together.
+several hours sums the hours' excess variance in two parts: the share ``rho`` of the excess
+that a day's hours have in common (a quiet day makes all its hours quiet together) and the
+baseline's own error move together (``(sum sqrt(a) mu)^2``); the rest is each hour's own
+(``sum a mu^2``), so a long window is not taken for as noisy as one hour blown up
+(:func:`jobs.hourly.baseline.shared_share`).
 
 Severity: every hourly finding on a total is critical (only big changes get this far),
 on a breakdown child high.
@@ -55,16 +59,19 @@ def is_total(series: str) -> bool:
 
 @dataclass(frozen=True)
 class _Window:
-    """Sums over a window per series: observed, expected, the noise weight ``sum sqrt(a) mu``."""
+    """Sums over a window per series: observed, expected, and the excess variance split into
+    the part the hours share (``shared``: ``sum sqrt(rho a) mu``, squared when used) and each
+    hour's own (``own``: ``sum (1 - rho) a mu^2``)."""
 
     observed: FloatArray
     expected: FloatArray
-    spread: FloatArray
+    shared: FloatArray
+    own: FloatArray
 
     @property
     def alpha(self) -> FloatArray:
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.asarray(np.nan_to_num((self.spread / self.expected) ** 2, nan=0.0))
+            return np.asarray(np.nan_to_num((self.shared**2 + self.own) / self.expected**2, nan=0.0))
 
 
 def _filled(values: FloatArray, upto: int) -> FloatArray:
@@ -109,6 +116,7 @@ def score_panel(
         found += scorer.spikes(e, 1.0)
     if partial:
         found += scorer.breaks(complete, partial)
+        found += scorer.collapses(complete, partial)
         found += scorer.spikes(complete, partial)
     if realtime is not None and realtime.metric == panel.metric:
         found += scorer.realtime(realtime)
@@ -121,20 +129,26 @@ class _Scorer:
     ) -> None:
         self.panel, self.values, self.exp, self.params, self.break_p = panel, values, exp, params, break_p
         self.totals = np.fromiter((is_total(s) for s in panel.series), dtype=bool, count=len(panel.series))
+        self.independent = np.nan_to_num(exp.independent(), nan=0.0)
 
     def _window(self, start: int, end: int, partial: float = 0.0) -> _Window:
         """Sums over complete hours ``[start, end)`` plus ``partial`` of hour ``end``."""
         cols = slice(start - self.exp.lo, end - self.exp.lo)
-        mu, alpha = self.exp.mu[:, cols], self.exp.alpha[:, cols]
+        mu, alpha = self.exp.mu[:, cols], np.maximum(self.exp.alpha[:, cols], 0.0)
+        independent = np.minimum(self.independent[:, None], alpha)
         observed = self.values[:, start:end].sum(axis=1)
         expected = mu.sum(axis=1)
-        spread = (np.sqrt(np.maximum(alpha, 0.0)) * mu).sum(axis=1)
+        shared = (np.sqrt(alpha - independent) * mu).sum(axis=1)
+        own = (independent * mu**2).sum(axis=1)
         if partial:
             p_mu, p_alpha = self.exp.at(end)
+            p_alpha = np.maximum(p_alpha, 0.0)
+            p_ind = np.minimum(self.independent, p_alpha)
             observed = observed + self.values[:, end]
             expected = expected + partial * p_mu
-            spread = spread + np.sqrt(np.maximum(p_alpha, 0.0)) * partial * p_mu
-        return _Window(observed, expected, spread)
+            shared = shared + np.sqrt(p_alpha - p_ind) * partial * p_mu
+            own = own + p_ind * (partial * p_mu) ** 2
+        return _Window(observed, expected, shared, own)
 
     def breaks(self, e: int, partial: float) -> list[HourlyFinding]:
         """Totals near zero over the shortest trailing window that shows it (ending at ``e``:
@@ -155,23 +169,39 @@ class _Scorer:
                 open_rows[row] = False
         return out
 
-    def collapses(self, e: int) -> list[HourlyFinding]:
+    def collapses(self, e: int, partial: float = 0.0) -> list[HourlyFinding]:
+        """Series at least ``collapse_pct`` below expectation in every hour of a trailing
+        window of ``collapse_hours`` to ``collapse_longest`` complete hours ending at ``e``
+        (with ``partial``: the complete hours before ``e`` and the elapsed share of ``e``,
+        itself judged against that share of its expectation), with the window's lower tail
+        below ``collapse_p_value``. The shortest window that shows it is reported: a longer
+        one gives a small series the evidence two hours cannot."""
         p = self.params
-        start = e - p.collapse_hours + 1
-        if start < self.exp.lo:
-            return []
-        cols = slice(start - self.exp.lo, e + 1 - self.exp.lo)
-        mu = self.exp.mu[:, cols]
+        last = e if partial else e + 1  # end of the complete hours (exclusive)
+        keep = 1.0 - p.collapse_pct
+        first = max(self.exp.lo, last - p.collapse_longest)
+        mu = self.exp.mu[:, first - self.exp.lo : last - self.exp.lo]
         with np.errstate(invalid="ignore"):
-            each = np.all(self.values[:, start : e + 1] <= (1.0 - p.collapse_pct) * mu, axis=1)
-        w = self._window(start, e + 1)
-        candidates = each & (w.expected >= p.min_expected)
-        return [
-            self._finding(
-                row, w, p_value, kind=Kind.DROP, start=self.panel.hour_at(start), end=self.panel.hour_at(e + 1)
-            )
-            for row, p_value in self._tested(w, candidates, p.max_p_value, lower=True)
-        ]
+            down = self.values[:, first:last] <= keep * mu
+            tail_ok = self.values[:, e] <= keep * partial * self.exp.at(e)[0] if partial else True
+        run = np.zeros(len(self.panel.series), dtype=np.int64)  # trailing run of hours down
+        still = np.asarray(tail_ok, dtype=bool) & np.ones_like(run, dtype=bool)
+        for k in range(down.shape[1] - 1, -1, -1):
+            still &= down[:, k]
+            run += still
+        end = self.panel.hour_at(e) + (partial * HOUR if partial else HOUR)
+        open_rows = np.ones_like(still)
+        out: list[HourlyFinding] = []
+        for length in range(p.collapse_hours, p.collapse_longest + 1):
+            start = last - length
+            if start < self.exp.lo or not open_rows.any():
+                break
+            w = self._window(start, last, partial)
+            candidates = open_rows & (run >= length) & (w.expected >= p.min_expected)
+            for row, p_value in self._tested(w, candidates, p.collapse_p_value, lower=True):
+                out.append(self._finding(row, w, p_value, kind=Kind.DROP, start=self.panel.hour_at(start), end=end))
+                open_rows[row] = False
+        return out
 
     def spikes(self, e: int, share: float) -> list[HourlyFinding]:
         p = self.params
@@ -202,8 +232,9 @@ class _Scorer:
         if not np.isfinite(expected):
             return []
         n = len(self.panel.series)
-        w = _Window(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
-        w.observed[row], w.expected[row], w.spread[row] = window.value, expected, spread
+        # the minutes of one half hour move together: all of their excess is shared
+        w = _Window(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan), np.zeros(n))
+        w.observed[row], w.expected[row], w.shared[row] = window.value, expected, spread
         mask = np.zeros(n, dtype=bool)
         mask[row] = True
         low = _near(w, mask, self.params.break_share, self.params.min_expected)
