@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -38,13 +39,16 @@ from jobs.hourly import store
 from jobs.hourly.domain import HOUR, Frontier, HourlyFinding, HourlyPanel, RealtimeWindow, hour_floor
 from jobs.hourly.recovery import recovered_at
 from jobs.hourly.rules import newest_per_problem, score_panel
-from jobs.sources.ga4_hourly import HourlyFetch
+from jobs.sources.ga4_hourly import Ga4HourlySource, HourlyFetch
 from jobs.storage import repo
 from jobs.storage.runs import recorded
 from jobs.storage.tables import JobRunRow
 from worker import bootstrap, hourly_alerts
 from worker.google.auth import guard_account
 from worker.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from jobs.sources.gsc_hourly import GscHourlySource
 
 __all__ = ["HourlyResult", "hourly_metrics", "run_hourly"]
 
@@ -55,6 +59,9 @@ Clock = Callable[[], datetime]
 TRAFFIC = ("eventCount", "sessions", "screenPageViews", "activeUsers", "totalUsers", "impressions", "clicks")
 #: Complete hours re-judged on every run (a run that was late or skipped catches up).
 RESCORE_HOURS = 3
+#: Days of hourly rows Search Console keeps: a property's first run reads these, and its
+#: baseline fills up week by week from then on.
+GSC_HOURLY_DAYS = 10
 #: A daily run started less than this long ago and not finished has the property's quota.
 DAILY_RUN_WINDOW = timedelta(minutes=30)
 
@@ -114,7 +121,8 @@ def run_hourly(settings: Settings, name: str, *, now: Clock) -> HourlyResult:
         points, realtime = _fetch(settings, spec, prop_id, metrics, today=today, local_now=local_now)
         history_start = today - timedelta(days=7 * (params.weeks + 1))
         panels = store.load_hourly(engine, prop_id, prop_name=name, start=history_start, end=today, metrics=metrics)
-        frontier = _frontier(panels, local_now, lag_hours=settings.hourly.ga4_max_lag_hours)
+        lag = settings.hourly.gsc_max_lag_hours if spec.source == "gsc" else settings.hourly.ga4_max_lag_hours
+        frontier = _frontier(panels, local_now, lag_hours=lag)
         found = _detect(settings, panels, frontier, realtime)
         stored = store.save_hourly_findings(engine, prop_id, found)
         store.record_incidents(engine, prop_id, stored, at=at)
@@ -139,13 +147,19 @@ def _fetch(
     engine = bootstrap.engine(settings)
     weeks = settings.hourly.weeks
     oldest = today - timedelta(days=7 * (weeks + 1))
+    if spec.source == "gsc":  # Search Console keeps hourly rows for the last 10 days only
+        oldest = max(oldest, today - timedelta(days=GSC_HOURLY_DAYS - 1))
     newest = store.newest_hourly_day(engine, prop_id)
     start = oldest if newest is None or newest < oldest else min(newest, today - timedelta(days=1))
-    if spec.source != "ga4":
-        raise BarometerError(f"property {spec.name!r}: the hourly watch reads GA4 properties in this version")
     from worker.google import clients  # the Google libraries load only when used
 
-    source = clients.ga4_hourly_source(settings, spec, today=today, engine=engine)
+    source: Ga4HourlySource | GscHourlySource
+    if spec.source == "ga4":
+        source = clients.ga4_hourly_source(settings, spec, today=today, engine=engine)
+    elif spec.source == "gsc":
+        source = clients.gsc_hourly_source(settings, spec, today=today, engine=engine)
+    else:
+        raise BarometerError(f"property {spec.name!r}: the hourly watch reads GA4 and Search Console properties")
     breakdowns = settings.property(spec.name).hourly_breakdowns
     plan = HourlyFetch(metrics=metrics, breakdowns=breakdowns, start=start, end=today)
     last_final = source.last_final_date(spec, today=today)

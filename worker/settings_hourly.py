@@ -40,6 +40,12 @@ class HourlySettings(BaseModel):
     #: GA4 standard intraday data arrive 2-8 hours late: hours older than this are taken
     #: as counted even when empty (a whole-tag break), newer ones only once data show up.
     ga4_max_lag_hours: int = Field(default=8, ge=0, le=48)
+    #: Share of Search Console's queries per minute (``[google] gsc_queries_per_minute``)
+    #: the hourly watch leaves to the daily run: it never sends more than the rest.
+    gsc_reserve_share: float = Field(default=0.5, ge=0, lt=1)
+    #: Search Console's hourly rows arrive a few hours late: hours older than this are taken
+    #: as counted even when empty, newer ones only once data show up.
+    gsc_max_lag_hours: int = Field(default=8, ge=0, le=48)
 
     @model_validator(mode="after")
     def _consistent(self) -> HourlySettings:

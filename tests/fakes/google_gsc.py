@@ -8,6 +8,12 @@ when empty. Days after ``final_through`` exist only with ``dataState: "all"``, w
 also reports ``metadata.firstIncompleteDate``. The site URL arrives percent-encoded in
 the path (``sc-domain%3Ashop.example``) and is decoded to look the site up.
 
+Hourly data (``dimensions`` with ``hour``, which needs ``dataState: "hourly_all"``, any
+case): ``GscSite.add_hour`` facts keyed by an aware datetime; rows come back keyed by the
+Pacific timestamp with its offset (``2026-12-07T01:00:00-08:00``), the hours of the Pacific
+days asked for; ``first_incomplete_hour`` is reported as ``metadata.firstIncompleteHour``.
+A site with ``hourly = False`` answers such a query 400, as a property without hourly data.
+
 ``synthetic_pages = N`` makes a site generate N page rows per day on the fly (a
 benchmark's 16 months of 100,000 rows a day would not fit in memory as facts).
 """
@@ -18,14 +24,16 @@ import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.fakes.google import FakeOAuth, FakeServer, Reply, Request, google_error
 
 __all__ = ["FakeSearchConsole", "GscSite"]
 
-DIMENSIONS = ("date", "query", "page", "country", "device", "searchAppearance")
+DIMENSIONS = ("date", "query", "page", "country", "device", "searchAppearance", "hour")
+PACIFIC = ZoneInfo("America/Los_Angeles")
 MAX_ROWS = 25_000
 
 
@@ -42,9 +50,19 @@ class GscSite:
     ignore_start_row: bool = False
     #: Metrics left out of every row (a sloppy server again).
     omit: tuple[str, ...] = ()
+    #: Hourly facts: (aware start of the hour, dimensions, clicks, impressions, position).
+    hours: list[tuple[datetime, dict[str, str], float, float, float]] = field(default_factory=list)
+    hourly: bool = True
+    first_incomplete_hour: datetime | None = None
 
     def add(self, day: date, dims: dict[str, str], *, clicks: float, impressions: float, position: float) -> None:
         self.facts.append((day, dims, clicks, impressions, position))
+
+    def add_hour(
+        self, hour: datetime, dims: dict[str, str], *, clicks: float, impressions: float, position: float = 5.0
+    ) -> None:
+        assert hour.tzinfo is not None, "hourly facts are aware datetimes"
+        self.hours.append((hour, dims, clicks, impressions, position))
 
 
 def synthetic_row(day: date, i: int) -> tuple[str, int, int, float]:
@@ -86,6 +104,8 @@ class FakeSearchConsole(FakeServer):
         if any(d not in DIMENSIONS for d in dims) or not 1 <= limit <= MAX_ROWS:
             return 400, google_error(400, "Invalid value in the request.", "INVALID_ARGUMENT", "invalidParameter"), {}
         start, end = date.fromisoformat(body["startDate"]), date.fromisoformat(body["endDate"])
+        if "hour" in dims:
+            return self._hourly(site, body, dims, start, end, start_row, limit)
         if start == end and start in site.broken_days:
             return 503, google_error(503, "Backend Error", "UNAVAILABLE", "backendError"), {}
         state = body.get("dataState", "final")
@@ -103,28 +123,31 @@ class FakeSearchConsole(FakeServer):
             out["metadata"] = {"firstIncompleteDate": (site.final_through + timedelta(days=1)).isoformat()}
         return 200, out, {}
 
+    def _hourly(
+        self, site: GscSite, body: dict[str, Any], dims: list[str], start: date, end: date, start_row: int, limit: int
+    ) -> Reply:
+        if str(body.get("dataState", "")).lower() != "hourly_all":
+            message = "Grouping by HOUR requires setting the dataState to HOURLY_ALL."
+            return 400, google_error(400, message, "INVALID_ARGUMENT", "invalidParameter"), {}
+        if not site.hourly:
+            message = "Hourly data are not available for this property."
+            return 400, google_error(400, message, "INVALID_ARGUMENT", "invalidParameter"), {}
+        facts = []
+        for hour, values, clicks, impressions, position in site.hours:
+            pacific = hour.astimezone(PACIFIC)
+            if start <= pacific.date() <= end:
+                facts.append((pacific.date(), {**values, "hour": pacific.isoformat()}, clicks, impressions, position))
+        grouped = _group(facts, dims)
+        rows = grouped[start_row : start_row + limit]
+        out: dict[str, Any] = {"responseAggregationType": "byPage" if "page" in dims else "byProperty"}
+        if rows:
+            out["rows"] = rows
+        if site.first_incomplete_hour is not None:
+            out["metadata"] = {"firstIncompleteHour": site.first_incomplete_hour.astimezone(PACIFIC).isoformat()}
+        return 200, out, {}
+
     def _grouped(self, site: GscSite, dims: list[str], start: date, end: date) -> list[dict[str, Any]]:
-        groups: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-        for day, values, clicks, impressions, position in site.facts:
-            if start <= day <= end:
-                key = tuple(day.isoformat() if d == "date" else values[d] for d in dims if d == "date" or d in values)
-                if len(key) != len(dims):
-                    continue
-                sums = groups[key]
-                sums[0] += clicks
-                sums[1] += impressions
-                sums[2] += position * impressions
-        rows = [
-            {
-                "keys": list(key),
-                "clicks": clicks,
-                "impressions": impressions,
-                "ctr": clicks / impressions if impressions else 0.0,
-                "position": weighted / impressions if impressions else 0.0,
-            }
-            for key, (clicks, impressions, weighted) in groups.items()
-        ]
-        return sorted(rows, key=lambda r: (-r["clicks"], r["keys"]))
+        return _group([f for f in site.facts if start <= f[0] <= end], dims)
 
     def _synthetic(
         self, site: GscSite, dims: list[str], start: date, end: date, start_row: int, limit: int
@@ -147,6 +170,30 @@ class FakeSearchConsole(FakeServer):
             url, c, n, p = synthetic_row(start, i)
             rows.append({"keys": [url], "clicks": c, "impressions": n, "ctr": c / n if n else 0.0, "position": p})
         return rows
+
+
+def _group(facts: list[tuple[date, dict[str, str], float, float, float]], dims: list[str]) -> list[dict[str, Any]]:
+    """Facts grouped by ``dims``: clicks and impressions summed, position weighted by impressions."""
+    groups: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for day, values, clicks, impressions, position in facts:
+        key = tuple(day.isoformat() if d == "date" else values[d] for d in dims if d == "date" or d in values)
+        if len(key) != len(dims):
+            continue
+        sums = groups[key]
+        sums[0] += clicks
+        sums[1] += impressions
+        sums[2] += position * impressions
+    rows = [
+        {
+            "keys": list(key),
+            "clicks": clicks,
+            "impressions": impressions,
+            "ctr": clicks / impressions if impressions else 0.0,
+            "position": weighted / impressions if impressions else 0.0,
+        }
+        for key, (clicks, impressions, weighted) in groups.items()
+    ]
+    return sorted(rows, key=lambda r: (-r["clicks"], r["keys"]))
 
 
 @functools.cache

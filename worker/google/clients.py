@@ -29,6 +29,7 @@ from jobs.domain import PropertySpec
 from jobs.sources.ga4 import Ga4Source
 from jobs.sources.ga4_hourly import Ga4HourlySource, reserve_for
 from jobs.sources.gsc import GscSource
+from jobs.sources.gsc_hourly import GscHourlySource, hourly_share
 from jobs.sources.limits import RateLimiter, RetryPolicy, TtlMemo
 from worker.google.auth import Credentials, credentials_factory
 from worker.settings import Settings
@@ -37,14 +38,17 @@ __all__ = [
     "ga4_client_factory",
     "ga4_hourly_source",
     "ga4_source",
+    "gsc_hourly_source",
     "gsc_service_factory",
     "gsc_source",
     "retry_policy",
+    "shared_hourly_limiter",
     "shared_limiter",
 ]
 
 _lock = threading.Lock()
 _limiters: dict[int, RateLimiter] = {}
+_hourly_limiters: dict[int, RateLimiter] = {}
 #: Search Console's last final day per endpoint and (site, today), shared within a process.
 _freshness: dict[str, TtlMemo[tuple[str, date], date]] = {}
 
@@ -60,6 +64,14 @@ def shared_limiter(settings: Settings) -> RateLimiter:
         if rate not in _limiters:
             _limiters[rate] = RateLimiter(rate=rate, per=60.0)
         return _limiters[rate]
+
+
+def shared_hourly_limiter(settings: Settings) -> RateLimiter:
+    """The process's budget for the hourly watch's Search Console queries: at most what
+    ``[hourly] gsc_reserve_share`` leaves of the per-minute limit (see :mod:`jobs.sources.gsc_hourly`)."""
+    rate = hourly_share(settings.google.gsc_queries_per_minute, settings.hourly.gsc_reserve_share)
+    with _lock:
+        return _hourly_limiters.setdefault(rate, RateLimiter(rate=rate, per=60.0))
 
 
 def _freshness_memo(settings: Settings) -> TtlMemo[tuple[str, date], date]:
@@ -150,3 +162,26 @@ def ga4_hourly_source(
     )
     source.reserve = dict(reserve_for(settings.hourly.ga4_reserve_share, tier=settings.hourly.ga4_quota_tier))
     return source
+
+
+def gsc_hourly_source(
+    settings: Settings,
+    spec: PropertySpec,
+    *,
+    today: date,
+    engine: sa.Engine,
+    request_builder: type[HttpRequest] = HttpRequest,
+    limiter: RateLimiter | None = None,
+    hourly_limiter: RateLimiter | None = None,
+) -> GscHourlySource:
+    """The hourly watch's Search Console source: the daily source's service and limiter,
+    plus a budget of its own that leaves ``[hourly] gsc_reserve_share`` to the daily run."""
+    credentials = credentials_factory(settings, engine, spec.account)
+    return GscHourlySource(
+        service=gsc_service_factory(settings, credentials, request_builder=request_builder),
+        today=today,
+        limiter=limiter or shared_limiter(settings),
+        hourly_limiter=hourly_limiter or shared_hourly_limiter(settings),
+        retries=settings.google.max_retries,
+        freshness=_freshness_memo(settings),
+    )
