@@ -35,11 +35,11 @@ import sqlalchemy as sa
 
 from jobs.domain import COUNT_METRICS, PropertySpec
 from jobs.errors import BarometerError
-from jobs.hourly import store
+from jobs.hourly import quota, store
 from jobs.hourly.domain import HOUR, Frontier, HourlyFinding, HourlyPanel, RealtimeWindow, hour_floor
 from jobs.hourly.recovery import recovered_at
 from jobs.hourly.rules import newest_per_problem, score_panel
-from jobs.sources.ga4_hourly import Ga4HourlySource, HourlyFetch
+from jobs.sources.ga4_hourly import Ga4HourlySource, HourlyFetch, reserve_for
 from jobs.storage import repo
 from jobs.storage.runs import recorded
 from jobs.storage.tables import JobRunRow
@@ -117,8 +117,12 @@ def run_hourly(settings: Settings, name: str, *, now: Clock) -> HourlyResult:
         return HourlyResult(name, 0, 0, 0, 0, skipped="the daily run is in progress")
     params = settings.hourly.params()
     metrics = hourly_metrics(spec)
+    short = _ga4_short(settings, engine, prop_id, spec, at=at)
+    if short is not None:
+        log.info("property %s: the hourly watch sends nothing this hour: %s", name, short)
+        return HourlyResult(name, 0, 0, 0, 0, skipped=short)
     with guard_account(settings, engine, spec), recorded(engine, job="run_hourly", target=name, data_date=today):
-        points, realtime = _fetch(settings, spec, prop_id, metrics, today=today, local_now=local_now)
+        points, realtime = _fetch(settings, spec, prop_id, metrics, today=today, local_now=local_now, observed_at=at)
         history_start = today - timedelta(days=7 * (params.weeks + 1))
         panels = store.load_hourly(engine, prop_id, prop_name=name, start=history_start, end=today, metrics=metrics)
         lag = settings.hourly.gsc_max_lag_hours if spec.source == "gsc" else settings.hourly.ga4_max_lag_hours
@@ -141,8 +145,25 @@ def run_hourly(settings: Settings, name: str, *, now: Clock) -> HourlyResult:
     return HourlyResult(name, points, len(stored), alerts, recovered)
 
 
+def _ga4_short(settings: Settings, engine: sa.Engine, prop_id: int, spec: PropertySpec, *, at: datetime) -> str | None:
+    """Why this run must send nothing to GA4's Data API (a budget known to be below the
+    daily run's reserve, see :mod:`jobs.hourly.quota`), or None."""
+    if spec.source != "ga4":
+        return None
+    reserve = reserve_for(settings.hourly.ga4_reserve_share, tier=settings.hourly.ga4_quota_tier)
+    floors = {budget: max(settings.google.ga4_min_tokens_left, tokens) for budget, tokens in reserve.items()}
+    return quota.short_of(quota.known(engine, prop_id, now=at), floors)
+
+
 def _fetch(
-    settings: Settings, spec: PropertySpec, prop_id: int, metrics: tuple[str, ...], *, today: date, local_now: datetime
+    settings: Settings,
+    spec: PropertySpec,
+    prop_id: int,
+    metrics: tuple[str, ...],
+    *,
+    today: date,
+    local_now: datetime,
+    observed_at: datetime,
 ) -> tuple[int, tuple[RealtimeWindow, ...]]:
     engine = bootstrap.engine(settings)
     weeks = settings.hourly.weeks
@@ -164,7 +185,11 @@ def _fetch(
     plan = HourlyFetch(metrics=metrics, breakdowns=breakdowns, start=start, end=today)
     last_final = source.last_final_date(spec, today=today)
     incomplete = {d for d in store.days_between(start, today) if d > last_final}
-    written = store.upsert_hours(engine, prop_id, source.fetch_hours(spec, plan), incomplete=incomplete)
+    try:
+        written = store.upsert_hours(engine, prop_id, source.fetch_hours(spec, plan), incomplete=incomplete)
+    finally:
+        if isinstance(source, Ga4HourlySource):  # the next runs start from what this one learned
+            quota.record(engine, prop_id, source.stats.remaining, at=observed_at)
     realtime: tuple[RealtimeWindow, ...] = ()
     if settings.hourly.realtime:
         realtime = source.realtime(spec, metrics, now_local=local_now)

@@ -6,6 +6,8 @@
 * ``hourly_incident``: what the hourly watch found and told: one row per finding it
   alerted on (``finding_id`` points at the ``finding`` row), the local window, when the
   alert went out and when the data recovered.
+* ``hourly_quota``: per property and GA4 token budget, what the last response said is
+  left and when (migration ``0008_hourly``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-__all__ = ["HourlyIncidentRow", "HourlyPointRow"]
+__all__ = ["HourlyIncidentRow", "HourlyPointRow", "HourlyQuotaRow"]
 
 
 class HourlyPointRow(SQLModel, table=True):
@@ -50,3 +52,17 @@ class HourlyIncidentRow(SQLModel, table=True):
     alerted_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     #: Local start of the first hour back to normal (None: still open).
     recovered_local: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime()))
+
+
+class HourlyQuotaRow(SQLModel, table=True):
+    """What GA4 last said is left of one token budget of a property (migration
+    ``0008_hourly``): the next hourly run sends nothing while it is below the reserve."""
+
+    __tablename__ = "hourly_quota"
+    __table_args__ = (sa.PrimaryKeyConstraint("property_id", "budget"),)
+
+    property_id: int = Field(foreign_key="property.id")
+    #: ``tokens_per_day``, ``tokens_per_hour`` or ``tokens_per_project_per_hour``.
+    budget: str = Field(max_length=50)
+    remaining: int
+    observed_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
