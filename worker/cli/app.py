@@ -162,20 +162,34 @@ def export(
 
 @app.command()
 def detect(
-    file: Annotated[Path, typer.Argument(help="CSV with header date,series,metric,value.")],
-    start: Annotated[str | None, typer.Option(help="First date to decide on (default: the last date).")] = None,
-    end: Annotated[str | None, typer.Option(help="Last date to decide on (default: the last date).")] = None,
+    file: Annotated[Path, typer.Argument(help="CSV with header date,series,metric,value (or datetime,... for hours).")],
+    start: Annotated[
+        str | None, typer.Option(help="First date to decide on (hourly file: YYYY-MM-DDTHH:00; default: the last).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last date to decide on (hourly file: YYYY-MM-DDTHH:00; default: the last).")
+    ] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write ('-' for stdout).")] = Path("-"),
 ) -> None:
     """Stateless detection on a file, walking forward: the decision on D uses rows dated <= D."""
+    from jobs.hourly.csvinput import is_hourly
     from worker.detect import detect_file
 
+    if is_hourly(file):  # header datetime,series,metric,value: the hourly rules (worker/detect_hourly.py)
+        from worker.detect_hourly import detect_hourly_file
+
+        hourly = detect_hourly_file(_settings(), file, start=start, end=end, output=output)
+        _detected(hourly.note(file), hourly.findings, output)
+        return
     result = detect_file(_settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output)
-    note = result.note(file)
+    _detected(result.note(file), result.findings, output)
+
+
+def _detected(note: str | None, findings: int, output: Path) -> None:
     if note:
         typer.echo(note, err=True)
     if str(output) != "-":
-        typer.echo(f"{result.findings} finding(s) written to {output}")
+        typer.echo(f"{findings} finding(s) written to {output}")
 
 
 @app.command()
