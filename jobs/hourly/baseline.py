@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from jobs.detection.baseline import nanmedian
 from jobs.detection.dispersion import pooled, shrink
 from jobs.domain import FloatArray
 from jobs.hourly.domain import WEEK_HOURS
@@ -78,28 +79,42 @@ def groups_of(series: tuple[str, ...]) -> IntArray:
     )
 
 
-def _history(values: FloatArray, lo: int, hi: int, weeks: int) -> FloatArray:
-    """``(series, hi - lo, weeks)``: each hour's same hour of the week 1..weeks weeks back."""
-    back = np.arange(lo, hi)[:, None] - WEEK_HOURS * np.arange(1, weeks + 1)[None, :]
-    gathered = values[:, np.clip(back, 0, None)]
-    gathered[:, back < 0] = np.nan
-    return np.asarray(gathered, dtype=np.float64)
+def _week_back(values: FloatArray, lo: int, hi: int, k: int) -> FloatArray:
+    """Hours ``[lo, hi)`` ``k`` weeks back (NaN before the panel starts): a slice, not a gather."""
+    a, b = lo - k * WEEK_HOURS, hi - k * WEEK_HOURS
+    if a >= 0:
+        return values[:, a:b]
+    out = np.full((values.shape[0], hi - lo), np.nan)
+    if b > 0:
+        out[:, -a:] = values[:, :b]
+    return out
 
 
-def _trimmed(history: FloatArray, min_weeks: int) -> tuple[FloatArray, IntArray]:
-    """The trimmed mean of each hour's weeks (the median below five weeks) and their count,
-    from one sort of the weeks axis (NaN sorts last)."""
-    n = np.sum(~np.isnan(history), axis=-1)
-    ordered = np.sort(history, axis=-1)
-    ends = np.clip(np.stack([n - 1, (n - 1) // 2, n // 2], axis=-1), 0, None)
-    high, mid_lo, mid_hi = np.moveaxis(np.take_along_axis(ordered, ends, -1), -1, 0)
-    low = ordered[..., 0].copy()
-    np.copyto(ordered, 0.0, where=np.isnan(ordered))
-    total = ordered @ np.ones(ordered.shape[-1])  # a matrix product sums a short last axis fastest
+def _trimmed(values: FloatArray, lo: int, hi: int, weeks: int, min_weeks: int) -> tuple[FloatArray, IntArray]:
+    """Per series and hour of ``[lo, hi)``: the trimmed mean of its same hour 1..``weeks``
+    weeks back (the highest and lowest dropped; the median below five weeks) and how many
+    weeks had a value. Sums, counts, minima and maxima run week by week over contiguous
+    slices; only hours with fewer than five weeks are sorted (for their median)."""
+    shape = (values.shape[0], hi - lo)
+    total, n = np.zeros(shape), np.zeros(shape, dtype=np.int64)
+    low, high = np.full(shape, np.inf), np.full(shape, -np.inf)
+    for k in range(1, weeks + 1):
+        past = _week_back(values, lo, hi, k)
+        seen = ~np.isnan(past)
+        n += seen
+        total += np.where(seen, past, 0.0)
+        np.fmin(low, past, out=low)  # fmin/fmax skip NaN
+        np.fmax(high, past, out=high)
     with np.errstate(invalid="ignore", divide="ignore"):
-        trimmed = (total - low - high) / (n - 2)
-    mu = np.where(n >= 5, trimmed, 0.5 * (mid_lo + mid_hi))
-    return np.where(n >= max(min_weeks, 1), mu, np.nan), n.astype(np.int64)
+        mu = (total - low - high) / (n - 2)
+    few = (n < 5) & (n >= max(min_weeks, 1))
+    if few.any():
+        rows, cols = np.nonzero(few)
+        back = (lo + cols)[:, None] - WEEK_HOURS * np.arange(1, weeks + 1)[None, :]
+        history = values[rows[:, None], np.clip(back, 0, None)]  # (hours with few weeks, weeks)
+        history[back < 0] = np.nan
+        mu[rows, cols] = nanmedian(history, axis=-1)
+    return np.where(n >= max(min_weeks, 1), mu, np.nan), n
 
 
 def expectations(
@@ -110,7 +125,7 @@ def expectations(
     ``min(lo, first - 168)``; ``groups`` numbers each series' dimension (:func:`groups_of`)."""
     ref_lo = max(0, first - WEEK_HOURS)
     start = min(lo, ref_lo)
-    raw, weeks = _trimmed(_history(values, start, hi, params.weeks), params.min_weeks)
+    raw, weeks = _trimmed(values, start, hi, params.weeks, params.min_weeks)
     ref = slice(ref_lo - start, first - start)
     x_ref, mu_ref = values[:, ref_lo:first], raw[:, ref]
     both = ~np.isnan(x_ref) & ~np.isnan(mu_ref)
