@@ -4,9 +4,13 @@ Protocol of one run (idempotent; a second run in the same hour sends nothing twi
 
 1. **Quota first.** The daily run has priority: a run finding the property's daily run
    in progress is skipped. GA4 requests pass the daily fetch's token guard with
-   ``[hourly] ga4_reserve_share`` of every budget held back for the daily run.
+   ``[hourly] ga4_reserve_share`` of every budget held back for the daily run; what the
+   responses say is left is kept (:mod:`jobs.hourly.quota`), and a run that starts with a
+   budget known to be below its reserve sends nothing. Search Console queries pass the
+   daily limiter and an hourly budget leaving ``gsc_reserve_share`` of every minute.
 2. **Fetch** today and yesterday by the hour (the first run: ``weeks + 1`` weeks of
-   history), store them (``hourly_point``), and read GA4's last 30 minutes (Realtime API).
+   history; Search Console: the 10 days it keeps), store them (``hourly_point``), and read
+   GA4's last 30 minutes (Realtime API).
 3. **Frontier.** Hours are counted once data for them arrived: through the newest hour
    with traffic; hours older than ``ga4_max_lag_hours`` count even when empty. The hour in
    progress is judged against the share of its expectation its elapsed minutes make up.
