@@ -162,3 +162,23 @@ immediate = ["outage", "drop", "spike"]
     assert "Subject: Alert on search: clicks down 80%" in text
     assert "Hourly watch: 08:00-10:00 local time (hourly)" in text
     assert "Kind:     drop" in text
+
+
+def test_the_hour_repeated_when_clocks_go_back_holds_both(world: GoogleWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(world, monkeypatch)
+    site = world.gsc.add_site(SITE)
+    moment = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)  # Berlin: 00:00 on the 25th, clocks go back at 03:00
+    while moment < datetime(2026, 10, 25, 23, 0, tzinfo=UTC):
+        site.add_hour(moment, {}, clicks=10, impressions=100)
+        moment += timedelta(hours=1)
+    engine = bootstrap.engine(settings)
+    db.upgrade(engine)
+    spec = settings.property("search").spec()
+    source = clients.gsc_hourly_source(settings, spec, today=date(2026, 10, 26), engine=engine)
+    plan = HourlyFetch(metrics=("clicks",), breakdowns=(), start=date(2026, 10, 25), end=date(2026, 10, 25))
+
+    clicks = {p.hour.hour: p.value for p in source.fetch_hours(spec, plan)}
+
+    assert len(clicks) == 24
+    assert clicks[2] == 20  # 02:00-03:00 summer time and 02:00-03:00 winter time
+    assert sum(clicks.values()) == 250  # 25 hours that day
