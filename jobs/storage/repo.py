@@ -40,6 +40,7 @@ __all__ = [
     "fetched_through",
     "find_digest",
     "find_scheduled",
+    "finding_by_id",
     "findings_for",
     "iter_points",
     "latest_day",
@@ -327,6 +328,12 @@ def findings_for(engine: sa.Engine, prop_id: int, day: date) -> tuple[Finding, .
             .order_by(_FINDINGS.c.id)
         ).all()
     return tuple(_finding_from(r) for r in rows)
+
+
+def finding_by_id(engine: sa.Engine, finding_id: int) -> Finding | None:
+    """The stored finding ``finding_id`` (with its chart data), or None."""
+    found = _findings_by_id(engine, [finding_id])
+    return found[0] if found else None
 
 
 def _findings_by_id(engine: sa.Engine, ids: Sequence[int]) -> tuple[Finding, ...]:
