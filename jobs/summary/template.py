@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date
+from urllib.parse import urlsplit
 
 from jobs.domain import RATE_METRICS, TOTAL_SERIES, Direction, Factor, Finding, Kind
 from jobs.naming import metric_label, series_label
@@ -99,11 +100,21 @@ def _round(value: float, metric: str) -> str:
     return f"{value:,.0f}"
 
 
+def _place(series: str) -> str:
+    """``series_label``, with a page's full URL shortened to its path (``/guides/sizing``)."""
+    label = series_label(series)
+    dimension, _, value = series.partition(":")
+    if dimension in ("page", "landingPage", "pagePath") and "://" in value:
+        path = urlsplit(value).path or "/"
+        return label.replace(value, path)
+    return label
+
+
 def short_change(finding: Finding) -> str:
     """One short clause in plain words: ``"key events tracking stopped on shop (0 instead of
     about 46)"``, ``"sessions fell 39% on shop (720 instead of about 1,200)"``."""
     a = finding.anomaly
-    where = "" if a.series == TOTAL_SERIES else f" for {series_label(a.series)}"
+    where = "" if a.series == TOTAL_SERIES else f" for {_place(a.series)}"
     metric = metric_label(a.metric)
     numbers = f"{_number(a.observed, a.metric)} instead of about {_round(a.expected, a.metric)}"
     if a.kind is Kind.OUTAGE:

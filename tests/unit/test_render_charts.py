@@ -49,3 +49,14 @@ def test_a_chart_is_a_small_palette_png() -> None:
     png = render_chart(chart(last=590, expected=1000), title="Sessions fell 41%")
     assert png[25] == 3  # colour type 3: indexed (palette)
     assert len(png) < 20_000
+
+
+def test_the_palette_keeps_the_red_mark_of_the_last_day() -> None:
+    import io
+
+    from PIL import Image
+
+    png = render_chart(chart(last=10, expected=100), title="Sessions fell 90%")
+    colours = Image.open(io.BytesIO(png)).convert("RGB").getcolors()
+    assert colours is not None
+    assert any(rgb == (0xC0, 0x39, 0x2B) for _, rgb in colours)  # alerts.charts._MARK
