@@ -44,6 +44,7 @@ bench: $(DEV_STAMP)
 eval: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.evaluate
 	$(BIN)/python -m benchmarks.hourly_eval
+	$(BIN)/python -m benchmarks.guard_claims
 
 compose-check:
 	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet && echo "docker compose config: ok"; \

@@ -24,6 +24,7 @@ __all__ = [
     "Anomaly",
     "ChartData",
     "Contributor",
+    "DataDate",
     "Decomposition",
     "Delivery",
     "DeliveryStatus",
@@ -361,6 +362,9 @@ class Incident:
     findings: tuple[Finding, ...]
     suppressed: tuple[Finding, ...] = ()
     note: str = ""
+    #: When an earlier alert told it (hourly watch), e.g. "alerted at 10:40 (hourly watch)":
+    #: the digest then shows it in one line instead of in full.
+    alerted: str = ""
 
     def __post_init__(self) -> None:
         if not self.findings:
@@ -386,6 +390,15 @@ class HeldBack:
 
     finding: Finding
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DataDate:
+    """The newest day a property's source has finished counting, as a digest reports it."""
+
+    property: str
+    source: str  # ga4 | gsc | csv | demo-ga4 ...
+    through: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,6 +428,8 @@ class Digest:
     immediate: bool = False
     scheduled_day: date | None = None
     missing: tuple[str, ...] = ()
+    #: Each property's data date and source, so a reader is told why the dates differ.
+    sources: tuple[DataDate, ...] = ()
 
 
 class DeliveryStatus(enum.StrEnum):

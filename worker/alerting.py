@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
 
 from alerts import history, outbox
 from alerts.mutes import active_mutes
 from alerts.policy import Plan, PolicyParams, plan
-from jobs.domain import Delivery, DeliveryStatus, Digest, Finding
+from jobs.domain import DataDate, Delivery, DeliveryStatus, Digest, Finding, Incident
+from jobs.hourly import store as hourly_store
 from jobs.storage import llm_calls, repo
 from jobs.storage.runs import latest_failures
 from worker import bootstrap
@@ -145,6 +149,7 @@ def build_digest(
         before=key_date,
     )
     summary = bootstrap.summariser_for(settings, subscription).summarise(planned.leads, data_date=key_date)
+    incidents = told_hourly(engine, planned.incidents, since=min(dates.values()), until=at)
     digest = Digest(
         subscription=name,
         data_date=key_date,
@@ -155,15 +160,59 @@ def build_digest(
         generated_at=at,
         summariser=summary.summariser,
         notices=tuple(notices),
-        incidents=planned.incidents,
+        incidents=incidents,
         held_back=planned.held_back,
         scheduled_day=scheduled_day,
         missing=tuple(sorted(failures)),
+        sources=tuple(DataDate(p, source_of(settings, p), d) for p, d in sorted(dates.items())),
     )
     saved = repo.save_digest(engine, digest)
     if saved.id is not None:
         llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
     return saved
+
+
+def source_of(settings: Settings, property_name: str) -> str:
+    """``ga4``, ``gsc`` or ``csv``: whose counting a property's dates follow (the demo's
+    synthetic properties behave like the source they imitate)."""
+    prop = settings.property(property_name)
+    return prop.id if prop.source == "demo" and prop.id in ("ga4", "gsc") else prop.source
+
+
+def told_hourly(
+    engine: sa.Engine, incidents: Sequence[Incident], *, since: date, until: datetime
+) -> tuple[Incident, ...]:
+    """``incidents``, those the hourly watch already alerted marked "alerted at 10:40 (hourly
+    watch)" (local time of the property): the digest then tells them in one line.
+
+    An incident matches when one of its findings is the same problem (property, series,
+    metric, direction) as an hourly incident that started on the finding's day and whose
+    alert went out before ``until``.
+    """
+    props = sorted({f.anomaly.property for i in incidents for f in i.findings})
+    if not props:
+        return tuple(incidents)
+    start = datetime.combine(since - timedelta(days=1), time.min, tzinfo=UTC)
+    alerted = hourly_store.alerted_between(engine, props, since=start, until=until)
+    out = []
+    for incident in incidents:
+        told = ""
+        for f in incident.findings:
+            hit = next(
+                (
+                    h
+                    for h in alerted
+                    if h.problem_key == history.problem_key(f) and h.start_local.date() == f.anomaly.day
+                ),
+                None,
+            )
+            if hit is not None:
+                local = hit.alerted_at.astimezone(ZoneInfo(hit.timezone))
+                on = "" if local.date() == f.anomaly.day else f" on {local:%b} {local.day}"
+                told = f"alerted at {local:%H:%M}{on} (hourly watch)"
+                break
+        out.append(replace(incident, alerted=told) if told else incident)
+    return tuple(out)
 
 
 def follow_up_name(subscription: str, property_name: str) -> str:

@@ -6,7 +6,7 @@ Everything else receives small protocols (``MetricSource``, ``Summariser``, ``Ch
 from __future__ import annotations
 
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,6 +21,8 @@ from alerts.channels import (
     WebhookChannel,
 )
 from alerts.outbox import Target
+from alerts.render.links import Links
+from alerts.signing import Signer
 from jobs.domain import PropertySpec
 from jobs.ports import LanguageModel, MetricSource, Summariser
 from jobs.sources.demo import DemoSource
@@ -29,7 +31,8 @@ from jobs.summary.llm import LLMSummariser
 from jobs.summary.prompt import Task
 from jobs.summary.providers import AnthropicModel, OpenAIChatModel
 from jobs.summary.template import TemplateSummariser
-from worker import db
+from worker import clock, db
+from worker.clock import clock_for
 from worker.settings import ConfigError, Settings, SubscriptionSettings, secret
 from worker.settings_llm import LLMEndpointSettings
 
@@ -140,6 +143,32 @@ def summariser_for(settings: Settings, subscription: SubscriptionSettings, *, ta
     )
 
 
+#: Report links of the demo's synthetic properties (example ids: the demo's data is made up).
+_DEMO_REPORTS = {"ga4": ("ga4", "properties/123456789"), "gsc": ("gsc", "sc-domain:shop.example")}
+
+
+def link_signer(settings: Settings) -> Signer | None:
+    """The signer of the links messages carry, or None without a (long enough) secret."""
+    key = secret(settings.web.link_secret_env)
+    if key is None or len(key.get_secret_value()) < 16:
+        return None
+    return Signer(key.get_secret_value().encode("utf-8"), ttl=timedelta(days=settings.web.link_ttl_days))
+
+
+def links_for(settings: Settings, *, now: datetime | None = None) -> Links:
+    """What messages link to: each property's Google report, and (with ``web.public_url`` and
+    a link secret) signed feedback, chart and full-list links of ``barometer web``."""
+    reports: dict[str, tuple[str, str]] = {}
+    for p in settings.properties:
+        if p.source in ("ga4", "gsc") and p.id:
+            reports[p.name] = (p.source, p.id)
+        elif p.source == "demo" and p.id in _DEMO_REPORTS:
+            reports[p.name] = _DEMO_REPORTS[p.id]
+    public = settings.web.public_url
+    signer = link_signer(settings) if public else None
+    return Links(public_url=public, signer=signer, now=now or clock.now(), reports=reports)
+
+
 def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tuple[dict[str, Channel], list[Target]]:
     """The channels and delivery targets of a subscription.
 
@@ -154,6 +183,7 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
     channels: dict[str, Channel] = {}
     targets: list[Target] = []
     smtp = settings.smtp
+    links = links_for(settings, now=clock_for(settings)())
     if subscription.email and smtp.host:
         channels["email"] = SmtpChannel(
             host=smtp.host,
@@ -164,12 +194,13 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
             starttls=smtp.starttls,
             ssl=smtp.ssl,
             timeout=smtp.timeout_seconds,
+            links=links,
         )
         targets += [Target("email", address) for address in subscription.email]
     if subscription.slack_webhook_env:
         url = secret(subscription.slack_webhook_env)
         channels["slack"] = (
-            SlackWebhookChannel(url=url, timeout=settings.slack.timeout_seconds)
+            SlackWebhookChannel(url=url, timeout=settings.slack.timeout_seconds, links=links)
             if url
             else _missing("slack", subscription.slack_webhook_env)
         )
@@ -177,7 +208,9 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
     if subscription.slack_bot_token_env:
         token = secret(subscription.slack_bot_token_env)
         channels["slack_api"] = (
-            SlackApiChannel(token=token, base_url=settings.slack.api_url, timeout=settings.slack.timeout_seconds)
+            SlackApiChannel(
+                token=token, base_url=settings.slack.api_url, timeout=settings.slack.timeout_seconds, links=links
+            )
             if token
             else _missing("slack_api", subscription.slack_bot_token_env)
         )
@@ -196,7 +229,7 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
     if not files and not any(not isinstance(channels[t.channel], UnavailableChannel) for t in targets):
         files = [Target("file", address) for address in subscription.email] or [Target("file", "digest")]
     if files:
-        channels["file"] = DirectoryChannel(directory=Path(settings.outbox.dir), sender=smtp.sender)
+        channels["file"] = DirectoryChannel(directory=Path(settings.outbox.dir), sender=smtp.sender, links=links)
         targets += files
     return channels, targets
 

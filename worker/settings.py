@@ -135,6 +135,11 @@ class WebSettings(_Section):
     #: Links in digests and Slack (feedback, charts) point here; "" means none are put in messages.
     #: An https:// address also makes session cookies Secure.
     public_url: str = ""
+    #: Environment variable holding the secret that signs the links in messages (feedback
+    #: buttons, chart images, the full list); at least 16 characters. Unset: no such links.
+    link_secret_env: str = "BAROMETER_LINK_SECRET"  # noqa: S105 (a variable's name)
+    #: How many days a signed link in a message keeps working.
+    link_ttl_days: int = Field(default=14, ge=1, le=365)
     host: str = "127.0.0.1"
     port: int = Field(default=8040, ge=1, le=65535)
 

@@ -2,7 +2,10 @@
 
 For each send it writes ``{date}-{subscription}-{recipient}.eml`` (the exact MIME bytes of
 :func:`~alerts.render.email.render_email`, openable in any mail client) and
-``{date}-{subscription}.slack.json`` (the Block Kit payload, pretty-printed). Writes are
+``{date}-{subscription}.slack.json`` (the Block Kit payload, pretty-printed) and
+``{date}-{subscription}.all.html`` when some changes are not shown in full (every change in
+full: where the email's "and N more" points when no ``web.public_url`` serves that list).
+Writes are
 atomic (temporary file, then rename), so a reader never sees half a file.
 """
 
@@ -12,11 +15,14 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from alerts.errors import DeliveryError
-from alerts.render.email import render_email
+from alerts.render.email import render_email, render_full_list
+from alerts.render.links import Links
 from alerts.render.slack import render_slack
+from alerts.render.view import build_view
 from jobs.domain import Digest
 
 __all__ = ["DirectoryChannel", "slug"]
@@ -34,10 +40,13 @@ class DirectoryChannel:
 
     name = "file"
 
-    def __init__(self, *, directory: Path, sender: str = "barometer@localhost", base_url: str = "") -> None:
+    def __init__(
+        self, *, directory: Path, sender: str = "barometer@localhost", base_url: str = "", links: Links | None = None
+    ) -> None:
         self.directory = Path(directory)
         self.sender = sender
         self.base_url = base_url
+        self.links = links or Links(public_url=base_url.rstrip("/"))
 
     def __repr__(self) -> str:
         return f"DirectoryChannel(directory={str(self.directory)!r})"
@@ -47,13 +56,25 @@ class DirectoryChannel:
         stem = f"{digest.data_date.isoformat()}-{slug(digest.subscription)}"
         return self.directory / f"{stem}-{slug(recipient)}.eml", self.directory / f"{stem}.slack.json"
 
+    def full_list_path(self, digest: Digest) -> Path:
+        """Where :meth:`send` writes every change of ``digest`` in full, as an HTML page."""
+        return self.directory / f"{digest.data_date.isoformat()}-{slug(digest.subscription)}.all.html"
+
     def send(self, digest: Digest, *, recipient: str) -> None:
         """Write the digest's email for ``recipient`` and its Slack payload; raises DeliveryError."""
         eml, slack = self.paths(digest, recipient=recipient)
-        message = render_email(digest, sender=self.sender, recipient=recipient, base_url=self.base_url)
-        payload = json.dumps(render_slack(digest), indent=2, ensure_ascii=False) + "\n"
+        full = self.full_list_path(digest)
+        links = self.links
+        view = build_view(digest, links=links)
+        needed = view.count > len(view.full)  # some changes are not shown in full
+        if needed and not view.all_url:  # and no page serves the list: point at the copy here
+            links = replace(links, full_list=full.absolute().as_uri())
+        message = render_email(digest, sender=self.sender, recipient=recipient, links=links)
+        payload = json.dumps(render_slack(digest, links=links), indent=2, ensure_ascii=False) + "\n"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            if needed:
+                _write_atomic(full, render_full_list(digest, links=self.links).encode("utf-8"))
             _write_atomic(eml, message.as_bytes())
             _write_atomic(slack, payload.encode("utf-8"))
         except OSError as exc:

@@ -19,6 +19,7 @@ from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from alerts.channels.ratelimit import RateLimitPolicy, SlackRateLimitHandler, sdk_logger
 from alerts.errors import DeliveryError, one_line
+from alerts.render.links import Links
 from alerts.render.slack import render_slack
 from jobs.domain import Digest
 
@@ -39,8 +40,10 @@ class SlackWebhookChannel:
         timeout: float = 10.0,
         max_retry_after: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        links: Links | None = None,
     ) -> None:
         self._url = url
+        self.links = links
         self.timeout = timeout
         self.rate_limit = RateLimitPolicy(max_wait=max_retry_after, sleep=sleep)
 
@@ -51,7 +54,7 @@ class SlackWebhookChannel:
         """Post ``digest`` to the webhook labelled ``recipient``; raises DeliveryError."""
         where = f"slack webhook {recipient!r}"
         handler = self.rate_limit.slack_handler()
-        response = self._post(render_slack(digest), where, handler)
+        response = self._post(render_slack(digest, links=self.links), where, handler)
         status = response.status_code
         if status == 200:
             return

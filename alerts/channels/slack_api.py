@@ -39,6 +39,7 @@ from slack_sdk.web import SlackResponse
 from alerts.channels.ratelimit import RateLimitPolicy, SlackRateLimitHandler, sdk_logger
 from alerts.errors import DeliveryError
 from alerts.errors import one_line as _one_line
+from alerts.render.links import Links
 from alerts.render.payload import digest_key
 from alerts.render.slack import render_slack
 from jobs.domain import Digest
@@ -70,8 +71,10 @@ class SlackApiChannel:
         timeout: float = 10.0,
         max_retry_after: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        links: Links | None = None,
     ) -> None:
         self._token = token
+        self.links = links
         self.base_url = base_url or DEFAULT_API_URL
         self.timeout = timeout
         self.rate_limit = RateLimitPolicy(max_wait=max_retry_after, sleep=sleep)
@@ -81,7 +84,7 @@ class SlackApiChannel:
 
     def send(self, digest: Digest, *, recipient: str) -> None:
         """Post ``digest`` to channel ``recipient``; raises DeliveryError."""
-        payload = render_slack(digest)
+        payload = render_slack(digest, links=self.links)
         where = f"slack channel {recipient!r}"
         handler = self.rate_limit.slack_handler()
         try:

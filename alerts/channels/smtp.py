@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from alerts.errors import DeliveryError, one_line
 from alerts.render.email import render_email
+from alerts.render.links import Links
 from jobs.domain import Digest
 
 __all__ = ["SmtpChannel"]
@@ -42,6 +43,7 @@ class SmtpChannel:
         timeout: float = 30.0,
         tls_context: ssl_lib.SSLContext | None = None,
         base_url: str = "",
+        links: Links | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -54,13 +56,16 @@ class SmtpChannel:
         self.timeout = timeout
         self._tls_context = tls_context
         self.base_url = base_url
+        self.links = links
 
     def __repr__(self) -> str:
         return f"SmtpChannel(host={self.host!r}, port={self.port}, sender={self.sender!r})"
 
     def send(self, digest: Digest, *, recipient: str) -> None:
         """Render the digest for ``recipient`` and hand it to the server; raises DeliveryError."""
-        message = render_email(digest, sender=self.sender, recipient=recipient, base_url=self.base_url)
+        message = render_email(
+            digest, sender=self.sender, recipient=recipient, base_url=self.base_url, links=self.links
+        )
         where = f"smtp {self.host}:{self.port}"
         try:
             with self._connect() as smtp:

@@ -1,9 +1,13 @@
-"""A digest as a Slack Block Kit message (incoming webhook payload).
+"""A digest as a Slack Block Kit message (incoming webhook or chat.postMessage payload).
 
-Slack's limits are respected by construction: at most 50 blocks, section text at most
-3000 characters, section fields at most 2000, header at most 150. When findings do not
-fit, the message says how many more are in the email digest. Every string from data is
-escaped (``&``, ``<``, ``>``), so a search query named ``<!channel>`` cannot ping anyone.
+The same view as the email (:func:`alerts.render.view.build_view`): a header of at most
+:data:`MAX_HEADER` characters (the top change, never a raw URL), a summary block of at most
+:data:`MAX_SUMMARY` characters, then per incident in full a section (title, numbers, kind),
+its chart as an image block from ``barometer web`` when a public URL and a link secret are
+set, and buttons (the Google report, feedback); the rest one line each and "and N more".
+Slack's own limits hold by construction (50 blocks, 3000 characters per section text,
+2000 per field, 150 per header). Every string from data is escaped (``&``, ``<``, ``>``),
+so a search query named ``<!channel>`` cannot ping anyone.
 """
 
 from __future__ import annotations
@@ -11,25 +15,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from alerts.render import (
-    IncidentFacts,
-    clean,
-    held_back_lines,
-    incident_facts,
-    incidents_of,
-    paragraphs,
-    properties_label,
-    subject_line,
-)
+from alerts.render import clean
+from alerts.render.links import Links, ReportLink
+from alerts.render.view import DigestView, FindingView, IncidentView, build_view, changes
 from jobs.domain import Digest, Severity
 from jobs.naming import neutralise_bidi
 
-__all__ = ["MAX_BLOCKS", "escape", "render_slack"]
+__all__ = ["MAX_BLOCKS", "MAX_HEADER", "MAX_SUMMARY", "escape", "render_slack"]
 
 MAX_BLOCKS = 50
-MAX_HEADER = 150
+#: Slack allows 150; a header that fits a phone's notification is much shorter.
+MAX_HEADER = 75
+MAX_SUMMARY = 500
 MAX_TEXT = 3000
-MAX_FIELD = 2000
+MAX_BUTTON = 75
 
 _EMOJI = {
     Severity.CRITICAL: ":red_circle:",
@@ -56,109 +55,113 @@ def _mrkdwn(text: str, limit: int = MAX_TEXT) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": _cap(text, limit)}
 
 
+def _section(text: str, limit: int = MAX_TEXT) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text, limit)}
+
+
 def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
-def _incident_blocks(facts: IncidentFacts, severity: Severity) -> list[dict[str, Any]]:
-    e = escape
-    lead = facts.lead
-    where = f"{e(lead.series)} · {e(lead.property)}"
-    related = f"\n{e(facts.related)} (one incident)" if facts.related else ""
-    section: dict[str, Any] = {
-        "type": "section",
-        "text": _mrkdwn(f"{_EMOJI.get(severity, '')} *{e(lead.title)}*\n{where}{related}"),
-        "fields": [
-            _mrkdwn(f"*Actual*\n{e(lead.actual)} ({e(lead.change)})", MAX_FIELD),
-            _mrkdwn(f"*Expected*\n{e(lead.expected)} (range {e(lead.interval)})", MAX_FIELD),
-            _mrkdwn(f"*Kind*\n{e(lead.kind)}", MAX_FIELD),
-            _mrkdwn(f"*Severity*\n{e(facts.severity)}", MAX_FIELD),
-        ],
+def _link(url: str, text: str) -> str:
+    """A mrkdwn link; the URL is ours (no ``|`` or ``>`` in it), the text is escaped."""
+    return f"<{url.replace('|', '%7C').replace('>', '%3E')}|{escape(text)}>"
+
+
+def _button(link: ReportLink, *, primary: bool = False) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": _cap(link.text, MAX_BUTTON), "emoji": False},
+        "url": link.url,
     }
-    blocks = [section]
-    lines = []
-    if facts.note:
-        lines.append(f":information_source: {e(facts.note)}")
-    if lead.decomposition:
-        lines.append(e(lead.decomposition))
+    if primary:
+        button["style"] = "primary"
+    return button
+
+
+def _finding_text(f: FindingView, severity: Severity) -> str:
+    lines = [
+        f"{_EMOJI.get(severity, '')} *{escape(f.title)}*  _{escape(f.kind)}_",
+        escape(f.numbers[:1].upper() + f.numbers[1:]),
+    ]
+    return "\n".join(lines)
+
+
+def _incident_blocks(i: IncidentView, links: Links) -> list[dict[str, Any]]:
+    lead = i.lead
+    blocks: list[dict[str, Any]] = [_section(_finding_text(lead, i.severity))]
+    notes = []
+    if i.note:
+        notes.append(escape(i.note[:1].upper() + i.note[1:]))
+    if i.silenced:
+        notes.append("Tracking stopped for: " + escape(", ".join(i.silenced)))
+    if lead.driver:
+        notes.append(escape(lead.driver))
     if lead.contributors:
-        parts = [f"{e(c.label)} {e(c.share)}" for c in lead.contributors]
-        more = f" · and {lead.more_contributors} more" if lead.more_contributors else ""
-        lines.append("Top contributors: " + " · ".join(parts) + more)
-    if facts.parts:
-        lines.append(
-            "Also in this incident: "
-            + " · ".join(f"{e(p.title)} ({e(p.actual)} vs {e(p.expected)}, {e(p.severity)})" for p in facts.parts)
-            + (f" · and {facts.more_parts:,} more" if facts.more_parts else "")
+        notes.append("Mostly from " + escape("; ".join(lead.contributors)))
+    if i.parts:
+        notes.append("Same incident: " + " · ".join(escape(p.line) for p in i.parts))
+    if notes:
+        blocks.append({"type": "context", "elements": [_mrkdwn(n) for n in notes[:10]]})
+    chart = links.chart(lead.finding) if lead.finding.chart is not None else ""
+    if chart:
+        blocks.append(
+            {
+                "type": "image",
+                "image_url": chart,
+                "alt_text": _cap(escape(f"Chart of {lead.title}: {lead.numbers}"), 2000),
+            }
         )
-    if facts.suppressed:
-        lines.append(
-            f"Suppressed because of {e(facts.suppressed_because)}: " + " · ".join(e(x) for x in facts.suppressed)
-        )
-    if lines:
-        blocks.append({"type": "context", "elements": [_mrkdwn(line) for line in lines[:10]]})
+    buttons = ([_button(lead.report, primary=True)] if lead.report else []) + [_button(b) for b in lead.feedback]
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
     return blocks
 
 
-def render_slack(digest: Digest) -> dict[str, Any]:
-    """The Block Kit payload for ``digest``: header, summary, notices, one section per
-    incident (its lead's numbers; note, which factor drove a product metric, contributors,
-    related parts and what it suppressed in a context block), what was held back, and a
-    pointer when some did not fit."""
-    subject = escape(subject_line(digest, limit=MAX_TEXT))
-    headline = escape(clean(digest.headline, limit=300))
-    alarm = ":rotating_light: " if digest.immediate else ""
-    summary = "\n\n".join(escape(p) for p in paragraphs(digest.summary))
-    head: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": _cap(alarm + subject, MAX_HEADER), "emoji": True},
-        },
-        {"type": "section", "text": _mrkdwn(f"*{headline}*\n{summary}" if headline else summary or subject)},
-    ]
-    if digest.notices:
-        head.append(
-            {"type": "context", "elements": [_mrkdwn(":warning: " + escape(clean(n))) for n in digest.notices[:10]]}
-        )
-    head.append({"type": "divider"})
-    footer = _context(
-        f"barometer · {escape(properties_label(digest))} · data for {digest.data_date.isoformat()}"
-        f" · summary by {escape(clean(digest.summariser, limit=100))}"
-    )
+def _brief(view: DigestView) -> list[dict[str, Any]]:
+    if not view.brief and not view.more:
+        return []
+    lines = [f"• {escape(i.lead.line)}" + (f" _({escape(i.alerted)})_" if i.alerted else "") for i in view.brief]
+    if view.more:
+        more = f"and {view.more} more"
+        lines.append(f"• {_link(view.all_url, more)}" if view.all_url else f"• {more}")
+    head = "*Also*" if view.full else "*Changes*"
+    return [_section(head + "\n" + "\n".join(lines))]
 
-    held = held_back_lines(digest, limit=20)
-    if held:
-        footer_blocks = [_context(":zzz: Not alerted this time: " + " · ".join(escape(line) for line in held)), footer]
-    else:
-        footer_blocks = [footer]
-    budget = MAX_BLOCKS - len(head) - len(footer_blocks) - 1  # and a possible "N more" pointer
+
+def render_slack(digest: Digest, *, links: Links | None = None) -> dict[str, Any]:
+    """The Block Kit payload for ``digest`` (see the module docstring)."""
+    links = links or Links()
+    view = build_view(digest, links=links)
+    header = escape(clean(view.subject, limit=MAX_HEADER))
+    alarm = ":rotating_light: " if view.immediate else ""
+    summary = escape(" ".join(view.lead)) or escape(view.quiet if not view.count else view.subject)
+    meta = f"{escape(view.where)} · {view.data_date}" + (f" · {changes(view.count)}" if view.count else "")
+    head: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cap(alarm + header, MAX_HEADER), "emoji": True}},
+        _context(meta),
+        _section(summary, MAX_SUMMARY),
+    ]
+    if view.notices:
+        head.append({"type": "context", "elements": [_mrkdwn(":warning: " + escape(n)) for n in view.notices[:10]]})
+    if not view.count:
+        head.append(_section(escape(view.quiet)))
+    tail: list[dict[str, Any]] = []
+    if view.ongoing:
+        tail.append(_context("*Still ongoing:* " + " · ".join(escape(line) for line in view.ongoing)))
+    if view.dates:
+        tail.append(_context(" · ".join(escape(d) for d in view.dates)))
+    brief = _brief(view)
+    budget = MAX_BLOCKS - len(head) - len(tail) - len(brief) - 2  # dividers
     body: list[dict[str, Any]] = []
-    incidents = incidents_of(digest)
-    shown = 0
-    for incident in incidents:
-        blocks = _incident_blocks(incident_facts(incident), incident.severity)
-        if len(body) + len(blocks) > budget:
+    for i in view.full:
+        blocks = _incident_blocks(i, links)
+        if len(body) + len(blocks) + 1 > budget:
             break
-        body.extend(blocks)
-        shown += 1
-    hidden = len(incidents) - shown
-    if not incidents:
-        quiet = "Nothing new: the problems below are ongoing and were alerted before."
-        body.append(
-            _mrkdwn_section(
-                quiet if held else "Nothing unusual: every watched metric stayed within its expected range."
-            )
-        )
-    if hidden:
-        more = f"{hidden} more change{'s' if hidden != 1 else ''}"
-        body.append(_context(f"{more} in the email digest (a Slack message holds at most {MAX_BLOCKS} blocks)."))
+        body += [{"type": "divider"}, *blocks]
     return {
-        "text": _cap(subject, MAX_TEXT),
-        "blocks": [*head, *body, *footer_blocks],
+        "text": _cap(escape(view.subject), MAX_TEXT),
+        "blocks": [*head, *body, *([{"type": "divider"}] if brief else []), *brief, *tail],
         "unfurl_links": False,
         "unfurl_media": False,
     }
-
-
-def _mrkdwn_section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": _mrkdwn(text)}

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 
 import sqlalchemy as sa
 
-from jobs.domain import Digest, Finding, HeldBack, Incident
+from jobs.domain import DataDate, Digest, Finding, HeldBack, Incident
 from jobs.storage.tables import DigestLayoutRow
 
 __all__ = ["StoredLayout", "base_subscription", "read_layout", "write_layout"]
@@ -33,6 +34,9 @@ class StoredLayout:
     immediate: bool
     incidents: tuple[tuple[tuple[int, ...], tuple[int, ...], str], ...]
     held_back: tuple[tuple[int, str], ...]
+    #: Per incident (same order): when an earlier alert told it ("" when none).
+    alerted: tuple[str, ...] = ()
+    sources: tuple[DataDate, ...] = ()
 
     def finding_ids(self) -> list[int]:
         ids = [i for shown, hidden, _ in self.incidents for i in (*shown, *hidden)]
@@ -44,13 +48,14 @@ class StoredLayout:
         def pick(ids: tuple[int, ...]) -> tuple[Finding, ...]:
             return tuple(findings[i] for i in ids if i in findings)
 
+        alerted = self.alerted + ("",) * (len(self.incidents) - len(self.alerted))
         incidents = tuple(
-            Incident(findings=pick(shown), suppressed=pick(hidden), note=note)
-            for shown, hidden, note in self.incidents
+            Incident(findings=pick(shown), suppressed=pick(hidden), note=note, alerted=told)
+            for (shown, hidden, note), told in zip(self.incidents, alerted, strict=True)
             if pick(shown)
         )
         held = tuple(HeldBack(findings[i], reason) for i, reason in self.held_back if i in findings)
-        return replace(digest, incidents=incidents, held_back=held, immediate=self.immediate)
+        return replace(digest, incidents=incidents, held_back=held, immediate=self.immediate, sources=self.sources)
 
 
 def _ids(findings: tuple[Finding, ...], what: str) -> list[int]:
@@ -64,9 +69,19 @@ def write_layout(conn: sa.Connection, digest_id: int, digest: Digest) -> None:
     """Store ``digest``'s layout under ``digest_id`` (inside the caller's transaction)."""
     payload = {
         "incidents": [
-            {"ids": _ids(i.findings, "incident"), "suppressed": _ids(i.suppressed, "suppressed"), "note": i.note}
+            {
+                "ids": _ids(i.findings, "incident"),
+                "suppressed": _ids(i.suppressed, "suppressed"),
+                "note": i.note,
+                **({"alerted": i.alerted} if i.alerted else {}),
+            }
             for i in digest.incidents
         ],
+        **(
+            {"sources": [[s.property, s.source, s.through.isoformat()] for s in digest.sources]}
+            if digest.sources
+            else {}
+        ),
         "held_back": [[_ids((h.finding,), "held-back")[0], h.reason] for h in digest.held_back],
     }
     conn.execute(
@@ -92,4 +107,6 @@ def read_layout(conn: sa.Connection, digest_id: int) -> StoredLayout | None:
             for item in payload.get("incidents", ())
         ),
         held_back=tuple((int(i), str(reason)) for i, reason in payload.get("held_back", ())),
+        alerted=tuple(str(item.get("alerted", "")) for item in payload.get("incidents", ())),
+        sources=tuple(DataDate(str(p), str(s), date.fromisoformat(str(d))) for p, s, d in payload.get("sources", ())),
     )

@@ -40,6 +40,7 @@ __all__ = [
     "fetched_through",
     "find_digest",
     "find_scheduled",
+    "finding_by_id",
     "findings_for",
     "iter_points",
     "latest_day",
@@ -329,6 +330,12 @@ def findings_for(engine: sa.Engine, prop_id: int, day: date) -> tuple[Finding, .
     return tuple(_finding_from(r) for r in rows)
 
 
+def finding_by_id(engine: sa.Engine, finding_id: int) -> Finding | None:
+    """The stored finding ``finding_id`` (with its chart data), or None."""
+    found = _findings_by_id(engine, [finding_id])
+    return found[0] if found else None
+
+
 def _findings_by_id(engine: sa.Engine, ids: Sequence[int]) -> tuple[Finding, ...]:
     if not ids:
         return ()
@@ -370,7 +377,7 @@ def save_digest(engine: sa.Engine, digest: Digest) -> Digest:
     )
     with engine.begin() as conn:
         digest_id = conn.execute(stmt).scalar()
-        if digest_id is not None and (digest.incidents or digest.held_back or digest.immediate):
+        if digest_id is not None and (digest.incidents or digest.held_back or digest.immediate or digest.sources):
             write_layout(conn, int(digest_id), digest)  # with the digest row, or not at all
     if digest.scheduled_day is not None:
         stored = find_scheduled(engine, digest.subscription, digest.scheduled_day)

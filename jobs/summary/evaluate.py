@@ -31,7 +31,7 @@ __all__ = ["GOLDEN_DIR", "Bundle", "Score", "format_table", "load_bundles", "sco
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 #: Words a summary may have, per task.
-WORD_LIMITS = {"digest": (15, 180), "alert": (5, 80)}
+WORD_LIMITS = {"digest": (10, 70), "alert": (5, 80)}
 TOP = 3
 
 

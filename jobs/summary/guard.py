@@ -14,6 +14,9 @@ violation. In order, for the headline and each paragraph:
 6. Numbers must match a value of a *cited* fact within rounding (see :mod:`jobs.summary.numbers`);
    a percentage said to go up must match a change that went up.
 7. Any digit still left is an unverified number.
+8. Kind, direction and cause claims must follow from the cited facts (:mod:`jobs.summary.claims`):
+   "tracking looks broken" on a CTR drop, "sessions rose" when they fell, or "because of a
+   holiday" that no fact shows are violations.
 
 The answer as a whole must cite only existing facts, cite the top finding and every
 critical one, and must not reassure ("nothing unusual") when there are findings.
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 
 from jobs.summary.allowed import allowed_for, fold, known_names, known_paths, normalise
 from jobs.summary.answer import Answer
+from jobs.summary.claims import check_claims
 from jobs.summary.facts import FactSheet
 from jobs.summary.numbers import MASK, Problem, check_dates, check_number_words, check_numbers, mask
 
@@ -130,8 +134,11 @@ def _leftovers(text: str) -> list[Problem]:
     return problems
 
 
-def check_text(text: str, *, sheet: FactSheet, cited: Collection[str], where: str) -> list[Violation]:
-    """The violations in one piece of text that cites ``cited`` (see the module docstring)."""
+def check_text(
+    text: str, *, sheet: FactSheet, cited: Collection[str], where: str, claims: bool = True
+) -> list[Violation]:
+    """The violations in one piece of text that cites ``cited`` (see the module docstring);
+    ``claims`` also checks its kind, direction and cause claims (:mod:`jobs.summary.claims`)."""
     original = normalise(text)
     allowed = allowed_for(sheet, cited)
     work, problems = _names_pass(original, known_names(sheet))
@@ -142,7 +149,12 @@ def check_text(text: str, *, sheet: FactSheet, cited: Collection[str], where: st
         problems += found
     problems += _leftovers(work)
     problems.sort(key=lambda p: p.start)
-    return [Violation(where, original[p.start : p.end].strip(), p.reason) for p in problems]
+    found_all = [Violation(where, original[p.start : p.end].strip(), p.reason) for p in problems]
+    if claims:
+        found_all += [
+            Violation(where, snippet, reason) for snippet, reason in check_claims(original, sheet=sheet, cited=cited)
+        ]
+    return found_all
 
 
 def check_answer(answer: Answer, sheet: FactSheet) -> tuple[Violation, ...]:

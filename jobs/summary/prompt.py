@@ -26,7 +26,7 @@ __all__ = ["PROMPT_VERSION", "Prompt", "Task", "fit_prompt", "render_facts", "re
 Task = Literal["digest", "alert"]
 
 #: Bump when the instructions or the facts format change; stored with every call.
-PROMPT_VERSION = "facts-v2"
+PROMPT_VERSION = "facts-v3"
 
 _RULES = """\
 You write the opening of a web analytics report for a marketing team: what changed and, where the \
@@ -57,7 +57,9 @@ sessions x conversion rate): driven_by is the factor that drove the change.
 """
 
 _SHAPE = {
-    "digest": "The headline has at most 100 characters. Write 1 to 3 short paragraphs, at most 150 words in total.",
+    "digest": "The headline has at most 100 characters and names the biggest change. Write 1 paragraph of "
+    "at most 3 short sentences, at most 60 words: it leads an email that lists every finding below it, "
+    "so do not repeat every number.",
     "alert": "This is a single real-time alert. The headline has at most 80 characters. "
     "Write 1 paragraph of at most 60 words.",
 }

@@ -6,14 +6,16 @@ configured, fails, or writes something that cannot be verified.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
+from urllib.parse import urlsplit
 
-from jobs.domain import RATE_METRICS, TOTAL_SERIES, Factor, Finding, Kind
+from jobs.domain import RATE_METRICS, TOTAL_SERIES, Direction, Factor, Finding, Kind
 from jobs.naming import metric_label, series_label
 from jobs.ports import Summary
 
-__all__ = ["TemplateSummariser", "describe_change", "describe_drivers", "headline"]
+__all__ = ["TemplateSummariser", "describe_change", "describe_drivers", "headline", "short_change"]
 
 _KIND_WORDS = {
     Kind.OUTAGE: "collapsed to near zero (possible tracking break)",
@@ -88,8 +90,51 @@ def headline(findings: Sequence[Finding], *, properties: Sequence[str], data_dat
     return f"{count}: {top}" if top else count
 
 
+def _round(value: float, metric: str) -> str:
+    """About-so-many: two significant digits from 1,000 (``4,100``), as people say them."""
+    if metric in RATE_METRICS or metric == "position":
+        return _number(value, metric)
+    if abs(value) >= 1000:
+        digits = math.floor(math.log10(abs(value))) - 1
+        return f"{round(value, -digits):,.0f}"
+    return f"{value:,.0f}"
+
+
+def _place(series: str) -> str:
+    """``series_label``, with a page's full URL shortened to its path (``/guides/sizing``)."""
+    label = series_label(series)
+    dimension, _, value = series.partition(":")
+    if dimension in ("page", "landingPage", "pagePath") and "://" in value:
+        path = urlsplit(value).path or "/"
+        return label.replace(value, path)
+    return label
+
+
+def short_change(finding: Finding) -> str:
+    """One short clause in plain words: ``"key events tracking stopped on shop (0 instead of
+    about 46)"``, ``"sessions fell 39% on shop (720 instead of about 1,200)"``."""
+    a = finding.anomaly
+    where = "" if a.series == TOTAL_SERIES else f" for {_place(a.series)}"
+    metric = metric_label(a.metric)
+    numbers = f"{_number(a.observed, a.metric)} instead of about {_round(a.expected, a.metric)}"
+    if a.kind is Kind.OUTAGE:
+        what = f"{metric} tracking stopped" if not where else f"{metric}{where} collapsed"
+    elif math.isinf(a.change):
+        what = f"{metric}{where} appeared"
+    elif a.metric in RATE_METRICS or a.metric == "position" or max(abs(a.observed), abs(a.expected)) < 30:
+        verb = "fell" if a.direction is Direction.DOWN else "rose"
+        what = f"{metric}{where} {verb}"
+    else:
+        verb = "fell" if a.direction is Direction.DOWN else "rose"
+        what = f"{metric}{where} {verb} {abs(a.change) * 100:.0f}%"
+    return f"{what} on {a.property} ({numbers})"
+
+
 class TemplateSummariser:
-    """Builds the summary from templates; never fails, never invents a number."""
+    """Builds the summary from templates; never fails, never invents a number.
+
+    The text is a lead of at most three short sentences: how many changes, the biggest one,
+    and the next one (the digest lists them all below)."""
 
     name = "template"
 
@@ -101,18 +146,11 @@ class TemplateSummariser:
         if not findings:
             text = f"Nothing unusual was found in the data for {data_date.isoformat()}."
             return Summary(headline(findings, properties=properties, data_date=data_date), text, self.name)
-        lines = []
-        for finding in findings[:5]:  # each with the factor that drove it, where it has one
-            lines.append(describe_change(finding))
-            drove = describe_drivers(finding)
-            if drove:
-                lines.append(drove)
-        lead = findings[0]
-        if lead.contributors:
-            drivers = ", ".join(
-                f"{series_label(c.series)} ({c.share * 100:.0f}% of the change)" for c in lead.contributors[:3]
-            )
-            lines.append(f"Most of the change in {metric_label(lead.anomaly.metric)} came from {drivers}.")
-        if len(findings) > 5:
-            lines.append(f"{len(findings) - 5} more change(s) are listed below.")
+        n = len(findings)
+        where = ", ".join(properties) or "your properties"
+        lines = [f"{n} change{'s' if n != 1 else ''} on {where}."]
+        top = short_change(findings[0])
+        lines.append(f"The biggest: {top}." if n > 1 else f"{_first_upper(top)}.")
+        if n > 1:
+            lines.append(f"{'Next' if n > 2 else 'Also'}: {short_change(findings[1])}.")
         return Summary(headline(findings, properties=properties, data_date=data_date), " ".join(lines), self.name)

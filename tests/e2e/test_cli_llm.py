@@ -65,7 +65,7 @@ def test_run_writes_a_fact_checked_summary_and_llm_log_shows_the_call(
     run = barometer("run", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     (eml,) = (tmp_path / "outbox").glob("*.eml")
-    assert "Summary written by openai gpt-4.1 (fact-checked)" in eml.read_text()
+    assert "Summary by openai gpt-4.1 (fact-checked)" in eml.read_text()
     facts = llm.requests[0].facts
     assert facts["findings"], "the demo data has findings to explain"
 
@@ -75,7 +75,7 @@ def test_run_writes_a_fact_checked_summary_and_llm_log_shows_the_call(
     assert header.split()[:4] == ["id", "when", "(UTC)", "digest"]
     fields = row.split()
     assert fields[0] == "1"
-    assert fields[3:9] == ["1", "openai", "gpt-4.1", "digest/facts-v2", "1200", "150"]
+    assert fields[3:9] == ["1", "openai", "gpt-4.1", "digest/facts-v3", "1200", "150"]
     assert fields[-1] == "ok"
     assert total.endswith("$0.0036 (no cap)")
 

@@ -91,15 +91,15 @@ def test_an_ongoing_level_shift_is_alerted_once_and_again_only_when_it_escalates
         report = digest_day(settings, day, clock)
         assert (report.sent, report.pending, report.failed) == (1, 0, 0)
         clock.next_day()
-    subjects = [m.message["Subject"] for m in smtp.received]
+    subjects = [m.message["Subject"].strip() for m in smtp.received]
     assert subjects == [
-        "1 change on shop, search: sessions down 40% on Landing page /pricing",
-        "Nothing new on shop, search for 2026-11-17",
-        "1 change on shop, search: sessions down 70% on Landing page /pricing",
-        "Nothing new on shop, search for 2026-11-19",
-        "Nothing new on shop, search for 2026-11-20",
+        "Sessions on /pricing fell 40% (1 change on shop, search)",
+        "Nothing new on shop, search for Nov 17",
+        "Sessions on /pricing fell 70% (1 change on shop, search)",
+        "Nothing new on shop, search for Nov 19",
+        "Nothing new on shop, search for Nov 20",
     ]
-    assert "Note: Escalated: -40% when alerted on 2026-11-16, -70% now" in text(smtp.received[2])
+    assert "   Escalated: -40% when alerted on 2026-11-16, -70% now" in text(smtp.received[2])
     assert "ongoing: alerted on 2026-11-16 and not worse since" in text(smtp.received[1])
     assert "ongoing: alerted on 2026-11-18 and not worse since" in text(smtp.received[4])
 
@@ -112,7 +112,7 @@ def test_with_quiet_digests_off_a_day_of_only_ongoing_problems_sends_nothing(sql
         store(settings, D1 + timedelta(days=n), shift)
         digest_day(settings, D1 + timedelta(days=n), clock)
         clock.next_day()
-    assert [m.message["Subject"] for m in smtp.received] == ["1 change on shop, search: sessions down 40%"]
+    assert [m.message["Subject"].strip() for m in smtp.received] == ["Sessions fell 40% (1 change on shop, search)"]
 
 
 def test_a_site_wide_drop_is_one_item_and_a_tracking_break_suppresses_what_it_causes(
@@ -132,11 +132,13 @@ def test_a_site_wide_drop_is_one_item_and_a_tracking_break_suppresses_what_it_ca
     )
     digest_day(settings, D1, Clock())
     [message] = smtp.received
-    assert message.message["Subject"] == "2 changes on shop, search: key events down 100%, sessions down 38%"
+    assert (
+        message.message["Subject"].strip()
+        == "Key events tracking stopped; sessions fell 38% (2 changes on shop, search)"
+    )
     body = text(message)
-    assert "with total users down 38% and 1 more (one incident)" in body
-    assert "Suppressed because of the tracking break of key events on shop:" in body
-    assert "- key events down 100% on Landing page /checkout (shop)" in body
+    assert "   + Total users fell 38% (expected about 878, got 543)" in body
+    assert "   Tracking stopped for: key events, session key event rate" in body
 
 
 def test_a_mute_holds_a_problem_back_until_it_expires(settings: Settings, smtp: SmtpServer) -> None:
@@ -150,8 +152,10 @@ def test_a_mute_holds_a_problem_back_until_it_expires(settings: Settings, smtp: 
         clock.next_day()
     first, second = (text(m) for m in smtp.received)
     assert "muted until 2026-11-18 02:00 UTC (mute 1: tag migration)" in first
-    assert smtp.received[0].message["Subject"] == "Nothing new on shop, search for 2026-11-16"
-    assert smtp.received[1].message["Subject"] == "1 change on shop, search: key events down 100%"  # mute expired
+    assert smtp.received[0].message["Subject"].strip() == "Nothing new on shop, search for Nov 16"
+    assert (
+        smtp.received[1].message["Subject"].strip() == "Key events tracking stopped (1 change on shop, search)"
+    )  # mute expired
     assert "muted" not in second
 
 
@@ -171,11 +175,14 @@ def test_an_immediate_alert_goes_out_once_and_the_digest_says_it_was_sent(sqlite
     clock.current += timedelta(hours=2)
     digest_day(settings, D1, clock)
     alert, digest = smtp.received
-    assert alert.message["Subject"] == "Alert on shop: key events down 100%"
-    assert text(alert).startswith("IMMEDIATE ALERT\n")
+    assert alert.message["Subject"].strip() == "Alert on shop: key events tracking stopped"
+    assert text(alert).startswith("Alert on shop")
     assert "sessions down" not in text(alert).lower()  # a drop is not an immediate kind
-    assert digest.message["Subject"] == "2 changes on shop, search: key events down 100%, sessions down 38%"
-    assert "Note: Already alerted at 06:00 UTC (immediate alert)" in text(digest)
+    assert (
+        digest.message["Subject"].strip()
+        == "Key events tracking stopped; sessions fell 38% (2 changes on shop, search)"
+    )
+    assert "   Already alerted at 06:00 UTC (immediate alert)" in text(digest)
 
 
 def test_smtp_down_then_up_the_digest_is_sent_exactly_once(sqlite_url: str) -> None:
@@ -193,7 +200,7 @@ def test_smtp_down_then_up_the_digest_is_sent_exactly_once(sqlite_url: str) -> N
         third = digest_day(settings, D1, clock)
     assert (second.sent, third.sent, third.pending) == (1, 1, 0)
     assert len(server.received) == 1
-    assert server.received[0].message["Subject"] == "1 change on shop, search: sessions down 40%"
+    assert server.received[0].message["Subject"].strip() == "Sessions fell 40% (1 change on shop, search)"
 
 
 def test_a_permanent_failure_is_logged_as_an_error_and_named_in_the_next_digest(

@@ -113,10 +113,8 @@ def test_each_channel_gets_the_digest_once_escaped(sqlite_url: str, endpoints: E
     assert len(endpoints.webhook.accepted) == 1
 
     message = endpoints.smtp.received[0].message
-    assert message["Subject"] == (
-        "2 changes on shop: clicks up 200% on Query “<!channel> free shoes & <https://evil.example|click here>”,"
-        " sessions down 40%"
-    )
+    assert message["Subject"].startswith("Clicks on the query “<!channel> free shoes & <https://evil.example|click")
+    assert message["Subject"].endswith("(2 changes on shop)")
     html = message.get_body(("html",))
     assert html is not None
     assert "<script>" not in str(html.get_content())

@@ -94,5 +94,6 @@ def test_a_tracking_break_is_alerted_immediately_once_and_the_digest_notes_it(
         "2026-11-19-marketing-alert-shop-team@shop.example.eml",
         "2026-11-19-marketing-alert-shop.slack.json",
         "2026-11-19-marketing-team@shop.example.eml",
+        "2026-11-19-marketing.all.html",  # more changes than the email shows in full
         "2026-11-19-marketing.slack.json",
     ]

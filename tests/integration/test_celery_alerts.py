@@ -79,7 +79,7 @@ def test_the_tracking_break_is_alerted_by_the_property_run_before_the_digest(
     assert alert["Subject"] == "Alert on shop: key events down 100%"
     body = digest.get_body(("plain",))
     assert body is not None
-    assert "Note: Already alerted at " in body.get_content()
+    assert "   Already alerted at " in body.get_content()
 
     _, again = run_digest("marketing")  # a second beat tick: nothing new anywhere
     assert rows(settings, "SELECT count(*) FROM delivery") == [(2,)]

@@ -12,13 +12,14 @@ import pytest
 from alerts.channels import DirectoryChannel
 from alerts.errors import DeliveryError
 from alerts.render.email import render_email
-from tests.fakes import sample_digest
+from alerts.render.links import Links
+from tests.fakes import finding, sample_digest
 
 
 def test_writes_a_readable_eml_per_recipient_and_one_slack_json(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox" / "nested"
     channel = DirectoryChannel(directory=outbox, sender="barometer@example.com")
-    digest = sample_digest()
+    digest = sample_digest(findings=(*sample_digest().findings, *(finding(series=f"page:/p{i}") for i in range(3))))
     channel.send(digest, recipient="Team <team@shop.example>")
     channel.send(digest, recipient="boss@shop.example")
 
@@ -26,13 +27,22 @@ def test_writes_a_readable_eml_per_recipient_and_one_slack_json(tmp_path: Path) 
     assert names == [
         "2026-11-18-marketing-Team-team@shop.example.eml",
         "2026-11-18-marketing-boss@shop.example.eml",
+        "2026-11-18-marketing.all.html",
         "2026-11-18-marketing.slack.json",
     ]
     raw = (outbox / "2026-11-18-marketing-boss@shop.example.eml").read_bytes()
-    assert raw == render_email(digest, sender="barometer@example.com", recipient="boss@shop.example").as_bytes()
+    full = (outbox / "2026-11-18-marketing.all.html").absolute().as_uri()
+    links = Links(full_list=full)
+    assert (
+        raw
+        == render_email(digest, sender="barometer@example.com", recipient="boss@shop.example", links=links).as_bytes()
+    )
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert message["Subject"].startswith("4 changes on shop")
-    assert len([p for p in message.walk() if p.get_content_type() == "image/png"]) == 4
+    assert message["Subject"].endswith("(7 changes on shop)")
+    page = (outbox / "2026-11-18-marketing.all.html").read_text(encoding="utf-8")
+    assert "Key events tracking stopped" in page
+    assert "Clicks on the query “running shoes” rose 200%" in page
+    assert len([p for p in message.walk() if p.get_content_type() == "image/png"]) == 5
     payload = json.loads((outbox / "2026-11-18-marketing.slack.json").read_text(encoding="utf-8"))
     assert payload["blocks"][0]["type"] == "header"
 

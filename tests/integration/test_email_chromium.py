@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import replace
@@ -146,3 +147,72 @@ def test_the_html_email_renders_as_a_readable_page_with_its_charts(tmp_path: Pat
     # the charts were displayed (their "actual" line), not broken image icons
     line = np.all(np.abs(pixels - CHART_LINE) < 40, axis=2)
     assert line.sum() > 500
+
+
+def measure(html: str, directory: Path, *, width: int) -> tuple[int, int]:
+    """(scroll width, scroll height) of ``html`` laid out ``width`` CSS pixels wide in Chromium.
+
+    The page sits in a frame of that width (a headless window has a minimum width of its own,
+    a frame does not); a script in the outer page writes the frame's measurements into its
+    title, and ``--dump-dom`` prints the DOM once the page has loaded.
+    """
+    page, outer = directory / f"digest-{width}.html", directory / f"frame-{width}.html"
+    page.write_text(html, encoding="utf-8")
+    outer.write_text(
+        f'<html><body style="margin:0"><iframe id="f" src="{page.name}" style="width:{width}px;height:900px;border:0">'
+        "</iframe><script>document.getElementById('f').addEventListener('load', () => {"
+        "const d = document.getElementById('f').contentDocument.documentElement;"
+        "document.title = 'M:' + d.scrollWidth + 'x' + d.scrollHeight; });</script></body></html>",
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--allow-file-access-from-files",
+            f"--user-data-dir={directory / 'profile-measure'}",
+            "--window-size=1200,900",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            outer.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    found = re.search(r"<title>M:(\d+)x(\d+)</title>", out)
+    assert found, out[-500:]
+    return int(found.group(1)), int(found.group(2))
+
+
+def demo_like_digest() -> Digest:
+    """Six incidents as the demo has them: long page URLs, a query, a tracking break."""
+    long_page = "page:https://shop.example/guides/sizing-and-fit-for-every-running-shoe-model-" + "x" * 60
+    organic = Contributor("sessionDefaultChannelGroup:Organic Search", 179, 548, 0.78)
+    medium = Severity.MEDIUM
+    findings = (
+        finding(metric="keyEvents", observed=0, expected=46, kind=Kind.OUTAGE, severity=Severity.CRITICAL),
+        finding(metric="impressions", series=long_page, observed=13, expected=6147, kind=Kind.LEVEL_SHIFT),
+        finding(observed=720, expected=1179, contributors=(organic,)),
+        finding(series="landingPage:/blog/launch", observed=95, expected=32.4, kind=Kind.SPIKE, severity=medium),
+        finding(metric="impressions", series="query:shoe size guide", observed=562, expected=2540, severity=medium),
+        finding(metric="clicks", series="page:/shoes/running", observed=110, expected=256, severity=medium),
+    )
+    lead = "6 changes on shop. The biggest: key events tracking stopped."
+    return replace(sample_digest(findings=findings), summary=lead)
+
+
+@pytest.mark.parametrize("width", [375, 1024])
+def test_the_digest_fits_a_phone_and_a_desktop_without_sideways_scrolling(tmp_path: Path, width: int) -> None:
+    message = render_email(demo_like_digest(), sender="barometer@example.com", recipient="team@shop.example")
+    assert len(message.as_bytes()) < 250_000
+    html = inline_images(message)
+    scroll_width, height = measure(html, tmp_path, width=width)
+    assert scroll_width <= width  # nothing overflows sideways
+    assert height < 3500  # five incidents in full, one line for the sixth: about two phone screens per incident

@@ -95,7 +95,7 @@ def test_openai_chat_completions_with_a_strict_json_schema(tmp_path: Path, llm: 
         "openai",
         "gpt-4.1",
         "ok",
-        "digest/facts-v2",
+        "digest/facts-v3",
     )
     assert (call.tokens_in, call.tokens_out) == (PROMPT_TOKENS, COMPLETION_TOKENS)
     assert call.cost_usd == pytest.approx((PROMPT_TOKENS * 2.0 + COMPLETION_TOKENS * 8.0) / 1e6)
@@ -204,7 +204,7 @@ def test_real_time_alerts_use_the_fast_model(tmp_path: Path, llm: FakeLLM) -> No
     summarise(settings, task="alert")
     assert llm.requests[0].model == "gpt-4.1-mini"
     assert [f["id"] for f in llm.requests[0].facts["findings"]] == ["F1"]
-    assert calls(settings)[0].prompt_version == "alert/facts-v2"
+    assert calls(settings)[0].prompt_version == "alert/facts-v3"
 
 
 def test_the_monthly_cap_stops_calls_once_the_next_one_could_pass_it(tmp_path: Path, llm: FakeLLM) -> None:

@@ -194,7 +194,7 @@ def test_a_decomposition_reads_back_exactly_and_renders_the_same_line(engine: sa
         Digest("marketing", DAY, ("shop",), tuple(saved[:1]), "h", "s", now), sender=SENDER, recipient=TO
     )
     after = render_email(stored, sender=SENDER, recipient=TO)
-    line = "Clicks -57%, driven by CTR (-54%); impressions -6.0%"
+    line = "Clicks fell 57% because of a lower CTR (0.95% instead of about 2.1%)"
     for message in (before, after):
         text = message.get_body(("plain",))
         assert text is not None

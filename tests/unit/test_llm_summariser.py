@@ -96,7 +96,7 @@ def test_a_faithful_answer_is_used_and_recorded_with_its_cost() -> None:
         "openai",
         "gpt-4.1-mini",
         LLMOutcome.OK,
-        "digest/facts-v2",
+        "digest/facts-v3",
     )
     assert (call.tokens_in, call.tokens_out) == (1000, 100)
     assert call.cost_usd == pytest.approx((1000 * 0.4 + 100 * 1.6) / 1e6)
@@ -214,7 +214,7 @@ def test_an_alert_is_about_one_finding_and_says_so_in_the_prompt_version() -> No
     _run(_summariser(model, log=log, task="alert"))
     assert [f["id"] for f in _facts(model.requests[0])["findings"]] == ["F1"]
     assert "single real-time alert" in model.requests[0].system
-    assert log.calls[0].prompt_version == "alert/facts-v2"
+    assert log.calls[0].prompt_version == "alert/facts-v3"
 
 
 def test_invisible_characters_are_removed_from_what_goes_out() -> None:

@@ -62,63 +62,58 @@ def _parts(digest: Digest) -> tuple[str, str]:
 def test_the_subject_counts_incidents_not_findings() -> None:
     _, text = _parts(_grouped())
     message = render_email(_grouped(), sender="b@example.com", recipient="t@example.com")
-    assert message["Subject"] == "2 changes on shop: key events down 100%, sessions down 38%"
+    assert message["Subject"] == "Key events tracking stopped; sessions fell 38% (2 changes on shop)"
     assert render_slack(_grouped())["text"] == message["Subject"]
-    assert "1. Key events down 100% [critical]" in text
-    assert "2. Sessions down 38% [high]" in text
+    assert "1. Key events tracking stopped [critical, tracking stopped]" in text
+    assert "2. Sessions fell 38% [high, sudden drop]" in text
 
 
-def test_the_text_part_lists_parts_notes_suppressed_and_held_back() -> None:
+def test_the_text_part_lists_parts_notes_what_a_break_silenced_and_what_is_ongoing() -> None:
     _, text = _parts(_grouped())
-    assert "   with total users down 38% and 1 more (one incident)" in text
-    assert "   + Total users down 38% [high]" in text
-    assert f"   + Sessions down 97% on Landing page {HOSTILE_PAGE} [medium]" in text
-    assert "   Note: Already alerted at 06:12 UTC (immediate alert)" in text
-    assert "   Suppressed because of the tracking break of key events on shop:" in text
-    assert "   - session key event rate down 100% (shop)" in text
-    assert "Not alerted this time:" in text
-    assert "- clicks down 94% on Query “<!channel> shoes” (search): ongoing: alerted on 2026-11-16" in text
+    assert "   + Total users fell 38% (expected about 878, got 543)" in text
+    assert f"   + Sessions on {HOSTILE_PAGE} fell 97% (expected about 300, got 10)" in text
+    assert "   Already alerted at 06:12 UTC (immediate alert)" in text
+    assert "   Tracking stopped for: key events, session key event rate" in text
+    assert "Still ongoing:" in text
+    assert "- Clicks on the query “<!channel> shoes” fell 94%: ongoing: alerted on 2026-11-16" in text
 
 
-def test_every_part_has_its_chart_and_every_untrusted_name_is_escaped_in_html() -> None:
+def test_incident_leads_have_charts_and_every_untrusted_name_is_escaped_in_html() -> None:
     html, _ = _parts(_grouped())
-    assert html.count('src="cid:') == 4  # one per finding shown; suppressed ones are listed, not charted
-    assert HOSTILE_PAGE not in html
+    assert html.count('src="cid:') == 2  # one per incident in full; its parts are one line each
     assert "<!channel>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "Suppressed because of the tracking break of key events on shop" in html
-    assert "Not alerted this time" in html
+    assert "Still ongoing" in html
 
 
 def test_slack_shows_one_section_per_incident_and_escapes_everything() -> None:
     payload = render_slack(_grouped())
-    sections = [b for b in payload["blocks"] if b["type"] == "section" and "fields" in b]
-    assert len(sections) == 2
+    sections = [b for b in payload["blocks"] if b["type"] == "section" and "_tracking stopped_" in b["text"]["text"]]
+    assert len(sections) == 1
     raw = json.dumps(payload)
     assert "<!channel>" not in raw
     assert "<script>" not in raw
     contexts = [e["text"] for b in payload["blocks"] if b["type"] == "context" for e in b["elements"]]
-    assert ":information_source: Already alerted at 06:12 UTC (immediate alert)" in contexts
-    assert any(c.startswith("Also in this incident: Total users down 38% (543 vs 878, high)") for c in contexts)
-    assert any(c.startswith("Suppressed because of the tracking break of key events on shop: ") for c in contexts)
-    assert any("&lt;!channel&gt; shoes" in c and c.startswith(":zzz: Not alerted this time:") for c in contexts)
+    assert "Already alerted at 06:12 UTC (immediate alert)" in contexts
+    assert any(c.startswith("Same incident: Total users fell 38% (expected about 878, got 543)") for c in contexts)
+    assert any("&lt;!channel&gt; shoes" in c and c.startswith("*Still ongoing:*") for c in contexts)
 
 
 def test_a_digest_with_only_ongoing_problems_says_nothing_new() -> None:
     quiet = replace(_grouped(), findings=(), incidents=())
-    assert render_slack(quiet)["text"] == "Nothing new on shop for 2026-11-18"
+    assert render_slack(quiet)["text"] == "Nothing new on shop for Nov 18"
     html, text = _parts(quiet)
-    assert "Nothing new: the problems below are ongoing and were alerted before." in text
+    assert "Nothing new: the problems below are ongoing and were reported before." in text
     assert "Nothing unusual" not in html
 
 
 def test_an_immediate_alert_is_marked_as_such() -> None:
     alert = replace(_grouped(), immediate=True, incidents=(Incident((OUTAGE,)),), findings=(OUTAGE,), held_back=())
     message = render_email(alert, sender="b@example.com", recipient="t@example.com")
-    assert message["Subject"] == "Alert on shop: key events down 100%"
+    assert message["Subject"] == "Alert on shop: key events tracking stopped"
     html, text = _parts(alert)
-    assert text.startswith("IMMEDIATE ALERT\n")
-    assert "Immediate alert" in re.sub(r"<[^>]+>", "", html)
+    assert text.startswith("Alert on shop: key events tracking stopped\n")
+    assert "Alert" in re.sub(r"<[^>]+>", "", html)
     assert render_slack(alert)["blocks"][0]["text"]["text"].startswith(":rotating_light: Alert on shop")
 
 

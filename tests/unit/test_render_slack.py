@@ -1,15 +1,27 @@
-"""The Slack digest: Block Kit within Slack's limits, with nothing that can ping anyone."""
+"""The Slack digest: a short header, a short summary, the top incidents with their charts and
+buttons, within Slack's limits, with nothing that can ping anyone."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from alerts.render.slack import render_slack
+from alerts.render.links import Links
+from alerts.render.slack import MAX_HEADER, MAX_SUMMARY, render_slack
+from alerts.signing import Signer
 from jobs.domain import Contributor, Decomposition, Factor, Severity
-from tests.fakes import CLICKS_BY_CTR, ctr_drop, finding, sample_digest
+from tests.fakes import finding, sample_digest
+
+NOW = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+LINKS = Links(
+    public_url="https://barometer.example",
+    signer=Signer(b"s" * 32),
+    now=NOW,
+    reports={"shop": ("ga4", "properties/123"), "shop-gsc": ("gsc", "sc-domain:shop.example")},
+)
 
 
 def _texts(payload: dict[str, Any]) -> list[str]:
@@ -29,26 +41,50 @@ def _texts(payload: dict[str, Any]) -> list[str]:
     return found
 
 
-def test_payload_has_fallback_text_header_summary_and_a_section_per_finding() -> None:
-    payload = render_slack(sample_digest())
-    assert payload["text"].startswith("4 changes on shop: key events down 98%")
-    assert payload["unfurl_links"] is False
-    assert payload["unfurl_media"] is False
+def _check_limits(payload: dict[str, Any]) -> None:
     blocks = payload["blocks"]
-    assert blocks[0]["type"] == "header"
-    assert blocks[1]["type"] == "section"
-    assert "*Key events collapsed on shop; sessions fell by 41%*" in blocks[1]["text"]["text"]
-    finding_sections = [b for b in blocks if b["type"] == "section" and "fields" in b]
-    assert len(finding_sections) == 4
-    fields = [f["text"] for f in finding_sections[0]["fields"]]
-    assert fields == [
-        "*Actual*\n4 (-98%)",
-        "*Expected*\n200 (range 170 – 230)",
-        "*Kind*\ntracking outage",
-        "*Severity*\ncritical",
-    ]
-    contexts = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
-    assert "Top contributors: Landing page /checkout 76% · Landing page /pricing 22%" in contexts
+    assert len(blocks) <= 50
+    assert len(blocks[0]["text"]["text"]) <= MAX_HEADER
+    for block in blocks:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+        if block["type"] == "context":
+            assert len(block["elements"]) <= 10
+        if block["type"] == "actions":
+            assert len(block["elements"]) <= 25
+
+
+def test_header_is_short_without_a_url_and_the_summary_block_is_short() -> None:
+    page = finding(metric="impressions", series="page:https://shop.example/guides/sizing", property="shop-gsc")
+    digest = replace(sample_digest(findings=(page, *sample_digest().findings)), summary="Word. " * 400)
+    payload = render_slack(digest, links=LINKS)
+    header = payload["blocks"][0]["text"]["text"]
+    assert len(header) <= MAX_HEADER
+    assert "https://" not in header
+    assert "shop.example" not in header
+    summary = payload["blocks"][2]["text"]["text"]
+    assert len(summary) <= MAX_SUMMARY
+    _check_limits(payload)
+
+
+def test_each_top_incident_has_its_chart_image_and_buttons() -> None:
+    payload = render_slack(sample_digest(), links=LINKS)
+    images = [b for b in payload["blocks"] if b["type"] == "image"]
+    assert len(images) == 4
+    assert images[0]["image_url"].startswith("https://barometer.example/charts/")
+    assert images[0]["image_url"].endswith(".png")
+    assert images[0]["alt_text"] == "Chart of Key events tracking stopped: expected about 200, got 4"
+    token = images[0]["image_url"].removeprefix("https://barometer.example/charts/").removesuffix(".png")
+    assert LINKS.signer.verify(token, purpose="chart", now=NOW).finding_id == 101  # type: ignore[union-attr]
+    actions = [b for b in payload["blocks"] if b["type"] == "actions"]
+    texts = [e["text"]["text"] for e in actions[0]["elements"]]
+    assert texts == ["Open in Google Analytics", "Expected", "False alarm", "Useful"]
+    assert actions[0]["elements"][1]["url"].startswith("https://barometer.example/feedback/")
+
+
+def test_without_a_public_url_there_are_no_images_or_feedback_buttons() -> None:
+    payload = render_slack(sample_digest())
+    assert not [b for b in payload["blocks"] if b["type"] in ("image", "actions")]
 
 
 def test_untrusted_names_are_escaped_so_nothing_pings_or_links() -> None:
@@ -56,89 +92,45 @@ def test_untrusted_names_are_escaped_so_nothing_pings_or_links() -> None:
         series="query:<!channel> hi <@U123>",
         contributors=(Contributor("query:<!here|here> & <https://evil.example|click>", 1.0, 9.0, 1.0),),
     )
-    payload = render_slack(sample_digest(findings=(hostile, *sample_digest().findings)))
+    payload = render_slack(sample_digest(findings=(hostile, *sample_digest().findings)), links=LINKS)
     raw = json.dumps(payload)
     for forbidden in ("<!channel>", "<@U123>", "<!here", "<https://evil", "<script>"):
         assert forbidden not in raw
     joined = "\n".join(_texts(payload))
     assert "&lt;!channel&gt; hi &lt;@U123&gt;" in joined
     assert "&lt;!here|here&gt; &amp; &lt;https://evil.example|click&gt;" in joined
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in joined
 
 
-def test_eighty_findings_fit_slack_limits_and_point_to_the_email() -> None:
+def test_eighty_findings_fit_slack_limits_and_point_to_the_full_list() -> None:
     many = tuple(
         finding(series=f"landingPage:/p/{i}/" + "x" * 300, contributors=(Contributor("query:q", 1, 2, 1.0),))
         for i in range(80)
     )
-    payload = render_slack(sample_digest(findings=many))
-    blocks = payload["blocks"]
-    assert len(blocks) <= 50
-    header = blocks[0]["text"]["text"]
-    assert len(header) <= 150
-    assert header.endswith("…")
-    for block in blocks:
-        if block["type"] == "section":
-            assert len(block["text"]["text"]) <= 3000
-            assert all(len(f["text"]) <= 2000 for f in block.get("fields", []))
-    shown = sum(1 for b in blocks if b["type"] == "section" and "fields" in b)
-    pointer = [b for b in blocks if b["type"] == "context" and "in the email digest" in b["elements"][0]["text"]]
-    assert len(pointer) == 1
-    assert pointer[0]["elements"][0]["text"] == (
-        f"{80 - shown} more changes in the email digest (a Slack message holds at most 50 blocks)."
-    )
-    assert shown >= 20
+    payload = render_slack(sample_digest(findings=many), links=LINKS)
+    _check_limits(payload)
+    texts = "\n".join(_texts(payload))
+    assert re.search(r"<https://barometer\.example/digests/7/all\?t=[\w.-]+\|and 65 more>", texts)
 
 
-def test_a_very_long_summary_is_cut_at_three_thousand_characters_between_entities() -> None:
-    digest = replace(sample_digest(), summary="<&> " * 2000)
-    section = render_slack(digest)["blocks"][1]["text"]["text"]
-    assert len(section) <= 3000
-    assert section.endswith("…")
+def test_a_very_long_summary_is_cut_between_entities() -> None:
+    section = render_slack(replace(sample_digest(), summary="<&> " * 2000))["blocks"][2]["text"]["text"]
+    assert len(section) <= MAX_SUMMARY
     assert re.search(r"&[a-z]*…$", section) is None  # never half an entity
 
 
 def test_all_quiet_digest_says_so() -> None:
     payload = render_slack(sample_digest(findings=()))
-    assert payload["text"] == "All quiet on shop for 2026-11-18"
+    assert payload["text"] == "All quiet on shop for Nov 18"
     assert any("Nothing unusual" in t for t in _texts(payload))
-    assert not any("more change" in t for t in _texts(payload))
 
 
-def test_severity_is_visible_per_finding() -> None:
+def test_severity_and_kind_are_visible_per_incident() -> None:
     payload = render_slack(sample_digest(findings=(finding(severity=Severity.LOW),)))
-    section = next(b for b in payload["blocks"] if "fields" in b)
-    assert section["text"]["text"].startswith(":white_circle: *Sessions down 41%*")
+    section = next(b for b in payload["blocks"] if b["type"] == "section" and "Sessions" in b["text"]["text"])
+    assert section["text"]["text"].startswith(":white_circle: *Sessions fell 41%*  _sudden drop_")
 
 
-def test_the_factor_that_drove_a_product_metric_is_a_line_under_the_finding() -> None:
-    by_ctr = ctr_drop("query:<!channel>")
+def test_hostile_factor_names_are_escaped() -> None:
     hostile = Decomposition("clicks", 10.0, 100.0, (Factor("impressions", 95.0, 100.0), Factor("<!here>", 0.1, 1.0)))
-    clicks = finding(metric="clicks", observed=10.0, expected=100.0, decomposition=hostile)
-    payload = render_slack(sample_digest(findings=(by_ctr, clicks)))
-    contexts = [e["text"] for b in payload["blocks"] if b["type"] == "context" for e in b["elements"]]
-    assert "Clicks -57%, driven by CTR (-54%); impressions -6.0%" in contexts
-    assert "Driven by &lt;!here&gt; (-90%); impressions -5.0%" in contexts
+    payload = render_slack(sample_digest(findings=(finding(metric="clicks", decomposition=hostile),)))
     assert "<!here>" not in json.dumps(payload)
-
-
-def test_eighty_split_findings_with_contributors_still_fit_slack_limits() -> None:
-    many = tuple(
-        finding(
-            metric="clicks",
-            series=f"query:q{i}",
-            observed=113.0,
-            expected=263.34,
-            contributors=(Contributor("page:/x", 1, 2, 1.0),),
-            decomposition=CLICKS_BY_CTR,
-        )
-        for i in range(80)
-    )
-    blocks = render_slack(sample_digest(findings=many))["blocks"]
-    assert len(blocks) <= 50
-    for block in blocks:
-        if block["type"] == "context":
-            assert len(block["elements"]) <= 10
-            assert all(len(e["text"]) <= 3000 for e in block["elements"])
-    lines = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
-    assert lines.count("Driven by CTR (-54%); impressions -6.0%") >= 20

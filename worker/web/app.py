@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from worker import bootstrap
 from worker.service import Clock, utcnow
 from worker.settings import Settings
+from worker.web import feedback
 
 __all__ = ["create_app"]
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings, *, now: Clock = utcnow) -> FastAPI:
     app = FastAPI(title="barometer", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.now = now
+    app.include_router(feedback.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz(request: Request) -> JSONResponse:
