@@ -19,6 +19,7 @@ from worker.cli.detection import register as register_detection_commands
 from worker.cli.google import register as register_google
 from worker.cli.llm import describe_llm, eval_app, llm_app
 from worker.cli.options import date_option as _date
+from worker.cli.users import tokens_app, users_app
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["app", "main"]
@@ -41,6 +42,8 @@ register_detection_commands(app)
 app.add_typer(llm_app, name="llm")
 app.add_typer(eval_app, name="eval")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 register_google(app)
 
 
@@ -205,6 +208,33 @@ def config_check() -> None:
         f"{len(settings.accounts)} accounts)"
     )
     typer.echo(describe_llm(settings))
+    _describe_tuning(settings)
+
+
+def _describe_tuning(settings: Settings) -> None:
+    """The detection settings saved from the console's /tuning page (they win over the file)."""
+    from sqlalchemy.engine import make_url
+
+    from worker import bootstrap, tuning
+
+    url = make_url(settings.storage.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        typer.echo("tuning: none saved (no database yet)")  # checking the file never creates a database
+        return
+    try:
+        engine = bootstrap.engine(settings)
+    except (ConfigError, OSError, sa_errors()) as exc:
+        typer.echo(f"tuning: not read ({type(exc).__name__}: the database is not reachable or not migrated)")
+        return
+    lines = tuning.describe(engine)
+    for line in lines or ["tuning: none saved from the console (barometer.toml's [detection] applies)"]:
+        typer.echo(line)
+
+
+def sa_errors() -> type[Exception]:
+    import sqlalchemy.exc
+
+    return sqlalchemy.exc.SQLAlchemyError
 
 
 @db_app.command("upgrade")
