@@ -108,9 +108,10 @@ def _newest_day() -> sa.ColumnElement[date]:
 
 
 def findings_page(
-    engine: sa.Engine, flt: FindingFilter, *, page_size: int = PAGE_SIZE
+    engine: sa.Engine, flt: FindingFilter, *, page_size: int | None = None
 ) -> tuple[list[FindingLine], bool]:
-    """One page of findings matching ``flt``, newest first, and whether another page follows."""
+    """One page of findings matching ``flt`` (``page_size`` or its own), newest first, and whether more follow."""
+    page_size = page_size or flt.per_page
     label = _latest_label()
     newest = _newest_day()
     cutoff = sa.func.date(newest, f"-{OPEN_DAYS} days") if engine.dialect.name == "sqlite" else newest - OPEN_DAYS
