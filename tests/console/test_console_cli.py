@@ -75,3 +75,35 @@ def test_a_token_is_printed_once_and_opens_the_api(tmp_path: Path) -> None:
     assert client.get("/api/deliveries", headers={"Authorization": f"Bearer {token}"}).json() == {"deliveries": []}
     assert _run(tmp_path, "tokens", "remove", "nightly-report").returncode == 0
     assert client.get("/api/deliveries", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_the_demo_prints_how_to_open_the_console_with_a_user_that_signs_in(tmp_path: Path) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from tests.console.world import sign_in
+    from worker.demo import demo_settings
+    from worker.settings import Settings
+    from worker.web import create_app
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAROMETER_")}
+    done = subprocess.run(
+        [BAROMETER, "demo", "--outbox", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "console: run `barometer web --demo`, open http://127.0.0.1:8040/ and sign in as" in done.stdout
+    found = re.search(r"^  demo / (\S+)   \(a new password", done.stdout, re.MULTILINE)
+    assert found is not None
+    url = f"sqlite:///{tmp_path / 'barometer-demo.db'}"
+    settings = demo_settings(Settings(), outbox=tmp_path / "out", database_url=url, emails=())
+    client = TestClient(create_app(settings))
+    sign_in(client, "demo", found.group(1))
+    assert "shop-search" in client.get("/").text
+    assert '<option value="shop-search"' in client.get("/tuning").text
