@@ -16,7 +16,7 @@ from typing import cast
 
 import sqlalchemy as sa
 
-from jobs.detection.engine import walk
+from jobs.detection.engine import walk_pair
 from jobs.detection.panels import derive_ctr
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.domain import Finding
@@ -198,8 +198,8 @@ def preview(
     panels = tuple(p for p in derive_ctr(panels) if p.metric == metric)
     if not panels:
         raise BarometerError(f"property {property_name!r} has no stored {metric!r} data")
-    before = walk(panels, now_params, start=start, end=end).findings
-    after = walk(panels, new_params, start=start, end=end).findings
+    walked = walk_pair(panels, now_params, new_params, start=start, end=end)
+    before, after = walked[0].findings, walked[1].findings
     stored = _stored_ids(engine, prop_id, metric, start=start, end=end)
     old_keys, new_keys = {_key(f) for f in before}, {_key(f) for f in after}
 
