@@ -9,6 +9,7 @@ Handlers declare what they need with the dependencies here (``Viewer``, ``Analys
 from __future__ import annotations
 
 import hmac
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import quote
@@ -18,7 +19,8 @@ from fastapi import Depends, HTTPException, Request
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import Response
 
-from worker import bootstrap
+from worker.runtime import Runtime
+from worker.runtime import build as build_runtime
 from worker.web import sessions
 from worker.web.users import Role, User, user_for_token
 
@@ -48,8 +50,22 @@ class NotSignedIn(Exception):
     """No valid session (or API token) came with the request."""
 
 
+_runtime_lock = threading.Lock()
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The app's :class:`~worker.runtime.Runtime`, built on the first request that needs it
+    (so ``/healthz`` can still answer 503 while the database is away)."""
+    state = request.app.state
+    with _runtime_lock:
+        if getattr(state, "runtime", None) is None:
+            state.runtime = build_runtime(state.settings, clock=state.now)
+        runtime: Runtime = state.runtime
+    return runtime
+
+
 def engine_of(request: Request) -> sa.Engine:
-    return bootstrap.engine(request.app.state.settings)
+    return runtime_of(request).engine
 
 
 def current_session(request: Request) -> sessions.Session | None:
