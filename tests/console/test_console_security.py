@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from jobs.storage.console import AuditRow
 from tests.console.world import HOSTILE, PASSWORD, World, build_world, csrf_of, sign_in
+from worker import audit
 from worker.web.users import Role, add_user, create_token, remove_user
 
 PAGES = [
@@ -150,6 +151,10 @@ def test_every_post_without_the_session_csrf_token_is_refused(world: World) -> N
                             "min_change_pct": "0.15", "direction": "both"},
         "/tuning": {"property": "shop", "metric": "sessions", "sensitivity": "0.01",
                     "min_change_pct": "0.15", "direction": "both"},
+        "/users": {"name": "x", "role": "viewer", "password": "long enough pw"},
+        "/users/ana/remove": {},
+        "/tokens": {"name": "x"},
+        "/tokens/x/remove": {},
         "/logout": {},
     }  # fmt: skip
     for path, data in posts.items():
@@ -245,3 +250,36 @@ def test_csrf_token_of_one_session_does_not_work_in_another(world: World) -> Non
     sign_in(two, "ana")
     assert csrf_one != csrf_of(two.get("/mutes").text)
     assert two.post("/mutes", data={"pattern": "shop", "for": "1d", "csrf_token": csrf_one}).status_code == 403
+
+
+def test_only_admins_manage_users_and_tokens(world: World) -> None:
+    analyst = TestClient(world.app(), follow_redirects=False)
+    csrf = sign_in(analyst, "ana")
+    assert analyst.get("/users").status_code == 403
+    form = {"name": "eve", "role": "admin", "password": "an admin password", "csrf_token": csrf}
+    assert analyst.post("/users", data=form).status_code == 403
+    assert analyst.post("/tokens", data={"name": "t", "csrf_token": csrf}).status_code == 403
+
+    admin = TestClient(world.app())
+    csrf = sign_in(admin, "adam")
+    refused = admin.post("/users", data={**form, "name": "<eve>", "csrf_token": csrf})
+    assert "user name &#39;&lt;eve&gt;&#39;: letters, digits and _ . @ - only" in refused.text
+    made = admin.post("/users", data={**form, "role": "viewer", "csrf_token": csrf})
+    assert "<td>eve</td><td>viewer</td>" in made.text
+    newcomer = TestClient(world.app(), follow_redirects=False)
+    sign_in(newcomer, "eve", "an admin password")
+    assert newcomer.get("/").status_code == 200
+    shown = admin.post("/tokens", data={"name": "cron", "role": "viewer", "csrf_token": csrf})
+    token = re.search(r'<code id="new-token">([^<]+)</code>', shown.text)
+    assert token is not None
+    assert "Copy it now" in shown.text
+    assert token.group(1) not in admin.get("/users").text  # shown once
+    api = TestClient(world.app(), headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert api.get("/api/incidents").status_code == 200
+    admin.post("/tokens/cron/remove", data={"csrf_token": csrf})
+    assert api.get("/api/incidents").status_code == 401
+    admin.post("/users/eve/remove", data={"csrf_token": csrf})
+    assert newcomer.get("/").status_code == 303
+    assert [e.action for e in audit.recent(world.engine, limit=4)] == [
+        "user_remove", "token_remove", "token_create", "user_add",
+    ]  # fmt: skip

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from worker import bootstrap
 from worker.service import Clock, utcnow
 from worker.settings import Settings
-from worker.web import api, pages_auth, pages_findings, pages_ops, pages_tuning
+from worker.web import api, pages_admin, pages_auth, pages_findings, pages_ops, pages_tuning
 from worker.web.security import NotSignedIn, SecurityHeaders, csrf_protect, login_redirect
 from worker.web.sessions import LoginThrottle
 from worker.web.templating import render
@@ -37,7 +37,7 @@ def create_app(settings: Settings, *, now: Clock = utcnow) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
     app.include_router(pages_auth.router)
     guarded = [Depends(csrf_protect)]
-    for module in (pages_findings, pages_ops, pages_tuning, api):
+    for module in (pages_findings, pages_ops, pages_tuning, pages_admin, api):
         app.include_router(module.router, dependencies=guarded)
 
     @app.exception_handler(NotSignedIn)
