@@ -136,5 +136,8 @@ class SecurityHeaders(BaseHTTPMiddleware):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Cache-Control", "no-store")
+        # pages carry personal data and CSRF tokens: never cached; the static files are
+        response.headers.setdefault(
+            "Cache-Control", "public, max-age=3600" if request.url.path.startswith("/static/") else "no-store"
+        )
         return response
