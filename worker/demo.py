@@ -7,8 +7,10 @@ and a digest delivered to SMTP/Slack when configured, otherwise written to the o
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -24,7 +26,7 @@ from worker.settings import (
     SubscriptionSettings,
 )
 
-__all__ = ["DemoOutcome", "demo_settings", "run_demo"]
+__all__ = ["DEMO_DATABASE", "DEMO_USER", "DemoOutcome", "demo_settings", "demo_user", "run_demo"]
 
 DEMO_SUBSCRIPTION = "marketing"
 #: Who the demo digest is addressed to when no --email is given (written to the outbox only).
@@ -80,6 +82,23 @@ class DemoOutcome:
             lines.append("open the .eml file in a mail client to read the digest")
         lines.append(f"done in {self.seconds:.1f}s")
         return "\n".join(lines)
+
+
+#: The console user the demo creates (a fresh password on every demo run, printed once).
+DEMO_USER = "demo"
+DEMO_DATABASE = "sqlite:///barometer-demo.db"
+
+
+def demo_user(settings: Settings, *, now: datetime) -> str:
+    """Create the demo's console user (an analyst) in the demo database; return its new password."""
+    from worker.web.users import Role, add_user, list_users, remove_user
+
+    engine = bootstrap.engine(settings)
+    if any(user.name == DEMO_USER for user in list_users(engine)):  # a server database is not reset
+        remove_user(engine, DEMO_USER)
+    password = secrets.token_urlsafe(12)
+    add_user(engine, DEMO_USER, role=Role.ANALYST, password=password, now=now)
+    return password
 
 
 def _reset_sqlite(database_url: str) -> None:

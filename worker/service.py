@@ -19,7 +19,7 @@ from jobs.errors import BarometerError
 from jobs.storage import repo
 from jobs.storage.layout import base_subscription
 from jobs.storage.runs import latest_failures, recorded
-from worker import alerting, bootstrap, delivery
+from worker import alerting, bootstrap, delivery, tuning
 from worker.google.auth import guard_account
 from worker.settings import Settings
 
@@ -135,7 +135,7 @@ def run_property(
             raise BarometerError(
                 f"{name}: {day} is not final yet; the source has finished counting through {last_final}"
             )
-        params = settings.detection.params()
+        params = tuning.params_for(settings.detection.params(), engine, name)  # the console's saved tuning wins
         with recorded(engine, job="run_property", target=name, data_date=day):
             points = 0
             if spec.source != "csv":

@@ -29,7 +29,7 @@ from jobs.detection.ratios import fold_ratios
 from jobs.detection.stats import DayScores, IntArray, Model, Pool, score_day
 from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, Finding, FloatArray, MetricPanel
 
-__all__ = ["LOOSE", "Scorer", "Walk", "detect", "detect_range", "walk"]
+__all__ = ["LOOSE", "Scorer", "Walk", "detect", "detect_range", "walk", "walk_pair"]
 
 #: Metric -> the count metric that carries it (a rate's denominator; position's impressions).
 VOLUME_OF: dict[str, str] = {**RATE_DENOMINATORS, "position": "impressions"}
@@ -209,7 +209,34 @@ def walk(panels: Sequence[MetricPanel], params: DetectionParams, *, start: date,
     Findings are ordered by day, then most severe first. Scores are shared between days,
     not data: the decision on D never sees a row dated after D.
     """
-    engine = _Engine(panels, params)
+    return _walk(_Engine(panels, params), start=start, end=end)
+
+
+def walk_pair(
+    panels: Sequence[MetricPanel], first: DetectionParams, second: DetectionParams, *, start: date, end: date
+) -> tuple[Walk, Walk]:
+    """:func:`walk` under two sets of knobs, scoring each day once where both score alike.
+
+    A day's scores depend on the data, the training window and the excluded days only;
+    sensitivity, minimum effect, volume and direction act on the decision. Where two
+    metrics' scoring knobs agree the second walk reuses the first's scores, so a tuning
+    preview costs little more than one replay.
+    """
+    one, two = _Engine(panels, first), _Engine(panels, second)
+    for key, scorer in two.scorers.items():
+        other = one.scorers.get(key)
+        if other is not None and _scored_alike(scorer, other):
+            scorer.cache = other.cache
+            if scorer.volume is not None and other.volume is not None and _scored_alike(scorer.volume, other.volume):
+                scorer.volume.cache = other.volume.cache
+    return _walk(one, start=start, end=end), _walk(two, start=start, end=end)
+
+
+def _scored_alike(a: Scorer, b: Scorer) -> bool:
+    return (a.mp.training_days, a.mp.exclude_dates, a.model) == (b.mp.training_days, b.mp.exclude_dates, b.model)
+
+
+def _walk(engine: _Engine, *, start: date, end: date) -> Walk:
     out: list[Finding] = []
     day = start
     while day <= end:

@@ -12,13 +12,14 @@ from typing import Annotated
 import click
 import typer
 
-from jobs.errors import BarometerError
+from jobs.errors import BarometerError, InputError
 from worker.cli.alerts import register as register_alert_commands
 from worker.cli.deliveries import deliveries_app
 from worker.cli.detection import register as register_detection_commands
 from worker.cli.google import register as register_google
 from worker.cli.llm import describe_llm, eval_app, llm_app
 from worker.cli.options import date_option as _date
+from worker.cli.users import tokens_app, users_app
 from worker.settings import ConfigError, Settings, config_path, load_settings
 
 __all__ = ["app", "main"]
@@ -41,6 +42,8 @@ register_detection_commands(app)
 app.add_typer(llm_app, name="llm")
 app.add_typer(eval_app, name="eval")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 register_google(app)
 
 
@@ -73,10 +76,20 @@ def demo(
     email: Annotated[list[str] | None, typer.Option(help="Send the digest to this address (needs [smtp]).")] = None,
 ) -> None:
     """Seed synthetic GA4 and Search Console data, run the daily pipeline, deliver the digest."""
-    from worker.demo import run_demo
+    from datetime import UTC, datetime
 
-    outcome = run_demo(_settings(), outbox=outbox, database_url=database, emails=tuple(email or ()))
+    from worker.demo import DEMO_DATABASE, DEMO_USER, demo_settings, demo_user, run_demo
+
+    settings = _settings()
+    outcome = run_demo(settings, outbox=outbox, database_url=database, emails=tuple(email or ()))
     typer.echo(outcome.describe())
+    emails = tuple(email or ())
+    password = demo_user(
+        demo_settings(settings, outbox=outbox, database_url=database, emails=emails), now=datetime.now(UTC)
+    )
+    serve = "barometer web --demo" + ("" if database == DEMO_DATABASE else f" --database {database}")
+    typer.echo(f"console: run `{serve}`, open http://127.0.0.1:{settings.web.port}/ and sign in as")
+    typer.echo(f"  {DEMO_USER} / {password}   (a new password on every demo run; shown only now)")
 
 
 @app.command()
@@ -196,6 +209,10 @@ def _detected(note: str | None, findings: int, output: Path) -> None:
 def web(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default: [web] host, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default: [web] port, 8040).")] = None,
+    demo_: Annotated[
+        bool, typer.Option("--demo", help="Serve the demo's database and properties (after `barometer demo`).")
+    ] = False,
+    database: Annotated[str | None, typer.Option(help="With --demo: the demo's database URL.")] = None,
 ) -> None:
     """Serve the analyst console (and the links digests carry) with uvicorn."""
     import uvicorn
@@ -203,6 +220,14 @@ def web(
     from worker.web import create_app
 
     settings = _settings()
+    if database is not None and not demo_:
+        raise InputError("--database: only with --demo (otherwise [storage] database_url applies)")
+    if demo_:
+        from worker.demo import DEMO_DATABASE, demo_settings
+
+        settings = demo_settings(
+            settings, outbox=Path(settings.outbox.dir), database_url=database or DEMO_DATABASE, emails=()
+        )
     where_host, where_port = host or settings.web.host, port or settings.web.port
     typer.echo(f"barometer console on http://{where_host}:{where_port}/ (Ctrl+C stops it)")
     uvicorn.run(create_app(settings), host=where_host, port=where_port, log_level="warning")
@@ -219,6 +244,33 @@ def config_check() -> None:
         f"{len(settings.accounts)} accounts)"
     )
     typer.echo(describe_llm(settings))
+    _describe_tuning(settings)
+
+
+def _describe_tuning(settings: Settings) -> None:
+    """The detection settings saved from the console's /tuning page (they win over the file)."""
+    from sqlalchemy.engine import make_url
+
+    from worker import bootstrap, tuning
+
+    url = make_url(settings.storage.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        typer.echo("tuning: none saved (no database yet)")  # checking the file never creates a database
+        return
+    try:
+        engine = bootstrap.engine(settings)
+    except (ConfigError, OSError, sa_errors()) as exc:
+        typer.echo(f"tuning: not read ({type(exc).__name__}: the database is not reachable or not migrated)")
+        return
+    lines = tuning.describe(engine)
+    for line in lines or ["tuning: none saved from the console (barometer.toml's [detection] applies)"]:
+        typer.echo(line)
+
+
+def sa_errors() -> type[Exception]:
+    import sqlalchemy.exc
+
+    return sqlalchemy.exc.SQLAlchemyError
 
 
 @db_app.command("upgrade")

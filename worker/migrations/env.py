@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from alembic import context
 
 import jobs.hourly.tables  # registers the hourly watch's tables too
+import jobs.storage.console  # registers the console's tables too
 import jobs.storage.tables  # noqa: F401  (registers the tables on the metadata)
 from jobs.storage.tables import SQLModel
 
