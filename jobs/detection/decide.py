@@ -8,7 +8,7 @@
   ``position``: expected and observed impressions >= min_volume). ``direction`` other
   than both makes the test one-sided (for ``position`` "up" is a worse rank).
 - **Runs of days.** A day is *off* when it is materially off with a one-sided tail below
-  :data:`jobs.detection.engine.LOOSE`. If the series was off the same way on the 2
+  :data:`jobs.detection.scorer.LOOSE`. If the series was off the same way on the 2
   previous days (but not the 3rd), today is a LEVEL_SHIFT, tested on the three days'
   combined evidence (Stouffer) as well as on today's alone, so a sustained moderate move
   is found on its third day (at a bar 10x stricter than one day's) — unless it was off
@@ -28,8 +28,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import numpy.typing as npt
 
@@ -37,11 +35,9 @@ from jobs.detection import noise
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.runs import ONGOING, Runs, z_scores
+from jobs.detection.scorer import Scorer
 from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, score_day
 from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind
-
-if TYPE_CHECKING:
-    from jobs.detection.engine import Scorer
 
 __all__ = ["explained_finding", "panel_findings"]
 
