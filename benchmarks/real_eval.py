@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from benchmarks.evaluation.baselines import weekday_robust_zscore
 from benchmarks.evaluation.real import RealScore, RealSet, inject, load_series, score_real, split
@@ -35,7 +36,12 @@ def _barometer(sets: list[tuple[RealSet, str]]) -> list[Flag]:
     params = Settings().detection.params()
     flags: list[Flag] = []
     for rs, prop in sets:
-        done = walk([_panel(rs, prop)], params, start=rs.eval_start, end=rs.series.dates[-1])
+        done = walk(
+            [_panel(rs, prop)],
+            replace(params, countries={prop: rs.series.country}),
+            start=rs.eval_start,
+            end=rs.series.dates[-1],
+        )
         flags += [Flag(f.anomaly.series, f.anomaly.metric, f.anomaly.day) for f in done.findings]
     return flags
 

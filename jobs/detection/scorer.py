@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 import numpy as np
 
+from jobs.detection.holidays import WIDEN, holiday_dates
 from jobs.detection.panels import aligned, dimension_groups, name_parts, parents
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.detection.stats import DayScores, IntArray, Model, Pool, score_day
@@ -56,6 +59,9 @@ class Scorer:
     mp: MetricParams
     volume: Scorer | None = None
     denominators: FloatArray | None = None
+    #: Days expected to be unusual (:mod:`jobs.detection.holidays`): scored with a wider
+    #: interval, and left out of the baselines of the days after them.
+    holidays: frozenset[date] = frozenset()
     model: Model = field(init=False)
     cache: dict[int, DayScores] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
@@ -64,10 +70,12 @@ class Scorer:
         self.model = _model(self.panel.metric)
         if self.model is Model.RATE and self.denominators is None:
             self.model = Model.CONTINUOUS  # no denominator to count with
-        cols = [(d - self.panel.dates[0]).days for d in self.mp.exclude_dates]
-        cols = [c for c in cols if 0 <= c < len(self.panel.dates)]
-        self.values = self.panel.values.astype(np.float64, copy=bool(cols))  # copied only to blank days
-        self.values[:, cols] = np.nan
+        first, n = self.panel.dates[0], len(self.panel.dates)
+        cols = [c for c in ((d - first).days for d in self.mp.exclude_dates) if 0 <= c < n]
+        self.holiday_cols = {(d - first).days for d in self.holidays if 0 <= (d - first).days < n}
+        blank = [*cols, *sorted(self.holiday_cols)]
+        self.values = self.panel.values.astype(np.float64, copy=bool(blank))  # copied only to blank days
+        self.values[:, blank] = np.nan
         parts = name_parts(self.panel.series)
         self.dims: dict[str, list[int]]
         self.dims, self.groups = dimension_groups(parts)
@@ -85,8 +93,16 @@ class Scorer:
                 groups=self.groups,
                 denominators=self.denominators,
                 intervals=False,
+                **self._holiday(col),
             )
         return self.cache[col]
+
+    def _holiday(self, col: int, rows: IntArray | None = None) -> dict[str, Any]:
+        """On a holiday: the day's own values (blanked in :attr:`values`) and a wider interval."""
+        if col not in self.holiday_cols:
+            return {}
+        raw = self.panel.values[:, col] if rows is None else self.panel.values[rows, col]
+        return {"observed": raw, "widen": WIDEN}
 
     def rows_at(self, col: int, rows: IntArray, pool: Pool) -> DayScores:
         """Scores of ``rows`` only on ``col``, with the given pooled noise parameters."""
@@ -153,14 +169,17 @@ def build_scorers(panels: Sequence[MetricPanel], params: DetectionParams) -> dic
         if not panel.series:
             continue
         mp = params.for_metric(panel.metric)
+        days = holiday_dates(params.countries.get(panel.property, ""), panel.dates[0], panel.dates[-1])
         volume: Scorer | None = None
         if panel.metric in VOLUME_OF:
             imp = scorers.get((panel.property, VOLUME_OF[panel.metric]))
             if imp is not None:
                 same = imp.panel.series == panel.series and imp.panel.dates == panel.dates
-                volume = imp if same else Scorer(_reindexed(imp.panel, panel), imp.mp)
+                volume = imp if same else Scorer(_reindexed(imp.panel, panel), imp.mp, holidays=days)
         denominators = volume.values if volume is not None and _proportions(panel) else None
-        scorers[panel.property, panel.metric] = Scorer(panel, mp, volume=volume, denominators=denominators)
+        scorers[panel.property, panel.metric] = Scorer(
+            panel, mp, volume=volume, denominators=denominators, holidays=days
+        )
     return scorers
 
 
