@@ -49,8 +49,10 @@ class MetricParams:
 
 
 #: Built-in per-metric departures from the defaults, where a metric's unit differs:
-#: ``position`` is in ranks, so its smallest absolute change is one rank, not ten.
-BUILTIN: dict[str, dict[str, float]] = {"position": {"min_change_abs": 1.0}}
+#: ``position`` is in ranks, so its smallest absolute change is one rank, not ten; and an
+#: average rank over a few impressions is mostly noise (a deep page moving 5-9 ranks), so
+#: it is judged only on days with at least 100 impressions expected and observed.
+BUILTIN: dict[str, dict[str, float]] = {"position": {"min_change_abs": 1.0, "min_volume": 100.0}}
 
 
 def metric_defaults(metric: str, defaults: MetricParams) -> MetricParams:

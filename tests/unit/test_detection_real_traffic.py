@@ -73,3 +73,22 @@ def test_a_tracking_break_right_after_a_drop_is_an_outage() -> None:
     values[-1] = 3.0  # then the tag breaks
     found = detect([_panel(dates, values)], DetectionParams(), day=end)
     assert [(f.anomaly.day, f.anomaly.kind) for f in found] == [(end, Kind.OUTAGE)]
+
+
+def test_position_on_a_deep_page_with_few_impressions_is_not_judged() -> None:
+    # a deep page: about 60 impressions a day, its average rank wandering around 40; on the
+    # last day it sits 8 ranks lower, on as few impressions: noise, not news
+    end = date(2024, 6, 30)
+    rng = np.random.default_rng(7)
+    dates, shown = _series(end, 120, 60.0, seed=8, alpha=0.02)
+    rank = 40.0 + rng.normal(0.0, 0.6, len(dates))
+    rank[-1] += 8.0
+    name = ("query:deep",)
+    impressions = MetricPanel("gsc", "impressions", name, dates, shown[None, :], last_final=end)
+    position = MetricPanel("gsc", "position", name, dates, rank[None, :], last_final=end)
+    assert detect([impressions, position], DetectionParams(), day=end) == ()
+    # the same move on a page with thousands of impressions is reported
+    shown_big = shown * 50.0
+    impressions = MetricPanel("gsc", "impressions", name, dates, shown_big[None, :], last_final=end)
+    found = detect([impressions, position], DetectionParams(), day=end)
+    assert [(f.anomaly.metric, f.anomaly.day) for f in found] == [("position", end)]
