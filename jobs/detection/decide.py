@@ -56,7 +56,12 @@ _REST_SHARE = 0.1
 _BURST_P = 0.05
 #: Days a burst's run is looked back over (the peak a fading day is compared with).
 _BURST_RUN = 14
-#: A burst is also at least this many times its expected value.
+_SHIFTED = 1.5
+#: ... and no day of it more than this many times another (a level, not a run of bursts).
+_STEADY = 2.0
+#: A burst is also at least this many times its expected value (and than the last week's
+#: level, when that week was a steady shifted level: every day of it :data:`_SHIFTED` times
+#: its weekday's usual or more).
 _BURST_SCREEN = 2.0
 
 
@@ -167,7 +172,10 @@ def _bursts(scorer: Scorer, s: DayScores, col: int, eligible: BoolArray, faded: 
     the same weekday over the last 8 weeks: a trend extrapolated up (a season ramping) must
     not hide a day that is far above anything the series usually does. ``faded`` is set
     for a day right after a run of burst days that is, relative to its weekday, below the
-    run's peak (the same burst, already reported)."""
+    run's peak (the same burst, already reported). After a steady week all well up, a
+    burst is also at least :data:`_BURST_SCREEN` times that week's level (relative to the
+    weekday): a day that merely continues a shifted level is no burst, while a run of
+    bursts (days far apart from each other) does not make a level."""
     ratio = scorer.mp.burst_ratio
     out = np.zeros(eligible.shape, dtype=np.bool_)
     if scorer.model is not Model.COUNT or ratio <= 0:
@@ -184,14 +192,20 @@ def _bursts(scorer: Scorer, s: DayScores, col: int, eligible: BoolArray, faded: 
         today = s.observed[rows] / usual
         peak = np.full(rows.size, -np.inf)
         going = np.ones(rows.size, dtype=np.bool_)
+        rels = []
         for back in range(1, min(_BURST_RUN, col) + 1):
             rel = scorer.panel.values[rows, col - back] / _weekday_usual(scorer, rows, col - back)
+            rels.append(rel)
             going &= rel >= ratio
-            if not going.any():
-                break
             peak = np.where(going, np.fmax(peak, rel), peak)
         fading = today <= peak
-        out[rows] = (s.observed[rows] >= ratio * base) & (base >= scorer.mp.min_volume) & ~fading
+        # after a week all well up (a shifted level), far above that week too: a day that
+        # merely continues a shifted level is no burst
+        last = np.stack(rels[:7], axis=1) if rels else np.full((rows.size, 1), np.nan)
+        steady = np.max(last, axis=1) <= _STEADY * np.min(last, axis=1)
+        shifted = np.all(last >= _SHIFTED, axis=1) & steady
+        above = ~shifted | (today >= _BURST_SCREEN * nanmedian(last, axis=1))
+        out[rows] = (s.observed[rows] >= ratio * base) & (base >= scorer.mp.min_volume) & ~fading & above
         faded[rows] = fading
     return out
 
