@@ -39,6 +39,7 @@ __all__ = [
     "Label",
     "MetricPanel",
     "Observation",
+    "Ongoing",
     "PointFlag",
     "PropertySpec",
     "Severity",
@@ -389,6 +390,32 @@ class HeldBack:
 
 
 @dataclass(frozen=True, slots=True)
+class Ongoing:
+    """A sustained change still open on a digest's day.
+
+    A level shift or outage opens an incident; it stays open while the series stays at
+    least half as far off its old level as when it opened, until it recovers or an analyst
+    accepts the new level (``barometer feedback ID --label expected``). ``finding`` opened
+    it; ``observed`` is the metric's value on ``day``, the digest's data date.
+    """
+
+    finding: Finding
+    observed: float
+    day: date
+
+    @property
+    def change(self) -> float:
+        """Today's value against the level before the change (-0.41: 41% below)."""
+        expected = self.finding.anomaly.expected
+        return self.observed / expected - 1.0 if expected else 0.0
+
+    @property
+    def days(self) -> int:
+        """Which day of the incident ``day`` is (1 on the day it opened)."""
+        return (self.day - self.finding.anomaly.day).days + 1
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     """What one subscription is told about one data date.
 
@@ -397,7 +424,9 @@ class Digest:
     the reason. ``immediate`` marks an alert sent right after a run rather than the daily
     digest. ``scheduled_day`` is the day a scheduled digest is for (its identity with the
     subscription; None for alerts, follow-ups and digests of an explicit date);
-    ``missing`` names the properties it went out without.
+    ``missing`` names the properties it went out without; ``ongoing`` lists the incidents
+    still open on ``data_date`` that are not news today (a digest with any is never "all
+    quiet").
     """
 
     subscription: str
@@ -415,6 +444,7 @@ class Digest:
     immediate: bool = False
     scheduled_day: date | None = None
     missing: tuple[str, ...] = ()
+    ongoing: tuple[Ongoing, ...] = ()
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -33,6 +33,7 @@ from alerts.render import (
     held_back_lines,
     incident_facts,
     incidents_of,
+    ongoing_lines,
     paragraphs,
     properties_label,
     subject_line,
@@ -132,7 +133,7 @@ def render_email(digest: Digest, *, sender: str, recipient: str, base_url: str =
         "data_date": digest.data_date.isoformat(),
         "incidents": views,
         "immediate": digest.immediate,
-        "held_back": held_back_lines(digest),
+        "held_back": ongoing_lines(digest) + held_back_lines(digest),
         "summariser": clean(digest.summariser, limit=100),
         "generated_at": _aware(digest).strftime("%Y-%m-%d %H:%M UTC"),
     }

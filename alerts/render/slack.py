@@ -17,6 +17,7 @@ from alerts.render import (
     held_back_lines,
     incident_facts,
     incidents_of,
+    ongoing_lines,
     paragraphs,
     properties_label,
     subject_line,
@@ -126,7 +127,7 @@ def render_slack(digest: Digest) -> dict[str, Any]:
         f" · summary by {escape(clean(digest.summariser, limit=100))}"
     )
 
-    held = held_back_lines(digest, limit=20)
+    held = ongoing_lines(digest) + held_back_lines(digest, limit=20)
     if held:
         footer_blocks = [_context(":zzz: Not alerted this time: " + " · ".join(escape(line) for line in held)), footer]
     else:

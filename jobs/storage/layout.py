@@ -1,4 +1,4 @@
-"""How a stored digest presents its findings (incidents, suppressed, held back).
+"""How a stored digest presents its findings (incidents, suppressed, held back, ongoing).
 
 The layout refers to findings by id; :mod:`jobs.storage.repo` writes it in the same
 transaction as the digest row and rebuilds the domain values when it reads the digest
@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 
 import sqlalchemy as sa
 
-from jobs.domain import Digest, Finding, HeldBack, Incident
+from jobs.domain import Digest, Finding, HeldBack, Incident, Ongoing
 from jobs.storage.tables import DigestLayoutRow
 
 __all__ = ["StoredLayout", "base_subscription", "read_layout", "write_layout"]
@@ -33,10 +34,12 @@ class StoredLayout:
     immediate: bool
     incidents: tuple[tuple[tuple[int, ...], tuple[int, ...], str], ...]
     held_back: tuple[tuple[int, str], ...]
+    #: (opening finding id, value on the digest's day, that day) per open incident
+    ongoing: tuple[tuple[int, float, date], ...] = ()
 
     def finding_ids(self) -> list[int]:
         ids = [i for shown, hidden, _ in self.incidents for i in (*shown, *hidden)]
-        return ids + [i for i, _ in self.held_back]
+        return ids + [i for i, _ in self.held_back] + [i for i, _, _ in self.ongoing]
 
     def resolve(self, digest: Digest, findings: Mapping[int, Finding]) -> Digest:
         """``digest`` with its incidents and held-back findings; ids no longer stored are skipped."""
@@ -50,7 +53,8 @@ class StoredLayout:
             if pick(shown)
         )
         held = tuple(HeldBack(findings[i], reason) for i, reason in self.held_back if i in findings)
-        return replace(digest, incidents=incidents, held_back=held, immediate=self.immediate)
+        ongoing = tuple(Ongoing(findings[i], value, day) for i, value, day in self.ongoing if i in findings)
+        return replace(digest, incidents=incidents, held_back=held, immediate=self.immediate, ongoing=ongoing)
 
 
 def _ids(findings: tuple[Finding, ...], what: str) -> list[int]:
@@ -68,6 +72,7 @@ def write_layout(conn: sa.Connection, digest_id: int, digest: Digest) -> None:
             for i in digest.incidents
         ],
         "held_back": [[_ids((h.finding,), "held-back")[0], h.reason] for h in digest.held_back],
+        "ongoing": [[_ids((o.finding,), "ongoing")[0], o.observed, o.day.isoformat()] for o in digest.ongoing],
     }
     conn.execute(
         sa.insert(_LAYOUTS).values(
@@ -92,4 +97,7 @@ def read_layout(conn: sa.Connection, digest_id: int) -> StoredLayout | None:
             for item in payload.get("incidents", ())
         ),
         held_back=tuple((int(i), str(reason)) for i, reason in payload.get("held_back", ())),
+        ongoing=tuple(
+            (int(i), float(value), date.fromisoformat(str(day))) for i, value, day in payload.get("ongoing", ())
+        ),
     )
