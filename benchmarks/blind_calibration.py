@@ -1,7 +1,7 @@
 """Calibration of the blind set against the two reference detectors only (barometer is not run).
 
 Prints, per seed and over the seeds, the naive 14-day z>3 and the same-weekday robust z>3.5
-scores on :func:`jobs.evaluation.blind.generate_blind`, then the references' false alarms on
+scores on :func:`benchmarks.evaluation.blind.generate_blind`, then the references' false alarms on
 the same data with no injected events (the background rate no event density can hide).
 
 Usage: ``python -m benchmarks.blind_calibration [--seeds 1,2,3]``
@@ -13,8 +13,8 @@ import argparse
 import dataclasses
 import sys
 
-from jobs.evaluation.blind import BLIND, calibrate
-from jobs.evaluation.scoring import Score
+from benchmarks.evaluation.blind import BLIND, calibrate
+from benchmarks.evaluation.scoring import Score
 
 
 def _line(name: str, s: Score) -> str:

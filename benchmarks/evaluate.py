@@ -1,15 +1,15 @@
 """``make eval``: event-level quality of barometer against labelled data, next to two references.
 
 For each configuration (``dev``, the set the engine was developed on; ``holdout`` and
-``clear``, other shapes of data, see :data:`jobs.evaluation.generator.CONFIGS`; ``flat``,
-independent series from a separate, simpler generator, :mod:`jobs.evaluation.flat`; and
+``clear``, other shapes of data, see :data:`benchmarks.evaluation.generator.CONFIGS`; ``flat``,
+independent series from a separate, simpler generator, :mod:`benchmarks.evaluation.flat`; and
 ``blind``, built by another hand to be scored once as unseen data, calibrated on the
-references alone, :mod:`jobs.evaluation.blind` — it has since been looked at, see the
+references alone, :mod:`benchmarks.evaluation.blind` — it has since been looked at, see the
 README) and each seed, it generates a metrics
 CSV and a labels file, runs barometer through the function behind ``barometer detect FILE --start S --end E``
 (walk-forward over the evaluation window, default settings), runs the naive and the
 same-weekday references on the same file, and scores all three
-(:mod:`jobs.evaluation.scoring`).
+(:mod:`benchmarks.evaluation.scoring`).
 
 Usage: ``python -m benchmarks.evaluate [--seeds 1,2,3] [--configs dev,holdout,clear,flat,blind] [--keep DIR] [-v]``
 """
@@ -24,11 +24,11 @@ import time
 from datetime import date
 from pathlib import Path
 
+from benchmarks.evaluation import CONFIGS, Flag, Score, generate, score, write_labels
+from benchmarks.evaluation.baselines import BASELINES
+from benchmarks.evaluation.blind import generate_blind
+from benchmarks.evaluation.flat import generate_flat
 from jobs.csvio import read_panels_csv
-from jobs.evaluation import CONFIGS, Flag, Score, generate, score, write_labels
-from jobs.evaluation.baselines import BASELINES
-from jobs.evaluation.blind import generate_blind
-from jobs.evaluation.flat import generate_flat
 from worker.detect import detect_file
 from worker.settings import Settings
 

@@ -40,6 +40,7 @@ __all__ = [
     "Label",
     "MetricPanel",
     "Observation",
+    "Ongoing",
     "PointFlag",
     "PropertySpec",
     "Severity",
@@ -402,6 +403,32 @@ class DataDate:
 
 
 @dataclass(frozen=True, slots=True)
+class Ongoing:
+    """A sustained change still open on a digest's day.
+
+    A level shift or outage opens an incident; it stays open while the series stays at
+    least half as far off its old level as when it opened, until it recovers or an analyst
+    accepts the new level (``barometer feedback ID --label expected``). ``finding`` opened
+    it; ``observed`` is the metric's value on ``day``, the digest's data date.
+    """
+
+    finding: Finding
+    observed: float
+    day: date
+
+    @property
+    def change(self) -> float:
+        """Today's value against the level before the change (-0.41: 41% below)."""
+        expected = self.finding.anomaly.expected
+        return self.observed / expected - 1.0 if expected else 0.0
+
+    @property
+    def days(self) -> int:
+        """Which day of the incident ``day`` is (1 on the day it opened)."""
+        return (self.day - self.finding.anomaly.day).days + 1
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     """What one subscription is told about one data date.
 
@@ -410,7 +437,9 @@ class Digest:
     the reason. ``immediate`` marks an alert sent right after a run rather than the daily
     digest. ``scheduled_day`` is the day a scheduled digest is for (its identity with the
     subscription; None for alerts, follow-ups and digests of an explicit date);
-    ``missing`` names the properties it went out without.
+    ``missing`` names the properties it went out without; ``ongoing`` lists the incidents
+    still open on ``data_date`` that are not news today (a digest with any is never "all
+    quiet").
     """
 
     subscription: str
@@ -430,6 +459,7 @@ class Digest:
     missing: tuple[str, ...] = ()
     #: Each property's data date and source, so a reader is told why the dates differ.
     sources: tuple[DataDate, ...] = ()
+    ongoing: tuple[Ongoing, ...] = ()
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -17,19 +17,22 @@ After a digest or alert is stored, what it showed is written to the alert log
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
 
 import sqlalchemy as sa
 
 from alerts import history, outbox
 from alerts.mutes import active_mutes
 from alerts.policy import Plan, PolicyParams, plan
-from jobs.domain import DataDate, Delivery, DeliveryStatus, Digest, Finding, Incident
+from jobs.detection import incidents
+from jobs.domain import DataDate, Delivery, DeliveryStatus, Digest, Finding, Incident, Label, Ongoing, Severity
 from jobs.hourly import store as hourly_store
-from jobs.storage import llm_calls, repo
+from jobs.storage import feedback, llm_calls, repo
 from jobs.storage.runs import latest_failures
 from worker import bootstrap
 from worker.settings import Settings, SubscriptionSettings
@@ -149,6 +152,19 @@ def build_digest(
         before=key_date,
     )
     summary = bootstrap.summariser_for(settings, subscription).summarise(planned.leads, data_date=key_date)
+    ongoing = tuple(
+        o
+        for prop_name, day in dates.items()
+        for o in _ongoing(engine, prop_name, day, news=found, min_severity=subscription.min_severity)
+    )
+    if ongoing and not planned.leads:  # never "all quiet" while an incident is open
+        where = ", ".join(subscription.properties)
+        n = len(ongoing)
+        summary = replace(
+            summary,
+            headline=f"Nothing new on {where} for {key_date.isoformat()}",
+            text=f"No new changes; {n} incident{'s' if n != 1 else ''} still ongoing.",
+        )
     incidents = told_hourly(engine, planned.incidents, since=min(dates.values()), until=at)
     digest = Digest(
         subscription=name,
@@ -165,6 +181,7 @@ def build_digest(
         scheduled_day=scheduled_day,
         missing=tuple(sorted(failures)),
         sources=tuple(DataDate(p, source_of(settings, p), d) for p, d in sorted(dates.items())),
+        ongoing=ongoing,
     )
     saved = repo.save_digest(engine, digest)
     if saved.id is not None:
@@ -213,6 +230,44 @@ def told_hourly(
                 break
         out.append(replace(incident, alerted=told) if told else incident)
     return tuple(out)
+
+
+def _ongoing(
+    engine: sa.Engine, prop_name: str, day: date, *, news: Sequence[Finding], min_severity: Severity
+) -> tuple[Ongoing, ...]:
+    """The incidents of ``prop_name`` still open on ``day`` (:mod:`jobs.detection.incidents`):
+    level shifts and outages at or above ``min_severity``, not labelled away, whose series
+    is still off on ``day``."""
+    prop_id = repo.property_id(engine, prop_name)
+    if prop_id is None:
+        return ()
+    start = day - timedelta(days=incidents.LOOKBACK_DAYS)
+    opened = [
+        f
+        for f in repo.findings_between(
+            engine, prop_id, start=start, end=day - timedelta(days=1), kinds=incidents.OPENERS
+        )
+        if f.severity.at_least(min_severity)
+    ]
+    if not opened:
+        return ()
+    labelled = feedback.labels_between(engine, prop_id, start=start, end=day)
+    closed = set()
+    for f in opened:
+        lab = feedback.matches(f, labelled)
+        if lab is not None and lab.label in (Label.EXPECTED, Label.FALSE_ALARM):
+            closed.add(f.id)
+    wanted = {(f.anomaly.series, f.anomaly.metric) for f in opened}
+    metrics = sorted({m for _, m in wanted})
+    values: dict[tuple[str, str, str], float] = {}
+    for panel in repo.load_panels(
+        engine, prop_id, prop_name=prop_name, start=day, end=day, last_final=day, metrics=metrics
+    ):
+        for row, series in enumerate(panel.series):
+            value = float(panel.values[row, -1])
+            if (series, panel.metric) in wanted and math.isfinite(value):
+                values[prop_name, series, panel.metric] = value
+    return incidents.open_incidents(opened, values, day=day, news=news, closed={i for i in closed if i is not None})
 
 
 def follow_up_name(subscription: str, property_name: str) -> str:

@@ -111,7 +111,7 @@ def run_backtest(settings: Settings, property_name: str, *, days: int, chart: Pa
     if prop_id is None or end is None:
         raise BarometerError(f"property {spec.name!r} has no stored data yet (run `barometer fetch` or `import`)")
     start = end - timedelta(days=days - 1)
-    params = settings.detection.params()
+    params = settings.detection_params()
     panels = repo.load_panels(
         engine,
         prop_id,

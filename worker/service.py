@@ -135,7 +135,7 @@ def run_property(
             raise BarometerError(
                 f"{name}: {day} is not final yet; the source has finished counting through {last_final}"
             )
-        params = tuning.params_for(settings.detection.params(), engine, name)  # the console's saved tuning wins
+        params = tuning.params_for(settings.detection_params(), engine, name)  # the console's saved tuning wins
         with recorded(engine, job="run_property", target=name, data_date=day):
             points = 0
             if spec.source != "csv":
@@ -157,7 +157,7 @@ def _fetch(settings: Settings, spec: PropertySpec, *, day: date, last_final: dat
         last_final=last_final,
         data_date=day,
         today=today,
-        history=pipeline.history_days(settings.detection.params()),
+        history=pipeline.history_days(settings.detection_params()),
     )
     source = bootstrap.source_for(spec, today=today, settings=settings)
     return pipeline.fetch(engine, source, spec, plan=plan, last_final=last_final)

@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from contextvars import ContextVar
+from dataclasses import replace
 from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
@@ -208,8 +209,20 @@ class PropertySettings(_Section):
     hourly: bool = False
     #: Breakdowns also watched by the hour (each costs a report per run); default: totals only.
     hourly_breakdowns: tuple[str, ...] = ()
+    #: ISO 3166 country whose public holidays this property's traffic follows ("DE", "US");
+    #: "" for none (the days around Christmas and New Year are holidays either way).
+    country: str = ""
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        from jobs.detection.holidays import known_country
+
+        if value and not known_country(value):
+            raise ValueError(f"unknown country {value!r} (use an ISO 3166 code such as 'DE' or 'US')")
+        return value.upper()
 
     @model_validator(mode="after")
     def _google_ids(self) -> PropertySettings:
@@ -327,6 +340,7 @@ class MetricDetectionSettings(_Section):
     detection_delay_days: int | None = Field(default=None, ge=0, le=30)
     training_days: int | None = Field(default=None, ge=14, le=730)
     exclude_dates: tuple[date, ...] | None = None
+    burst_ratio: float | None = Field(default=None, ge=0)
 
     def apply(self, base: MetricParams) -> MetricParams:
         changes = {k: v for k, v in self.model_dump().items() if v is not None and k != "metrics"}
@@ -432,6 +446,11 @@ class Settings(BaseSettings):
                         f"{sorted(names)}"
                     )
         return self
+
+    def detection_params(self) -> DetectionParams:
+        """``[detection]``'s knobs, with each property's holiday country."""
+        countries = {p.name: p.country for p in self.properties if p.country}
+        return replace(self.detection.params(), countries=countries)
 
     def property(self, name: str) -> PropertySettings:
         for prop in self.properties:

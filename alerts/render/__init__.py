@@ -31,6 +31,7 @@ __all__ = [
     "held_back_lines",
     "incident_facts",
     "incidents_of",
+    "ongoing_lines",
     "paragraphs",
     "pretty_metric",
     "pretty_series",
@@ -199,7 +200,7 @@ def _subject(digest: Digest, *, limit: int) -> str:
     leads = [i.lead for i in incidents_of(digest)]
     n = len(leads)
     if n == 0:
-        quiet = "Nothing new" if digest.held_back else "All quiet"
+        quiet = "Nothing new" if digest.held_back or digest.ongoing else "All quiet"
         return f"{quiet} on {where} for {digest.data_date.isoformat()}"
     if digest.immediate:
         more = f" (+{n - 1} more)" if n > 1 else ""
@@ -313,6 +314,24 @@ def incident_facts(incident: Incident) -> IncidentFacts:
         suppressed_because=collapse_of(incident.lead),
         related=clean(related, limit=300),
     )
+
+
+def ongoing_lines(digest: Digest, *, limit: int = 20) -> tuple[str, ...]:
+    """``"sessions −41% since Nov 20 (day 5) (shop)"``, one per open incident (the digest
+    shows them under "Still ongoing")."""
+    lines = []
+    for o in digest.ongoing[:limit]:
+        a = o.finding.anomaly
+        where = "" if a.series == TOTAL_SERIES else f" on {pretty_series(a.series)}"
+        change = f"{'−' if o.change < 0 else '+'}{abs(o.change) * 100:.0f}%"
+        since = f"{a.day:%b} {a.day.day}"
+        lines.append(
+            clean(
+                f"{pretty_metric(a.metric)} {change}{where} since {since} (day {o.days}) ({a.property})",
+                limit=300,
+            )
+        )
+    return tuple(lines)
 
 
 def held_back_lines(digest: Digest, *, limit: int = 50) -> tuple[str, ...]:

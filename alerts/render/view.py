@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from alerts.render import clean, incidents_of, paragraphs, properties_label
+from alerts.render import clean, incidents_of, ongoing_lines, paragraphs, properties_label
 from alerts.render.links import Links, ReportLink
 from alerts.render.words import (
     contributor_lines,
@@ -128,7 +128,7 @@ def subject(digest: Digest, *, limit: int = 110) -> str:
     incidents = incidents_of(digest)
     prefix = "Follow-up: " if "/follow-up/" in digest.subscription else ""
     if not incidents:
-        quiet = "Nothing new" if digest.held_back else "All quiet"
+        quiet = "Nothing new" if digest.held_back or digest.ongoing else "All quiet"
         return clean(f"{prefix}{quiet} on {where} for {_month_day(digest.data_date)}", limit=limit)
     top = [short_phrase(i.lead) for i in incidents[:2]]
     top[0] = top[0][:1].upper() + top[0][1:]
@@ -178,9 +178,11 @@ def _incident_view(incident: Incident, links: Links) -> IncidentView:
 
 
 def _ongoing(digest: Digest) -> tuple[str, ...]:
-    lines = [clean(f"{title(h.finding)}: {h.reason}", limit=300) for h in digest.held_back[:MAX_ONGOING]]
-    if len(digest.held_back) > MAX_ONGOING:
-        lines.append(f"and {len(digest.held_back) - MAX_ONGOING} more")
+    """Open incidents first ("sessions −41% since Nov 16 (day 5) (shop)"), then what was
+    held back and why; at most :data:`MAX_ONGOING` lines, then "and N more"."""
+    lines = [*ongoing_lines(digest), *(clean(f"{title(h.finding)}: {h.reason}", limit=300) for h in digest.held_back)]
+    if len(lines) > MAX_ONGOING:
+        return (*lines[:MAX_ONGOING], f"and {len(lines) - MAX_ONGOING} more")
     return tuple(lines)
 
 
@@ -196,7 +198,7 @@ def build_view(digest: Digest, *, links: Links | None = None, max_full: int = MA
     dates = tuple(lag_line(s.source, s.property, s.through) for s in digest.sources)
     quiet = (
         "Nothing new: the problems below are ongoing and were reported before."
-        if digest.held_back
+        if digest.held_back or digest.ongoing
         else "Nothing unusual: every watched metric stayed within its expected range."
     )
     return DigestView(

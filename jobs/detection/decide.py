@@ -8,7 +8,7 @@
   ``position``: expected and observed impressions >= min_volume). ``direction`` other
   than both makes the test one-sided (for ``position`` "up" is a worse rank).
 - **Runs of days.** A day is *off* when it is materially off with a one-sided tail below
-  :data:`jobs.detection.engine.LOOSE`. If the series was off the same way on the 2
+  :data:`jobs.detection.scorer.LOOSE`. If the series was off the same way on the 2
   previous days (but not the 3rd), today is a LEVEL_SHIFT, tested on the three days'
   combined evidence (Stouffer) as well as on today's alone, so a sustained moderate move
   is found on its third day (at a bar 10x stricter than one day's) — unless it was off
@@ -28,8 +28,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import numpy.typing as npt
 
@@ -37,11 +35,9 @@ from jobs.detection import noise
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.runs import ONGOING, Runs, z_scores
-from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, score_day
-from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind
-
-if TYPE_CHECKING:
-    from jobs.detection.engine import Scorer
+from jobs.detection.scorer import Scorer
+from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, nanmedian, score_day
+from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind, Severity
 
 __all__ = ["explained_finding", "panel_findings"]
 
@@ -56,6 +52,17 @@ _RUN_TODAY = 0.01
 #: A child is judged against the rest of its site when the rest is at least this share of
 #: the total's expected value (else against the total's own change).
 _REST_SHARE = 0.1
+#: A burst (``burst_ratio`` times expected or more) needs at least this one-sided p-value.
+_BURST_P = 0.05
+#: Days a burst's run is looked back over (the peak a fading day is compared with).
+_BURST_RUN = 14
+_SHIFTED = 1.5
+#: ... and no day of it more than this many times another (a level, not a run of bursts).
+_STEADY = 2.0
+#: A burst is also at least this many times its expected value (and than the last week's
+#: level, when that week was a steady shifted level: every day of it :data:`_SHIFTED` times
+#: its weekday's usual or more).
+_BURST_SCREEN = 2.0
 
 
 def _bh(p: FloatArray, families: list[IntArray], alpha: float) -> tuple[BoolArray, FloatArray]:
@@ -101,7 +108,9 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     # a level shift found by its three days' evidence needs at least that today
     with np.errstate(invalid="ignore"):
         clear = off_today & (np.fmin(s.p_low, s.p_high) < _RUN_TODAY)
-    cand = np.flatnonzero((sig & effect & wanted & testable) | (clear & wanted))
+    first = _overrides(scorer, s, col, eligible=wanted & testable & effect, sig=sig)
+    listed = np.fromiter(first, dtype=np.int64, count=len(first))
+    cand = np.union1d(np.flatnonzero((sig & effect & wanted & testable) | (clear & wanted)), listed)
     if cand.size == 0:
         return []
     parent = scorer.parents[cand]
@@ -122,12 +131,13 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
         if not (effect[i] and wanted[i] and testable[i]):
             continue
         d1, d2, d3 = prior(i, 0), prior(i, 1), prior(i, 2)
-        if d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]) and not shifted(i, 1):
+        if i in first:
+            if (kind := first[i]) is not None:
+                kinds[i] = kind
+        elif d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]) and not shifted(i, 1):
             kinds[i] = Kind.LEVEL_SHIFT
         elif not sig[i] or ((d1 + d2 + d3 >= 2 or shifted(i)) and not runs.beyond(scorer, s, i, where[i], bool(up[i]))):
             continue  # not significant alone, or an ongoing shift (reported when it began)
-        elif scorer.model is Model.COUNT and not up[i] and s.observed[i] <= _OUTAGE_RATIO * s.expected[i]:
-            kinds[i] = Kind.OUTAGE
         elif scorer.volume is not None and stable[i]:
             kinds[i] = Kind.RATE_CHANGE
         else:
@@ -135,6 +145,77 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     moving = off_today & testable
     kinds = _fold_children(scorer, kinds, s, moving)
     return _assemble(scorer, col, s, p=p, q=q, kinds=kinds)
+
+
+def _overrides(
+    scorer: Scorer, s: DayScores, col: int, *, eligible: BoolArray, sig: BoolArray
+) -> dict[int, Kind | None]:
+    """Rows decided before any run of days is looked at: a burst is a SPIKE whatever came
+    before it (and its fading tail is no news: None); a significant collapse to near zero
+    is an OUTAGE, a tracking break, even right after another change."""
+    out: dict[int, Kind | None] = {}
+    faded = np.zeros(eligible.shape, dtype=np.bool_)
+    with np.errstate(invalid="ignore"):
+        up = s.observed > s.expected
+        burst = _bursts(scorer, s, col, eligible & up, faded)
+        collapsed = eligible & sig & ~up & (s.observed <= _OUTAGE_RATIO * s.expected)
+    if scorer.model is Model.COUNT:
+        out.update(dict.fromkeys(np.flatnonzero(collapsed).tolist(), Kind.OUTAGE))
+    out.update(dict.fromkeys(np.flatnonzero(faded).tolist(), None))
+    out.update(dict.fromkeys(np.flatnonzero(burst).tolist(), Kind.SPIKE))
+    return out
+
+
+def _bursts(scorer: Scorer, s: DayScores, col: int, eligible: BoolArray, faded: BoolArray) -> BoolArray:
+    """Counts at least ``burst_ratio`` times their usual level, clearly (one-sided p below
+    :data:`_BURST_P`). The usual level is the lower of the expected value and the median of
+    the same weekday over the last 8 weeks: a trend extrapolated up (a season ramping) must
+    not hide a day that is far above anything the series usually does. ``faded`` is set
+    for a day right after a run of burst days that is, relative to its weekday, below the
+    run's peak (the same burst, already reported). After a steady week all well up, a
+    burst is also at least :data:`_BURST_SCREEN` times that week's level (relative to the
+    weekday): a day that merely continues a shifted level is no burst, while a run of
+    bursts (days far apart from each other) does not make a level."""
+    ratio = scorer.mp.burst_ratio
+    out = np.zeros(eligible.shape, dtype=np.bool_)
+    if scorer.model is not Model.COUNT or ratio <= 0:
+        return out
+    with np.errstate(invalid="ignore"):
+        rows = np.flatnonzero(eligible & (s.p_high < _BURST_P) & (s.observed >= _BURST_SCREEN * s.expected))
+    if rows.size == 0:
+        return out
+    usual = _weekday_usual(scorer, rows, col)
+    base = np.fmin(s.expected[rows], usual)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # a burst fading over days is one burst: a day right after a run of burst days, and
+        # relatively lower than the run's peak, is not news
+        today = s.observed[rows] / usual
+        peak = np.full(rows.size, -np.inf)
+        going = np.ones(rows.size, dtype=np.bool_)
+        rels = []
+        for back in range(1, min(_BURST_RUN, col) + 1):
+            rel = scorer.panel.values[rows, col - back] / _weekday_usual(scorer, rows, col - back)
+            rels.append(rel)
+            going &= rel >= ratio
+            peak = np.where(going, np.fmax(peak, rel), peak)
+        fading = today <= peak
+        # after a week all well up (a shifted level), far above that week too: a day that
+        # merely continues a shifted level is no burst
+        last = np.stack(rels[:7], axis=1) if rels else np.full((rows.size, 1), np.nan)
+        steady = np.max(last, axis=1) <= _STEADY * np.min(last, axis=1)
+        shifted = np.all(last >= _SHIFTED, axis=1) & steady
+        above = ~shifted | (today >= _BURST_SCREEN * nanmedian(last, axis=1))
+        out[rows] = (s.observed[rows] >= ratio * base) & (base >= scorer.mp.min_volume) & ~fading & above
+        faded[rows] = fading
+    return out
+
+
+def _weekday_usual(scorer: Scorer, rows: IntArray, col: int) -> FloatArray:
+    """The median of ``rows`` on the same weekday as ``col`` over the 8 weeks before it."""
+    cols = np.asarray([col - 7 * k for k in range(1, 9) if col - 7 * k >= 0], dtype=np.int64)
+    if not cols.size:
+        return np.full(rows.size, np.nan)
+    return nanmedian(scorer.values[np.ix_(rows, cols)], axis=1)
 
 
 def _level_shift_test(
@@ -255,6 +336,8 @@ def _assemble(
             dims.sort(key=lambda rows: -_concentration(s, rows, anomaly))
             parts = contributors(panel.series, s.observed, s.expected, dims, change=anomaly.observed - anomaly.expected)
         level = severity(anomaly.kind, anomaly.change, direction=anomaly.direction, top_level=top)
+        if col in scorer.holiday_cols and anomaly.kind is not Kind.OUTAGE:
+            level = Severity.LOW  # expected to be unusual: told, never as a high-severity drop
         out.append(Finding(anomaly=anomaly, severity=level, contributors=parts, chart=charts[n]))
     return out
 

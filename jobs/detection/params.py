@@ -38,13 +38,21 @@ class MetricParams:
     detection_delay_days: int | None = None
     #: How many days of history the baseline learns from.
     training_days: int = 56
+    #: A count at least this many times its usual level (the lower of its expected value and
+    #: the median of the same weekday over the last 8 weeks; that level at least
+    #: ``min_volume``) and twice its expected value is a burst: reported whatever came before
+    #: it (never absorbed as an ongoing shift), if its one-sided p-value is below 0.05 and it
+    #: has the minimum change. 0 turns the rule off.
+    burst_ratio: float = 3.0
     #: Days left out of baselines and never reported (holidays, known incidents).
     exclude_dates: tuple[date, ...] = ()
 
 
 #: Built-in per-metric departures from the defaults, where a metric's unit differs:
-#: ``position`` is in ranks, so its smallest absolute change is one rank, not ten.
-BUILTIN: dict[str, dict[str, float]] = {"position": {"min_change_abs": 1.0}}
+#: ``position`` is in ranks, so its smallest absolute change is one rank, not ten; and an
+#: average rank over a few impressions is mostly noise (a deep page moving 5-9 ranks), so
+#: it is judged only on days with at least 100 impressions expected and observed.
+BUILTIN: dict[str, dict[str, float]] = {"position": {"min_change_abs": 1.0, "min_volume": 100.0}}
 
 
 def metric_defaults(metric: str, defaults: MetricParams) -> MetricParams:
@@ -57,6 +65,8 @@ def metric_defaults(metric: str, defaults: MetricParams) -> MetricParams:
 class DetectionParams:
     defaults: MetricParams = field(default_factory=MetricParams)
     metrics: dict[str, MetricParams] = field(default_factory=dict)
+    #: Property name -> ISO country whose public holidays it keeps (``[[properties]] country``).
+    countries: dict[str, str] = field(default_factory=dict)
 
     def for_metric(self, metric: str) -> MetricParams:
         found = self.metrics.get(metric)

@@ -17,13 +17,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING
 
 from jobs.detection.decide import explained_finding
+from jobs.detection.scorer import Scorer
 from jobs.domain import Decomposition, Direction, Factor, Finding
-
-if TYPE_CHECKING:
-    from jobs.detection.engine import Scorer
 
 __all__ = ["PRODUCTS", "fold_ratios"]
 

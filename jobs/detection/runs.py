@@ -8,18 +8,14 @@ apart here (see :mod:`jobs.detection.decide`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import numpy.typing as npt
 
 from jobs.detection import noise
 from jobs.detection.params import DirectionFilter
+from jobs.detection.scorer import Scorer
 from jobs.detection.stats import DayScores, IntArray, Model
 from jobs.domain import FloatArray
-
-if TYPE_CHECKING:
-    from jobs.detection.engine import Scorer
 
 __all__ = ["Runs", "z_scores"]
 

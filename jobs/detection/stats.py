@@ -41,7 +41,7 @@ from jobs.detection.baseline import MIN_WEEKS, Fit, fit, fit_rate, nanmean, nanm
 from jobs.detection.dispersion import Pool, excess, pooled, robust_excess, shrink
 from jobs.domain import FloatArray
 
-__all__ = ["MEAN_ERROR", "MIN_WEEKS", "DayScores", "Model", "Pool", "nanmedian", "score_day"]
+__all__ = ["BURST_EXCLUDED", "MEAN_ERROR", "MIN_WEEKS", "DayScores", "Model", "Pool", "nanmedian", "score_day"]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -59,6 +59,10 @@ _WINSOR_SCALE = 1.0 / np.sqrt(0.9707)
 MEAN_ERROR = 1.9
 #: A count at or below this share of its fitted value (itself at least 10) is a past collapse.
 _COLLAPSED = 0.05
+#: A count at or above this many times its fitted value (itself at least 10) is a past burst:
+#: left out of the baseline and of the noise estimate however noisy the series, so that a
+#: burst never becomes the level (and the return to normal after it is no drop).
+BURST_EXCLUDED = 3.0
 #: Rows whose cheap tail screen is below this get exact (quadrature) tails.
 _SCREEN = 0.08
 #: Series fitted together by the count model (see :func:`_score_counts`).
@@ -102,22 +106,26 @@ def score_day(
     denominators: FloatArray | None = None,
     fixed_pool: Pool | None = None,
     intervals: bool = True,
+    observed: FloatArray | None = None,
+    widen: float = 1.0,
 ) -> DayScores:
     """Score column ``col`` of ``values`` (S, T) using only columns before it.
 
     ``groups`` labels series that share a noise pool; ``denominators`` (same shape as
     ``values``) are the impressions behind a rate; ``fixed_pool`` replaces the pooled
-    noise parameters (used to score a few rows consistently with the whole panel).
+    noise parameters (used to score a few rows consistently with the whole panel);
+    ``observed`` replaces column ``col`` as the day's values (a holiday blanked in
+    ``values`` for later baselines) and ``widen`` multiplies the predictive variance.
     """
     s = values.shape[0]
     weeks = min(training_days, col) // 7
-    observed = values[:, col].astype(np.float64)
+    observed = (values[:, col] if observed is None else observed).astype(np.float64)
     if weeks < MIN_WEEKS:
         nan = np.full(s, np.nan)
         return DayScores(observed, nan, nan, nan, nan, nan, Pool(nan, nan), nan, nan)
     points = weeks * 7
     window = values[:, col - points : col].reshape(s, weeks, 7)
-    ctx = _Context(observed, groups, 1.0 + MEAN_ERROR / weeks, fixed_pool, intervals)
+    ctx = _Context(observed, groups, (1.0 + MEAN_ERROR / weeks) * widen, fixed_pool, intervals)
     if model is Model.COUNT:
         return _score_counts(window, ctx)  # copies the window block by block
     history = window.astype(np.float64, copy=True)
@@ -168,6 +176,25 @@ def _refit_cleaned(f: Fit, history: FloatArray, z: FloatArray, *, multiplicative
     return Fit(expected, fitted, n, f.weeks, season)
 
 
+def _mark_bursts(history: FloatArray, mu: FloatArray, z: FloatArray) -> FloatArray:
+    """``z`` with past bursts set to +inf: days at least :data:`BURST_EXCLUDED` times their
+    weekday's median over the window (at least 10). The first fit's weekly means are pulled
+    up by a burst itself (all the way, for a burst lasting weeks), so only the lowest of them
+    per weekday screens which series to look at."""
+    with np.errstate(invalid="ignore"):
+        low = np.nanmin(np.where(np.isnan(mu), np.inf, mu), axis=1)[:, None, :]
+        rows = np.flatnonzero(((history >= 2.0 * low) & (mu >= 10.0)).any(axis=(1, 2)))
+    if rows.size == 0:
+        return z
+    sub = history[rows]
+    usual = nanmedian(sub, axis=1)[:, None, :]
+    with np.errstate(invalid="ignore"):
+        hot = (sub >= BURST_EXCLUDED * usual) & (usual >= 10.0)
+    out = z.copy()
+    out[rows] = np.where(hot, np.inf, z[rows])
+    return out
+
+
 def _count_noise(history: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per series of ``history`` (S, K, 7): expected value, weekday factor, own excess
     variance and its sampling variance, typical level — everything before pooling, and
@@ -177,8 +204,9 @@ def _count_noise(history: FloatArray) -> tuple[FloatArray, FloatArray, FloatArra
     first = robust_excess(history - mu, mu, mu)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (history - mu) / np.sqrt(mu + first[:, None, None] * mu**2 + 0.25)
-        # a collapse to near zero (a past tracking break) is an outlier whatever its z
+        # a collapse to near zero (a past tracking break) or a burst is an outlier whatever its z
         z = np.where((history <= _COLLAPSED * mu) & (mu >= 10.0), -np.inf, z)
+    z = _mark_bursts(history, mu, z)
     f = _refit_cleaned(f, history, z, multiplicative=True)
     reach = _WINSOR * np.sqrt(f.fitted + first[:, None, None] * f.fitted**2 + 0.25)
     clean = np.where(np.abs(z) > _INCIDENT_Z, np.nan, history)

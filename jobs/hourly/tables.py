@@ -7,7 +7,7 @@
   alerted on (``finding_id`` points at the ``finding`` row), the local window, when the
   alert went out and when the data recovered.
 * ``hourly_quota``: per property and GA4 token budget, what the last response said is
-  left and when (migration ``0008_hourly``).
+  left and when (migration ``0008``).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class HourlyIncidentRow(SQLModel, table=True):
 
 class HourlyQuotaRow(SQLModel, table=True):
     """What GA4 last said is left of one token budget of a property (migration
-    ``0008_hourly``): the next hourly run sends nothing while it is below the reserve."""
+    ``0008``): the next hourly run sends nothing while it is below the reserve."""
 
     __tablename__ = "hourly_quota"
     __table_args__ = (sa.PrimaryKeyConstraint("property_id", "budget"),)

@@ -1,4 +1,4 @@
-"""Tables of the analyst console (migration ``0008_console``).
+"""Tables of the analyst console (migration ``0009``).
 
 * ``web_user``: who may sign in to the console, with an argon2 password hash and a role
   (viewer < analyst < admin).

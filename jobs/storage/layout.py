@@ -1,4 +1,4 @@
-"""How a stored digest presents its findings (incidents, suppressed, held back).
+"""How a stored digest presents its findings (incidents, suppressed, held back, ongoing).
 
 The layout refers to findings by id; :mod:`jobs.storage.repo` writes it in the same
 transaction as the digest row and rebuilds the domain values when it reads the digest
@@ -14,7 +14,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from jobs.domain import DataDate, Digest, Finding, HeldBack, Incident
+from jobs.domain import DataDate, Digest, Finding, HeldBack, Incident, Ongoing
 from jobs.storage.tables import DigestLayoutRow
 
 __all__ = ["StoredLayout", "base_subscription", "read_layout", "write_layout"]
@@ -37,10 +37,12 @@ class StoredLayout:
     #: Per incident (same order): when an earlier alert told it ("" when none).
     alerted: tuple[str, ...] = ()
     sources: tuple[DataDate, ...] = ()
+    #: (opening finding id, value on the digest's day, that day) per open incident
+    ongoing: tuple[tuple[int, float, date], ...] = ()
 
     def finding_ids(self) -> list[int]:
         ids = [i for shown, hidden, _ in self.incidents for i in (*shown, *hidden)]
-        return ids + [i for i, _ in self.held_back]
+        return ids + [i for i, _ in self.held_back] + [i for i, _, _ in self.ongoing]
 
     def resolve(self, digest: Digest, findings: Mapping[int, Finding]) -> Digest:
         """``digest`` with its incidents and held-back findings; ids no longer stored are skipped."""
@@ -55,7 +57,15 @@ class StoredLayout:
             if pick(shown)
         )
         held = tuple(HeldBack(findings[i], reason) for i, reason in self.held_back if i in findings)
-        return replace(digest, incidents=incidents, held_back=held, immediate=self.immediate, sources=self.sources)
+        ongoing = tuple(Ongoing(findings[i], value, day) for i, value, day in self.ongoing if i in findings)
+        return replace(
+            digest,
+            incidents=incidents,
+            held_back=held,
+            immediate=self.immediate,
+            sources=self.sources,
+            ongoing=ongoing,
+        )
 
 
 def _ids(findings: tuple[Finding, ...], what: str) -> list[int]:
@@ -83,6 +93,7 @@ def write_layout(conn: sa.Connection, digest_id: int, digest: Digest) -> None:
             else {}
         ),
         "held_back": [[_ids((h.finding,), "held-back")[0], h.reason] for h in digest.held_back],
+        "ongoing": [[_ids((o.finding,), "ongoing")[0], o.observed, o.day.isoformat()] for o in digest.ongoing],
     }
     conn.execute(
         sa.insert(_LAYOUTS).values(
@@ -109,4 +120,7 @@ def read_layout(conn: sa.Connection, digest_id: int) -> StoredLayout | None:
         held_back=tuple((int(i), str(reason)) for i, reason in payload.get("held_back", ())),
         alerted=tuple(str(item.get("alerted", "")) for item in payload.get("incidents", ())),
         sources=tuple(DataDate(str(p), str(s), date.fromisoformat(str(d))) for p, s, d in payload.get("sources", ())),
+        ongoing=tuple(
+            (int(i), float(value), date.fromisoformat(str(day))) for i, value, day in payload.get("ongoing", ())
+        ),
     )

@@ -336,6 +336,25 @@ def finding_by_id(engine: sa.Engine, finding_id: int) -> Finding | None:
     return found[0] if found else None
 
 
+def findings_between(
+    engine: sa.Engine, prop_id: int, *, start: date, end: date, kinds: Sequence[Kind]
+) -> tuple[Finding, ...]:
+    """The daily findings of ``kinds`` of one property dated ``start..end``, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            _finding_query()
+            .where(
+                _FINDINGS.c.property_id == prop_id,
+                _FINDINGS.c.day >= start,
+                _FINDINGS.c.day <= end,
+                _FINDINGS.c.kind.in_([k.value for k in kinds]),
+                _FINDINGS.c.dedupe_key.notlike("%" + HOURLY_SUFFIX),
+            )
+            .order_by(_FINDINGS.c.day, _FINDINGS.c.id)
+        ).all()
+    return tuple(_finding_from(r) for r in rows)
+
+
 def _findings_by_id(engine: sa.Engine, ids: Sequence[int]) -> tuple[Finding, ...]:
     if not ids:
         return ()
@@ -377,7 +396,7 @@ def save_digest(engine: sa.Engine, digest: Digest) -> Digest:
     )
     with engine.begin() as conn:
         digest_id = conn.execute(stmt).scalar()
-        if digest_id is not None and (digest.incidents or digest.held_back or digest.immediate or digest.sources):
+        if digest_id is not None and (digest.incidents or digest.held_back or digest.immediate or digest.sources or digest.ongoing):
             write_layout(conn, int(digest_id), digest)  # with the digest row, or not at all
     if digest.scheduled_day is not None:
         stored = find_scheduled(engine, digest.subscription, digest.scheduled_day)

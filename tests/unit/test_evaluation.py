@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.evaluation import CONFIGS, Flag, Label, generate, read_labels, score, write_labels
+from benchmarks.evaluation.baselines import naive_zscore
+from benchmarks.evaluation.flat import generate_flat
 from jobs.csvio import read_panels_csv
 from jobs.detection.engine import walk
 from jobs.detection.panels import site_of
 from jobs.detection.params import DetectionParams
-from jobs.evaluation import CONFIGS, Flag, Label, generate, read_labels, score, write_labels
-from jobs.evaluation.baselines import naive_zscore
-from jobs.evaluation.flat import generate_flat
 
 D = date(2025, 5, 1)
 
@@ -92,7 +92,7 @@ def test_barometer_finds_most_events_with_few_false_alarms_where_the_naive_z_sco
 
 
 def test_the_blind_generator_is_deterministic_and_labels_its_evaluation_window() -> None:
-    from jobs.evaluation.blind import MOVES_WITH, generate_blind
+    from benchmarks.evaluation.blind import MOVES_WITH, generate_blind
 
     a, b = generate_blind(2), generate_blind(2)
     assert a.labels == b.labels

@@ -234,6 +234,24 @@ def test_bad_timezone_names_key_and_value_once(tmp_path: Path) -> None:
     )
 
 
+def test_a_property_country_names_its_holidays_for_detection(tmp_path: Path) -> None:
+    path = tmp_path / "barometer.toml"
+    path.write_text(DEMO + 'country = "de"\n', encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.properties[0].country == "DE"
+    assert settings.detection_params().countries == {settings.properties[0].name: "DE"}
+
+
+def test_an_unknown_country_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "barometer.toml"
+    path.write_text(DEMO + 'country = "Atlantis"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value) == (
+        f"{path}: properties[0].country: unknown country 'Atlantis' (use an ISO 3166 code such as 'DE' or 'US')"
+    )
+
+
 def test_bad_timezone_is_rejected_naming_the_key(tmp_path: Path) -> None:
     path = tmp_path / "barometer.toml"
     path.write_text(DEMO + 'timezone = "Mars/Olympus"\n', encoding="utf-8")

@@ -36,7 +36,7 @@ def _form(request: Request, *, property_name: str, metric: str) -> dict[str, Any
     property_name = property_name if property_name in properties else (properties[0] if properties else "")
     metrics = _metrics(request, property_name) or ["sessions"]
     metric = metric if metric in metrics else metrics[0]
-    current = tuning.current_knobs(settings.detection.params(), engine_of(request), property_name, metric)
+    current = tuning.current_knobs(settings.detection_params(), engine_of(request), property_name, metric)
     return {
         "properties": properties,
         "property": property_name,
@@ -94,7 +94,7 @@ def preview(
     try:
         proposed = _knobs(sensitivity, min_change_pct, direction)
         result = tuning.preview(
-            request.app.state.settings.detection.params(), engine_of(request), property_, metric, proposed, weeks=weeks
+            request.app.state.settings.detection_params(), engine_of(request), property_, metric, proposed, weeks=weeks
         )
     except BarometerError as exc:
         proposed, error = context["current"], str(exc)

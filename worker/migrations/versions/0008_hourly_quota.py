@@ -1,6 +1,6 @@
 """hourly watch: what GA4 last said is left of each token budget, per property
 
-Revision ID: 0008_hourly
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-07
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0008_hourly"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

@@ -269,7 +269,7 @@ def _holes(out: Dataset, rng: np.random.Generator, cfg: GeneratorConfig, prefixe
 
 def generate(cfg: GeneratorConfig, seed: int) -> Dataset:
     """A dataset for ``cfg``; the same (config, seed) always gives the same data and labels."""
-    from jobs.evaluation.sites import simulate_ga4, simulate_gsc  # they build on Site, defined here
+    from benchmarks.evaluation.sites import simulate_ga4, simulate_gsc  # they build on Site, defined here
 
     rng = np.random.default_rng([seed, sum(map(ord, cfg.name))])
     dates = tuple(cfg.end - timedelta(days=cfg.days - 1 - i) for i in range(cfg.days))

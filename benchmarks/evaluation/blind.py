@@ -3,13 +3,13 @@ be scored once as unseen data (the ``blind`` configuration of ``python -m benchm
 
 It was written without running barometer's detector on it and without reading its code
 (``jobs/detection``); its parameters were set by looking only at the two reference
-detectors of :mod:`jobs.evaluation.baselines` (``python -m benchmarks.blind_calibration``).
+detectors of :mod:`benchmarks.evaluation.baselines` (``python -m benchmarks.blind_calibration``).
 Its first (unseen) score was F1 0.875; it showed that CTR changes labelled on ``clicks`` were
 all missed (barometer reported the CTR and folded the clicks into it), which was changed.
 Since then it is a looked-at set like the others.
 
 What it simulates (its own code; only the output types come from
-:mod:`jobs.evaluation.generator`):
+:mod:`benchmarks.evaluation.generator`):
 
 - 5 GA4 properties: ``sessions`` and ``keyEvents`` for the total, by ``channel`` (the total is
   the exact sum of the channels) and by ``landingPage`` (the top pages only, so they sum to
@@ -56,10 +56,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from jobs.evaluation.generator import Dataset, Label
+from benchmarks.evaluation.generator import Dataset, Label
 
 if TYPE_CHECKING:
-    from jobs.evaluation.scoring import Score
+    from benchmarks.evaluation.scoring import Score
 
 __all__ = ["BLIND", "BLIND_END", "BlindParams", "calibrate", "generate_blind"]
 
@@ -377,9 +377,9 @@ def generate_blind(seed: int, params: BlindParams = BLIND) -> Dataset:
 def calibrate(seeds: tuple[int, ...] = (1, 2, 3), params: BlindParams = BLIND) -> dict[str, list[Score]]:
     """The two reference detectors on the blind set, per seed (barometer is not run): scores as
     ``benchmarks.evaluate`` computes them (written CSV, ``read_panels_csv``, then the detector)."""
+    from benchmarks.evaluation.baselines import BASELINES
+    from benchmarks.evaluation.scoring import score
     from jobs.csvio import read_panels_csv
-    from jobs.evaluation.baselines import BASELINES
-    from jobs.evaluation.scoring import score
 
     results: dict[str, list[Score]] = {name: [] for name in BASELINES}
     for seed in seeds:

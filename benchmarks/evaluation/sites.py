@@ -1,7 +1,7 @@
 """One simulated site of the evaluation set: GA4-like or Search-Console-like.
 
 Each simulation sets up the site's structure and means, plants its anomalies (recording
-labels), then draws the noisy counts (see :mod:`jobs.evaluation.generator` for what is
+labels), then draws the noisy counts (see :mod:`benchmarks.evaluation.generator` for what is
 simulated and why).
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from jobs.evaluation.generator import CHANNELS, GeneratorConfig, Site
+from benchmarks.evaluation.generator import CHANNELS, GeneratorConfig, Site
 
 __all__ = ["simulate_ga4", "simulate_gsc"]
 

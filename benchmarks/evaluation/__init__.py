@@ -1,13 +1,13 @@
 """A labelled evaluation of detection: a generator of realistic daily GA4/GSC-like data with
-known injected anomalies (:mod:`jobs.evaluation.generator`), two reference detectors
-(:mod:`jobs.evaluation.baselines`) and event-level scoring (:mod:`jobs.evaluation.scoring`).
+known injected anomalies (:mod:`benchmarks.evaluation.generator`), two reference detectors
+(:mod:`benchmarks.evaluation.baselines`) and event-level scoring (:mod:`benchmarks.evaluation.scoring`).
 
 ``make eval`` (``python -m benchmarks.evaluate``) runs barometer through the same function
 ``barometer detect`` uses and prints the scores next to the reference detectors.
 """
 
-from jobs.evaluation.generator import CONFIGS, GeneratorConfig, Label, generate, read_labels, write_labels
-from jobs.evaluation.scoring import Flag, Score, score
+from benchmarks.evaluation.generator import CONFIGS, GeneratorConfig, Label, generate, read_labels, write_labels
+from benchmarks.evaluation.scoring import Flag, Score, score
 
 __all__ = [
     "CONFIGS",

@@ -1,7 +1,7 @@
 """console: users, sessions, API tokens, audit log and saved tuning
 
-Revision ID: 0008_console
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07
 
 Tables of the analyst console (``jobs/storage/console.py``).
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_console"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import NamedTuple
 
+from benchmarks.evaluation.generator import Label
 from jobs.detection.panels import site_of
-from jobs.evaluation.generator import Label
 
 __all__ = ["Flag", "Score", "score"]
 

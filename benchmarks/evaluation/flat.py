@@ -1,7 +1,7 @@
 """A second, deliberately simple generator: flat, independent series (the ``flat`` set of
 ``make eval``).
 
-It shares nothing with :mod:`jobs.evaluation.generator` but the output types, so that the
+It shares nothing with :mod:`benchmarks.evaluation.generator` but the output types, so that the
 engine is also judged on data shaped by other assumptions: no hierarchy (every series is
 its own site, ``site0042/total``, so no finding is excused as a consequence of another
 series' event), one metric per series (sessions, clicks, impressions or conversions), a
@@ -18,7 +18,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from jobs.evaluation.generator import Dataset, Label
+from benchmarks.evaluation.generator import Dataset, Label
 
 __all__ = ["FLAT_END", "generate_flat"]
 

@@ -16,9 +16,9 @@ from datetime import date
 
 import numpy as np
 
+from benchmarks.evaluation.scoring import Flag
 from jobs.detection.stats import nanmedian
 from jobs.domain import COUNT_METRICS, FloatArray, MetricPanel
-from jobs.evaluation.scoring import Flag
 
 __all__ = ["BASELINES", "naive_zscore", "weekday_robust_zscore"]
 

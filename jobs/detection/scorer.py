@@ -1,0 +1,188 @@
+"""One panel's scores and knobs, shared by the decision steps.
+
+A :class:`Scorer` holds a metric panel (its values with the excluded days blanked), the
+metric's :class:`jobs.detection.params.MetricParams`, the panel's dimension groups and
+parents, and, for a rate or ``position``, the scorer of the count that carries it (its
+volume: impressions, sessions). Scores per day are computed once for the whole panel and
+cached; :meth:`Scorer.rows_at` scores a few rows with given pooled noise parameters.
+:func:`build_scorers` makes every panel's scorer complete, volumes linked, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from jobs.detection.holidays import WIDEN, holiday_dates
+from jobs.detection.panels import aligned, dimension_groups, name_parts, parents
+from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
+from jobs.detection.stats import DayScores, IntArray, Model, Pool, score_day
+from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, FloatArray, MetricPanel
+
+__all__ = ["LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
+
+#: Metric -> the count metric that carries it (a rate's denominator; position's impressions).
+VOLUME_OF: dict[str, str] = {**RATE_DENOMINATORS, "position": "impressions"}
+#: One-sided tail probability under which a day counts as "off" when judging runs of days
+#: (level shifts, ongoing shifts, a total that moved) rather than reporting it.
+LOOSE = 0.05
+BoolArray = np.ndarray
+
+
+def _proportions(panel: MetricPanel) -> bool:
+    """A rate panel whose values are fractions (0..1): ``ctr`` (derived from the counts)
+    always; another rate when at least 99% of its values are. A file giving a rate in
+    percent is scored as a continuous metric instead (no denominator to count with)."""
+    if panel.metric not in RATE_METRICS:
+        return False
+    if panel.metric == "ctr":
+        return True
+    finite = panel.values[np.isfinite(panel.values)]
+    return finite.size == 0 or float(np.mean((finite >= 0.0) & (finite <= 1.0))) >= 0.99
+
+
+def _model(metric: str) -> Model:
+    if metric in COUNT_METRICS:
+        return Model.COUNT
+    return Model.RATE if metric in RATE_METRICS else Model.CONTINUOUS
+
+
+@dataclass
+class Scorer:
+    """One panel's per-day scores (the full panel cached per day) and its knobs."""
+
+    panel: MetricPanel
+    mp: MetricParams
+    volume: Scorer | None = None
+    denominators: FloatArray | None = None
+    #: Days expected to be unusual (:mod:`jobs.detection.holidays`): scored with a wider
+    #: interval, and left out of the baselines of the days after them.
+    holidays: frozenset[date] = frozenset()
+    model: Model = field(init=False)
+    cache: dict[int, DayScores] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.model = _model(self.panel.metric)
+        if self.model is Model.RATE and self.denominators is None:
+            self.model = Model.CONTINUOUS  # no denominator to count with
+        first, n = self.panel.dates[0], len(self.panel.dates)
+        cols = [c for c in ((d - first).days for d in self.mp.exclude_dates) if 0 <= c < n]
+        self.holiday_cols = {(d - first).days for d in self.holidays if 0 <= (d - first).days < n}
+        blank = [*cols, *sorted(self.holiday_cols)]
+        self.values = self.panel.values.astype(np.float64, copy=bool(blank))  # copied only to blank days
+        self.values[:, blank] = np.nan
+        parts = name_parts(self.panel.series)
+        self.dims: dict[str, list[int]]
+        self.dims, self.groups = dimension_groups(parts)
+        for label, dim in enumerate(self.dims, 1):
+            self.labels[dim] = label
+        self.parents: IntArray = parents(self.panel.series, parts)
+
+    def at(self, col: int) -> DayScores:
+        if col not in self.cache:
+            self.cache[col] = score_day(
+                self.values,
+                col,
+                model=self.model,
+                training_days=self.mp.training_days,
+                groups=self.groups,
+                denominators=self.denominators,
+                intervals=False,
+                **self._holiday(col),
+            )
+        return self.cache[col]
+
+    def _holiday(self, col: int, rows: IntArray | None = None) -> dict[str, Any]:
+        """On a holiday: the day's own values (blanked in :attr:`values`) and a wider interval."""
+        if col not in self.holiday_cols:
+            return {}
+        raw = self.panel.values[:, col] if rows is None else self.panel.values[rows, col]
+        return {"observed": raw, "widen": WIDEN}
+
+    def rows_at(self, col: int, rows: IntArray, pool: Pool) -> DayScores:
+        """Scores of ``rows`` only on ``col``, with the given pooled noise parameters."""
+        den = self.denominators[rows] if self.denominators is not None else None
+        return score_day(
+            self.values[rows],
+            col,
+            model=self.model,
+            training_days=self.mp.training_days,
+            groups=self.groups[rows],
+            denominators=den,
+            fixed_pool=pool,
+            intervals=False,
+        )
+
+    def p_values(self, s: DayScores) -> FloatArray:
+        if self.mp.direction is DirectionFilter.DOWN:
+            return s.p_low
+        if self.mp.direction is DirectionFilter.UP:
+            return s.p_high
+        return np.minimum(1.0, 2.0 * np.minimum(s.p_low, s.p_high))
+
+    def effect(self, s: DayScores, col: int, rows: IntArray | None = None) -> BoolArray:
+        """``|change| >= min_change_pct`` and ``>= min_change_abs`` (CTR: in clicks)."""
+        delta = np.abs(s.observed - s.expected)
+        size = delta
+        if self.denominators is not None:
+            den = self.denominators[:, col] if rows is None else self.denominators[rows, col]
+            size = delta * den
+        with np.errstate(invalid="ignore"):
+            pct = delta >= self.mp.min_change_pct * np.abs(s.expected)
+            return np.asarray(pct & (size >= self.mp.min_change_abs) & (delta > 0))
+
+    def off(self, s: DayScores, col: int, up: bool, rows: IntArray | None = None) -> BoolArray:
+        """Which series were materially and (loosely) significantly off the ``up`` way."""
+        tail = s.p_high if up else s.p_low
+        with np.errstate(invalid="ignore"):
+            moved = (s.observed > s.expected) if up else (s.observed < s.expected)
+            return np.asarray(moved & (tail < LOOSE) & self.effect(s, col, rows))
+
+    def volume_ok(self, s: DayScores, col: int) -> BoolArray:
+        floor = self.mp.min_volume
+        with np.errstate(invalid="ignore"):
+            if self.volume is not None:
+                v = self.volume.at(col)
+                return np.asarray((v.expected >= floor) & (v.observed >= floor))
+            up = s.observed > s.expected
+            return np.asarray((s.expected >= floor) | (up & (s.observed >= floor)))
+
+    def stable_volume(self, col: int) -> BoolArray:
+        """Series whose impressions did not move materially on ``col``."""
+        if self.volume is None:
+            return np.zeros(len(self.panel.series), dtype=np.bool_)
+        v = self.volume.at(col)
+        return np.asarray(~(self.volume.off(v, col, True) | self.volume.off(v, col, False)))
+
+
+def build_scorers(panels: Sequence[MetricPanel], params: DetectionParams) -> dict[tuple[str, str], Scorer]:
+    """A scorer per non-empty panel, keyed by (property, metric); counts first, so that a
+    rate or ``position`` finds the scorer of its volume (re-indexed to its own series and
+    dates when they differ) and, for a proportion, counts with it as denominator."""
+    scorers: dict[tuple[str, str], Scorer] = {}
+    for panel in sorted(panels, key=lambda p: (p.property, p.metric not in COUNT_METRICS, p.metric)):
+        if not panel.series:
+            continue
+        mp = params.for_metric(panel.metric)
+        days = holiday_dates(params.countries.get(panel.property, ""), panel.dates[0], panel.dates[-1])
+        volume: Scorer | None = None
+        if panel.metric in VOLUME_OF:
+            imp = scorers.get((panel.property, VOLUME_OF[panel.metric]))
+            if imp is not None:
+                same = imp.panel.series == panel.series and imp.panel.dates == panel.dates
+                volume = imp if same else Scorer(_reindexed(imp.panel, panel), imp.mp, holidays=days)
+        denominators = volume.values if volume is not None and _proportions(panel) else None
+        scorers[panel.property, panel.metric] = Scorer(
+            panel, mp, volume=volume, denominators=denominators, holidays=days
+        )
+    return scorers
+
+
+def _reindexed(source: MetricPanel, like: MetricPanel) -> MetricPanel:
+    values = aligned(source, like.series, like.dates)
+    return MetricPanel(source.property, source.metric, like.series, like.dates, values, source.last_final)
