@@ -14,7 +14,7 @@ API for other readers (e.g. an hourly CSV): :func:`read_header` gives a CSV's he
 fields, :func:`check_header` the one-line error for an unknown one.
 """
 
-from jobs.reader.columns import EPOCH, Columns, read_columns
+from jobs.reader.columns import EPOCH, Columns, from_frame, read_columns
 from jobs.reader.header import HEADER, Kind, check_header, newest_date_hint, read_header, sniff
 from jobs.reader.panels import first_duplicate, to_panels
 
@@ -25,6 +25,7 @@ __all__ = [
     "Kind",
     "check_header",
     "first_duplicate",
+    "from_frame",
     "newest_date_hint",
     "read_columns",
     "read_header",

@@ -29,7 +29,7 @@ from jobs.reader.header import HEADER, Kind, sniff
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["EPOCH", "Columns", "read_columns"]
+__all__ = ["EPOCH", "Columns", "from_frame", "read_columns"]
 
 EPOCH = date(1970, 1, 1)
 IntArray = npt.NDArray[np.int64]
@@ -107,7 +107,7 @@ def _frame(lazy: pl.LazyFrame, since: date | None) -> pl.DataFrame:
         pl.col("series").fill_null("").cast(pl.Categorical(pl.Categories.random())),
         pl.col("metric").fill_null("").cast(pl.Categorical(pl.Categories.random())),
         value.fill_null(float("nan")),
-    ).collect()
+    ).collect(engine="streaming")
 
 
 def _names(column: pl.Series) -> tuple[str, ...]:
@@ -185,6 +185,21 @@ def read_columns(path: Path, *, since: date | None = None) -> Columns:
         frame = _frame(_exact(path), since)
         cols = _columns(path, frame, parquet=False)
     return cols
+
+
+def from_frame(frame: pl.DataFrame, *, path: Path) -> Columns:
+    """Columns of rows that come checked from elsewhere (storage): ``day`` (Date), ``series``
+    and ``metric`` (text), ``value`` (float, null for a point to leave out: NaN)."""
+    import polars as pl
+
+    typed = frame.lazy().select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+        pl.col("day").cast(pl.Date).to_physical(),
+        pl.col("series").cast(pl.Categorical(pl.Categories.random())),
+        pl.col("metric").cast(pl.Categorical(pl.Categories.random())),
+        pl.col("value").cast(pl.Float64).fill_null(float("nan")),
+    )
+    return _columns(path, typed.collect(), parquet=False)
 
 
 def _columns(path: Path, frame: pl.DataFrame, *, parquet: bool) -> Columns:

@@ -2,9 +2,9 @@
 
 A panel's rows follow :func:`jobs.detection.panels.series_order`; the names are sorted
 once (not per row), every code gets its rank, and each metric's values are scattered
-into a NaN grid in one numpy assignment. Values are finite by then (checked on reading),
-so a grid holding fewer numbers than the metric has rows means a (date, series, metric)
-came twice: only then is the duplicate looked for and named.
+into a NaN grid in one numpy assignment. Values are finite by then (checked on reading;
+storage's left-out points are NaN and not counted), so a grid holding fewer numbers than
+the metric has numbers means a (date, series, metric) came twice: only then is the duplicate looked for and named.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def to_panels(cols: Columns, *, property: str) -> tuple[MetricPanel, ...]:
         row_of[ranked[kept]] = np.arange(int(kept.sum()))
         grid = np.full((int(kept.sum()), len(axis)), np.nan)
         grid[row_of[s], d - first] = v
-        if np.count_nonzero(~np.isnan(grid)) != v.size:
+        if np.count_nonzero(~np.isnan(grid)) != v.size - np.count_nonzero(np.isnan(v)):
             first_duplicate(cols)
         names = tuple(itertools.compress(ordered, kept.tolist()))
         panels.append(MetricPanel(property, cols.metrics[m_code], names, axis, grid, axis[-1]))
