@@ -213,4 +213,77 @@ def scale_import(tmp: Path) -> str:
     return "; ".join(lines) + f" ({load()}) (goals: SQLite >= 300k/s, PostgreSQL >= 500k/s, peak <= 1 GB)"
 
 
-BENCHMARKS: tuple[Callable[[Path], str], ...] = (scale_detect, scale_walk, scale_import)
+def _best(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, runs: int = 3) -> Ran:
+    return min((run(args, env=env, cwd=cwd) for _ in range(runs)), key=lambda r: r.seconds)
+
+
+def _heaviest(module: str, *, top: int = 4) -> str:
+    """The slowest imports (cumulative, direct children of ``module``) by ``-X importtime``."""
+    done = subprocess.run(
+        [_python(), "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue
+        name = parts[2].rstrip()
+        depth = (len(name) - len(name.lstrip())) // 2
+        if depth == 1:
+            rows.append((int(parts[1]), name.strip()))
+    total = next((int(line.split("|")[1]) for line in done.stderr.splitlines() if line.endswith(f"| {module}")), 0)
+    heavy = ", ".join(f"{name} {us / 1000:.0f} ms" for us, name in sorted(rows, reverse=True)[:top])
+    return f"{module} {total / 1000:.0f} ms by -X importtime ({heavy})"
+
+
+def _worker_ready(tmp: Path) -> Ran:
+    """A real ``celery worker`` on its own queue of a private Redis db, until it answers a ping."""
+    import uuid
+
+    import redis
+
+    server = os.environ.get("BAROMETER_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+    control = redis.Redis.from_url(f"{server}/0")
+    token = uuid.uuid4().hex
+    # a database number of its own, leased like the tests' (tests/conftest.py), never flushed
+    db = next((n for n in range(15, 0, -1) if control.set(f"barometer-test:db:{n}", token, nx=True, ex=300)), None)
+    if db is None:
+        raise RuntimeError("no free Redis database number to start a worker on")
+    base = f"{server}/{db}"
+    env = _env(tmp) | {"BAROMETER_BROKER__URL": base}
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    started = time.perf_counter()
+    args = [_python(), "-m", "celery", "-A", "worker", "worker", "-Q", queue, "-c", "1", "-P", "solo", "-n"]
+    args += [f"{queue}@bench", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"]
+    child = subprocess.Popen(args, env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from celery import Celery
+
+        probe = Celery(broker=base, backend=None)
+        while time.perf_counter() - started < 60:
+            if probe.control.ping(destination=[f"{queue}@bench"], timeout=0.1):
+                return Ran(time.perf_counter() - started, 0.0, "")
+            if child.poll() is not None:
+                raise RuntimeError("celery worker exited before it was ready")
+        raise RuntimeError("celery worker not ready after 60 s")
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+        if control.get(f"barometer-test:db:{db}") == token.encode():
+            control.delete(f"barometer-test:db:{db}")
+        control.close()
+
+
+def cold_start(tmp: Path) -> str:
+    """Process start-up of the entry points scheduled work launches, best of 3 each."""
+    help_ = _best([_barometer(), "--help"])
+    tasks = _best([_python(), "-c", "import worker.tasks"])
+    ready = min((_worker_ready(tmp) for _ in range(3)), key=lambda r: r.seconds)
+    return (
+        f"barometer --help {help_.seconds:.2f}s (goal <= 0.3), import worker.tasks {tasks.seconds:.2f}s (goal <= 0.8), "
+        f"celery worker answering a ping {ready.seconds:.2f}s (goal <= 2) ({load()}); "
+        f"{_heaviest('worker.cli')}; {_heaviest('worker.tasks')}"
+    )
+
+
+BENCHMARKS: tuple[Callable[[Path], str], ...] = (scale_detect, scale_walk, scale_import, cold_start)
