@@ -415,9 +415,9 @@ def llm_prompt(tmp: Path) -> str:
 
 
 def _register_detection() -> None:
-    from benchmarks import console_bench, detection, hourly_bench
+    from benchmarks import console_bench, detection, hourly_bench, scale
 
-    for func in (*detection.BENCHMARKS, *hourly_bench.BENCHMARKS, *console_bench.BENCHMARKS):
+    for func in (*detection.BENCHMARKS, *hourly_bench.BENCHMARKS, *scale.BENCHMARKS, *console_bench.BENCHMARKS):
         bench(func)
 
 

@@ -12,9 +12,11 @@ import enum
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "COUNT_METRICS",
@@ -46,7 +48,20 @@ __all__ = [
     "Severity",
 ]
 
-FloatArray = npt.NDArray[np.float64]
+if TYPE_CHECKING:
+    FloatArray = npt.NDArray[np.float64]
+else:
+
+    def __getattr__(name: str) -> Any:
+        # numpy is imported where arrays are made, not by every process that names a type
+        # (`barometer --help`, `import worker.tasks`)
+        if name == "FloatArray":
+            import numpy as np
+            import numpy.typing as npt
+
+            return npt.NDArray[np.float64]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Metrics that are counts of events (overdispersed, non-negative integers).
 COUNT_METRICS: frozenset[str] = frozenset(

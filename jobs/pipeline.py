@@ -18,6 +18,7 @@ from jobs.detection.params import DetectionParams
 from jobs.domain import Finding, PropertySpec
 from jobs.ports import MetricSource
 from jobs.storage import repo
+from jobs.window import CHART_DAYS, history_days
 
 __all__ = [
     "CHART_DAYS",
@@ -27,15 +28,6 @@ __all__ = [
     "history_days",
     "plan_fetch",
 ]
-
-#: Days of history a finding's chart shows.
-CHART_DAYS = 56
-
-
-def history_days(params: DetectionParams) -> int:
-    """Days of stored history detection on one day needs (training window, chart, shifts)."""
-    longest = max([params.defaults.training_days, *(m.training_days for m in params.metrics.values())])
-    return max(longest, CHART_DAYS) + 14
 
 
 @dataclass(frozen=True, slots=True)

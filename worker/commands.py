@@ -35,11 +35,16 @@ def fetch_range(settings: Settings, property_name: str, *, start: date, end: dat
 
 
 def import_csv(settings: Settings, path: Path, *, property_name: str) -> int:
-    """Validate the whole file first, then store it; a bad file stores nothing."""
+    """Check the whole file (CSV or Parquet) first, then store it in one transaction; a bad
+    file stores nothing."""
+    from jobs.reader import first_duplicate, read_columns
+    from jobs.storage.bulk import store_columns
+
     spec = settings.property(property_name).spec()
-    observations = csvio.read_metrics_csv(path, property=spec.name)
+    cols = read_columns(path)
+    first_duplicate(cols)
     engine = bootstrap.engine(settings)
-    return repo.upsert_points(engine, repo.ensure_property(engine, spec), observations)
+    return store_columns(engine, repo.ensure_property(engine, spec), cols)
 
 
 def open_out(output: Path) -> TextIO | nullcontext[TextIO]:

@@ -1,7 +1,13 @@
-"""``barometer detect FILE.csv``: stateless walk-forward detection on a metrics CSV.
+"""``barometer detect FILE``: stateless walk-forward detection on a metrics CSV or Parquet file.
 
 Kept apart from :mod:`worker.commands` so that detecting a file imports no database,
 channel or Celery code: the command is meant to be quick on millions of rows.
+
+Only the days detection needs are kept: the decided days and the history before them that
+the daily run loads from storage (:func:`jobs.window.history_days`). Rows older than
+that are parsed (to find their dates) but dropped at once, not held or checked further.
+When no ``--end`` is given, the newest date is guessed from the file's last lines (files
+are usually written oldest first); a wrong guess only keeps more rows than needed.
 """
 
 from __future__ import annotations
@@ -10,14 +16,15 @@ import json
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from jobs import csvio
 from jobs.detection.engine import walk
 from jobs.detection.explain import finding_to_json
 from jobs.errors import InputError
+from jobs.reader import newest_date_hint, read_columns, to_panels
+from jobs.window import history_days
 from worker.settings import Settings
 
 __all__ = ["DetectResult", "detect_file"]
@@ -52,15 +59,23 @@ def _open(output: Path) -> TextIO | nullcontext[TextIO]:
 def detect_file(settings: Settings, path: Path, *, start: date | None, end: date | None, output: Path) -> DetectResult:
     """Walk-forward detection on a CSV over ``start..end`` (default: its last date); write
     one JSON object per finding to ``output`` (``-``: stdout)."""
-    panels = csvio.read_panels_csv(path)
-    if not panels:
+    if start is not None and end is not None and start > end:
+        raise InputError(f"--start {start} is after --end {end}")
+    params = settings.detection.params()
+    history = timedelta(days=history_days(params))
+    first_guess = start or end or newest_date_hint(path)
+    cols = read_columns(path, since=None if first_guess is None else first_guess - history)
+    last = cols.newest()
+    if last is None:
         raise InputError(f"{path}: no rows to detect on")
-    last = max(p.dates[-1] for p in panels)
     first_day, last_day = start or end or last, end or last
     if first_day > last_day:
         raise InputError(f"--start {first_day} is after --end {last_day}")
     last_day = min(last_day, last)
-    done = walk(panels, settings.detection.params(), start=first_day, end=last_day)
+    panels = to_panels(cols.since(first_day - history), property="csv")
+    if not panels:
+        raise InputError(f"{path}: no rows to detect on")
+    done = walk(panels, params, start=first_day, end=last_day)
     with _open(output) as out:
         for finding in done.findings:
             out.write(json.dumps(finding_to_json(finding), separators=(",", ":")) + "\n")

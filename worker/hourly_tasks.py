@@ -15,7 +15,6 @@ from typing import Any
 from jobs.errors import BarometerError
 from worker import clock
 from worker.celery_app import app, get_settings
-from worker.hourly import run_hourly
 from worker.tasks import TRANSIENT_ERRORS
 
 __all__ = ["hourly"]
@@ -24,6 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def _hourly(task: Any, name: str) -> dict[str, Any]:
+    from worker.hourly import run_hourly  # with the run: the worker starts without it
+
     try:
         result = run_hourly(get_settings(), name, now=clock.now)
     except TRANSIENT_ERRORS as exc:

@@ -25,16 +25,21 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy.exc
 from celery import chord, group
 
 from jobs.errors import BarometerError, SourceTransientError
-from worker import delivery, service
 from worker.celery_app import app, get_settings
 from worker.clock import clock_for
-from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
+
+# worker.service and worker.delivery (detection, storage, rendering, channels) are imported
+# by the task that needs them: a worker is ready, and a beat or CLI process that only
+# sends tasks is started, without loading them.
 
 __all__ = [
     "DELIVER_RETRY_MAX",
@@ -63,6 +68,8 @@ def _day(text: str | None) -> date | None:
 
 def _run_property(task: Any, name: str, data_date: str | None, today: str | None = None) -> dict[str, Any]:
     """Fetch and detect one property on ``data_date``; the result dict is JSON."""
+    from worker import service
+
     try:
         result = service.run_property(get_settings(), name, data_date=_day(data_date), today=_day(today))
     except TRANSIENT_ERRORS as exc:
@@ -100,6 +107,8 @@ def _deliver(
     moment the digest was started, so that a chord finishing after midnight reports on
     the same days it fetched).
     """
+    from worker import delivery, service
+
     failed = [r["property"] for r in results if not r.get("ok", False)]
     if failed:
         log.warning("subscription %s: delivering without fresh data for %s", subscription, ", ".join(failed))
@@ -137,6 +146,8 @@ def _deliver(
 def _report_day(settings: Settings, name: str, *, today: date) -> str | None:
     """The property's report date, or None when it cannot be known (its run then fails on
     its own and the digest names it; the other properties go on)."""
+    from worker import service
+
     try:
         return service.report_date(settings, name, today=today).isoformat()
     except BarometerError as exc:
@@ -150,6 +161,8 @@ def _digest(subscription: str, data_date: str | None = None) -> dict[str, Any]:
     With ``data_date`` None each property reports on its newest final day, as seen now in
     the property's timezone (the dates the service's own default would pick).
     """
+    from worker import service
+
     settings = get_settings()
     started = clock_for(settings)()
     names = settings.subscription(subscription).properties
@@ -192,6 +205,8 @@ deliver = app.task(
 
 def _flush_outbox() -> dict[str, int]:
     """Attempt every due pending delivery of any digest (beat, every few minutes)."""
+    from worker import delivery
+
     settings = get_settings()
     report = delivery.flush_outbox(settings, now=clock_for(settings))
     return {

@@ -89,6 +89,23 @@ def test_detect_walks_forward_and_skips_series_too_short_to_judge(tmp_path: Path
     assert missing.stderr.count("\n") == 1
 
 
+def test_parquet_and_a_long_history_detect_like_the_window_the_daily_run_loads(tmp_path: Path) -> None:
+    import polars as pl
+
+    rows = _history(200)
+    whole = _csv(tmp_path, rows, "whole.csv")
+    last = START + timedelta(days=199)
+    window = [r for r in rows if r[:10] >= (last - timedelta(days=70)).isoformat()]  # jobs.window.history_days
+    pl.read_csv(whole, schema_overrides={"date": pl.Date}).write_parquet(tmp_path / "whole.parquet")
+    outputs = []
+    for name in (str(whole), str(_csv(tmp_path, window, "window.csv")), str(tmp_path / "whole.parquet")):
+        result = barometer("detect", name, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert json.loads(outputs[0].splitlines()[0])["date"] == last.isoformat()
+
+
 CONFIG = """
 [storage]
 database_url = "sqlite:///{db}"

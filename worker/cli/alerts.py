@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jobs.errors import InputError
-from worker.settings import Settings, load_settings
+from worker.cli.options import load_settings
 
 if TYPE_CHECKING:  # imported when a command runs: `barometer --help` stays fast
     from alerts.mutes import Mute
+    from worker.settings import Settings
 
 __all__ = ["parse_duration", "parse_until", "register"]
 

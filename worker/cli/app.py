@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
@@ -19,8 +19,11 @@ from worker.cli.detection import register as register_detection_commands
 from worker.cli.google import register as register_google
 from worker.cli.llm import describe_llm, eval_app, llm_app
 from worker.cli.options import date_option as _date
+from worker.cli.options import load_settings
 from worker.cli.users import tokens_app, users_app
-from worker.settings import ConfigError, Settings, config_path, load_settings
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -57,6 +60,7 @@ def _main(
     json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines (for containers).")] = False,
 ) -> None:
     from worker.observability import configure_logging, init_sentry
+    from worker.settings import ConfigError
 
     configure_logging(level="INFO" if verbose else "WARNING", json=json_logs)
     # CLI errors are reported like the workers' (no DSN: Sentry stays off); a bad
@@ -236,6 +240,8 @@ def web(
 @config_app.command("check")
 def config_check() -> None:
     """Validate barometer.toml (and BAROMETER_* overrides); name the exact bad key."""
+    from worker.settings import config_path
+
     path = config_path()
     settings = _settings()
     where = str(path) if path.exists() else "built-in defaults (no barometer.toml)"
@@ -252,6 +258,7 @@ def _describe_tuning(settings: Settings) -> None:
     from sqlalchemy.engine import make_url
 
     from worker import bootstrap, tuning
+    from worker.settings import ConfigError
 
     url = make_url(settings.storage.database_url)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
@@ -296,7 +303,7 @@ def main() -> None:
     """Entry point: turn barometer's own errors into one line on stderr and exit status 1."""
     try:
         code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n here
-    except (BarometerError, ConfigError) as exc:
+    except BarometerError as exc:  # ConfigError among them
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except (click.ClickException, typer.TyperException) as exc:  # typer >= 0.2x vendors its own click

@@ -13,8 +13,7 @@ from typing import Annotated
 import typer
 
 from jobs.errors import InputError
-from worker.cli.options import date_option
-from worker.settings import load_settings
+from worker.cli.options import date_option, load_settings
 
 __all__ = ["deliveries_app"]
 

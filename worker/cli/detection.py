@@ -11,7 +11,7 @@ import typer
 
 from jobs.domain import Label
 from jobs.naming import neutralise_bidi
-from worker.settings import load_settings
+from worker.cli.options import load_settings
 
 __all__ = ["register"]
 

@@ -15,7 +15,7 @@ import typer
 
 from jobs.errors import InputError, SourceError
 from worker.cli.options import date_option as _date
-from worker.settings import load_settings
+from worker.cli.options import load_settings
 
 __all__ = ["accounts_app", "properties_app", "register"]
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from jobs.domain import LLMCall
 from jobs.errors import BarometerError, InputError
-from jobs.summary.evaluate import GOLDEN_DIR, Score, format_table, load_bundles, score
-from worker.settings import Settings, SubscriptionSettings, load_settings
+from worker.cli.options import load_settings
+
+if TYPE_CHECKING:  # imported when a command runs: `barometer --help` stays fast
+    from jobs.domain import LLMCall
+    from jobs.summary.evaluate import Score
+    from worker.settings import Settings
+
+#: jobs.summary.evaluate.GOLDEN_DIR, named here so the option's default needs no import
+GOLDEN_DIR = Path(__file__).resolve().parents[2] / "jobs" / "summary" / "golden"
 
 __all__ = ["describe_llm", "eval_app", "evaluate_summaries", "format_calls", "llm_app"]
 
@@ -85,8 +91,10 @@ def evaluate_summaries(
     settings: Settings, golden: Path, *, task: Literal["digest", "alert"] = "digest"
 ) -> tuple[Score, ...]:
     """Run every golden bundle through the configured model chain; calls are recorded as usual."""
+    from jobs.summary.evaluate import load_bundles, score
     from jobs.summary.llm import LLMSummariser
     from worker import bootstrap
+    from worker.settings import SubscriptionSettings
 
     bundles = load_bundles(golden)
     if not settings.llm.provider:
@@ -121,6 +129,8 @@ def eval_summaries(
     scores = evaluate_summaries(settings, golden, task="alert" if task == "alert" else "digest")
     model = settings.llm.chain()[0].model_for("alert" if task == "alert" else "digest")
     typer.echo(f"{settings.llm.provider} {model} on {len(scores)} bundle(s) from {golden}")
+    from jobs.summary.evaluate import format_table
+
     typer.echo(format_table(scores))
     faithful = sum(s.faithful_first for s in scores) / len(scores)
     if faithful < fail_under:

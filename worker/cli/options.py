@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from jobs.errors import InputError
 
-__all__ = ["date_option"]
+if TYPE_CHECKING:
+    from worker.settings import Settings
+
+__all__ = ["date_option", "load_settings"]
+
+
+def load_settings() -> Settings:
+    """:func:`worker.settings.load_settings`, imported when a command runs: pydantic and the
+    settings tree are not loaded for ``barometer --help``."""
+    from worker.settings import load_settings as load
+
+    return load()
 
 
 def date_option(value: str | None, option: str) -> date | None:

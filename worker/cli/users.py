@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from jobs.errors import InputError
-from worker.settings import load_settings
+from worker.cli.options import load_settings
 
 __all__ = ["tokens_app", "users_app"]
 
