@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-
 import sqlalchemy as sa
 
 from alerts import history, outbox

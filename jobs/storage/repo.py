@@ -396,7 +396,9 @@ def save_digest(engine: sa.Engine, digest: Digest) -> Digest:
     )
     with engine.begin() as conn:
         digest_id = conn.execute(stmt).scalar()
-        if digest_id is not None and (digest.incidents or digest.held_back or digest.immediate or digest.sources or digest.ongoing):
+        if digest_id is not None and (
+            digest.incidents or digest.held_back or digest.immediate or digest.sources or digest.ongoing
+        ):
             write_layout(conn, int(digest_id), digest)  # with the digest row, or not at all
     if digest.scheduled_day is not None:
         stored = find_scheduled(engine, digest.subscription, digest.scheduled_day)
