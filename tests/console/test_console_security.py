@@ -310,3 +310,12 @@ def test_failed_sign_ins_from_one_address_are_throttled_across_user_names(world:
     assert attempt("vera", PASSWORD) == 429
     world.clock.advance(timedelta(minutes=15))
     assert attempt("vera", PASSWORD) == 303
+
+
+def test_a_message_in_a_link_made_elsewhere_is_not_shown(world: World) -> None:
+    client = TestClient(world.app())
+    csrf = sign_in(client, "ana")
+    forged = client.get("/mutes?flash=Your+account+is+locked%2C+call+555-0100&kind=error&sig=0123456789abcdef")
+    assert "555-0100" not in forged.text
+    real = client.post("/mutes", data={"pattern": "nope/", "for": "1d", "csrf_token": csrf})
+    assert "the metric part after the first" in real.text  # the app's own messages still arrive
