@@ -40,6 +40,7 @@ __all__ = [
     "fetched_through",
     "find_digest",
     "find_scheduled",
+    "findings_by_id",
     "findings_for",
     "iter_points",
     "latest_day",
@@ -327,6 +328,11 @@ def findings_for(engine: sa.Engine, prop_id: int, day: date) -> tuple[Finding, .
             .order_by(_FINDINGS.c.id)
         ).all()
     return tuple(_finding_from(r) for r in rows)
+
+
+def findings_by_id(engine: sa.Engine, ids: Sequence[int]) -> tuple[Finding, ...]:
+    """The stored findings ``ids``, in that order (unknown ids are left out)."""
+    return _findings_by_id(engine, ids)
 
 
 def _findings_by_id(engine: sa.Engine, ids: Sequence[int]) -> tuple[Finding, ...]:
