@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from jobs.storage.console import AuditRow
 
-__all__ = ["AuditEntry", "recent", "record"]
+__all__ = ["AuditEntry", "cli_actor", "recent", "record"]
 
 _T = cast(sa.Table, AuditRow.__table__)  # type: ignore[attr-defined]
 
@@ -29,6 +29,16 @@ class AuditEntry:
     target: str
     detail: str
     created_at: datetime
+
+
+def cli_actor() -> str:
+    """``cli:NAME`` for a change made with the command line (the operating-system user)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def record(

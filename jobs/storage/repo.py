@@ -41,6 +41,7 @@ __all__ = [
     "find_digest",
     "find_scheduled",
     "finding_by_id",
+    "findings_by_id",
     "findings_for",
     "iter_points",
     "latest_day",
@@ -353,6 +354,11 @@ def findings_between(
             .order_by(_FINDINGS.c.day, _FINDINGS.c.id)
         ).all()
     return tuple(_finding_from(r) for r in rows)
+
+
+def findings_by_id(engine: sa.Engine, ids: Sequence[int]) -> tuple[Finding, ...]:
+    """The stored findings ``ids``, in that order (unknown ids are left out)."""
+    return _findings_by_id(engine, ids)
 
 
 def _findings_by_id(engine: sa.Engine, ids: Sequence[int]) -> tuple[Finding, ...]:

@@ -107,3 +107,12 @@ def test_the_demo_prints_how_to_open_the_console_with_a_user_that_signs_in(tmp_p
     sign_in(client, "demo", found.group(1))
     assert "shop-search" in client.get("/").text
     assert '<option value="shop-search"' in client.get("/tuning").text
+    # changes made on the command line are in the console's audit log too, with who
+    env["BAROMETER_STORAGE__DATABASE_URL"] = url
+    (tmp_path / "barometer.toml").write_text('[[properties]]\nname = "shop"\nsource = "demo"\n')
+    for command in (["feedback", "1", "--label", "confirmed"], ["mute", "shop", "--for", "1d"], ["unmute", "1"]):
+        ran = subprocess.run([BAROMETER, *command], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        assert ran.returncode == 0, ran.stderr
+    page = client.get("/audit").text
+    for action, target in (("label", "finding 1"), ("mute", "mute 1"), ("unmute", "mute 1")):
+        assert re.search(rf"<td>cli:[^<]*</td><td>{action}</td><td>{target}</td>", page), action

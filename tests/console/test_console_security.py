@@ -283,3 +283,39 @@ def test_only_admins_manage_users_and_tokens(world: World) -> None:
     assert [e.action for e in audit.recent(world.engine, limit=4)] == [
         "user_remove", "token_remove", "token_create", "user_add",
     ]  # fmt: skip
+
+
+def test_a_session_ends_after_twelve_hours(world: World) -> None:
+    client = TestClient(world.app(), follow_redirects=False)
+    sign_in(client, "ana")
+    world.clock.advance(timedelta(hours=11, minutes=59))
+    assert client.get("/").status_code == 200
+    world.clock.advance(timedelta(minutes=2))
+    assert client.get("/").status_code == 303
+    assert client.get("/api/findings").status_code == 401
+
+
+def test_failed_sign_ins_from_one_address_are_throttled_across_user_names(world: World) -> None:
+    client = TestClient(world.app(), follow_redirects=False)
+
+    def attempt(name: str, password: str) -> int:
+        form = client.get("/login")
+        token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+        assert token is not None
+        return client.post(
+            "/login", data={"username": name, "password": password, "login_token": token.group(1)}
+        ).status_code
+
+    assert [attempt(f"guess{i}", "nope nope nope") for i in range(5)] == [401] * 5
+    assert attempt("vera", PASSWORD) == 429
+    world.clock.advance(timedelta(minutes=15))
+    assert attempt("vera", PASSWORD) == 303
+
+
+def test_a_message_in_a_link_made_elsewhere_is_not_shown(world: World) -> None:
+    client = TestClient(world.app())
+    csrf = sign_in(client, "ana")
+    forged = client.get("/mutes?flash=Your+account+is+locked%2C+call+555-0100&kind=error&sig=0123456789abcdef")
+    assert "555-0100" not in forged.text
+    real = client.post("/mutes", data={"pattern": "nope/", "for": "1d", "csrf_token": csrf})
+    assert "the metric part after the first" in real.text  # the app's own messages still arrive

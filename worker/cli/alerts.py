@@ -121,8 +121,17 @@ def mute(
     end = now + parse_duration(for_) if for_ is not None else parse_until(str(until))
     if end <= now:
         raise InputError(f"--until: {end:%Y-%m-%d %H:%M} UTC is not in the future")
-    created = add_mute(
-        bootstrap.engine(settings), pattern=pattern, until=end, reason=reason, subscription=subscription or "", now=now
+    from worker import audit
+
+    engine = bootstrap.engine(settings)
+    created = add_mute(engine, pattern=pattern, until=end, reason=reason, subscription=subscription or "", now=now)
+    audit.record(
+        engine,
+        actor=audit.cli_actor(),
+        action="mute",
+        target=f"mute {created.id}",
+        detail=f"{created.pattern} until {created.until:%Y-%m-%d %H:%M} UTC" + (f": {reason}" if reason else ""),
+        now=now,
     )
     typer.echo(f"muted {_describe(created)}")
 
@@ -130,9 +139,13 @@ def mute(
 def unmute(mute_id: Annotated[int, typer.Argument(help="The mute's id (see 'barometer mute list').")]) -> None:
     """End a mute now: what it silenced is alerted again from the next digest on."""
     from alerts.mutes import remove_mute
-    from worker import bootstrap
+    from worker import audit, bootstrap
 
-    removed = remove_mute(bootstrap.engine(load_settings()), mute_id, now=datetime.now(UTC))
+    engine, now = bootstrap.engine(load_settings()), datetime.now(UTC)
+    removed = remove_mute(engine, mute_id, now=now)
+    audit.record(
+        engine, actor=audit.cli_actor(), action="unmute", target=f"mute {mute_id}", detail=removed.pattern, now=now
+    )
     typer.echo(f"unmuted {removed.id}: {removed.pattern}")
 
 

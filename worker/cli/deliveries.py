@@ -95,6 +95,18 @@ def deliveries_retry(
     if not results:
         typer.echo("no failed deliveries to retry")
         return
+    from worker import audit, bootstrap
+
+    engine = bootstrap.engine(settings)
+    for line, outcome in results:
+        audit.record(
+            engine,
+            actor=audit.cli_actor(),
+            action="retry",
+            target=f"delivery {line.id}",
+            detail=f"delivery {line.id} ({line.channel} {line.recipient}): {outcome.status.value}",
+            now=clock_for(settings)(),
+        )
     for line, outcome in results:
         what = f"delivery {line.id} ({line.channel} {line.recipient})"
         if outcome.status is DeliveryStatus.SENT:

@@ -29,10 +29,19 @@ def feedback(
 ) -> None:
     """Label a finding; "expected" keeps its points out of every later baseline."""
     from jobs.storage.feedback import record_feedback
-    from worker import bootstrap
+    from worker import audit, bootstrap
 
     engine = bootstrap.engine(load_settings())
-    result = record_feedback(engine, finding_id, label, note=note, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    result = record_feedback(engine, finding_id, label, note=note, now=now)
+    audit.record(
+        engine,
+        actor=audit.cli_actor(),
+        action="label",
+        target=f"finding {finding_id}",
+        detail=label.value + (f": {note}" if note else "") + f" ({result.points} point(s))",
+        now=now,
+    )
     what = (
         f"finding {result.finding_id} ({result.property} {neutralise_bidi(result.series)} {result.metric} {result.day})"
     )

@@ -24,13 +24,6 @@ tokens_app = typer.Typer(help="API tokens for scripts calling /api/...", no_args
 _ROLES = "viewer (read), analyst (also label, mute, tune, retry) or admin"
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def _role(text: str) -> object:
     from worker.web.users import Role
 
@@ -65,7 +58,9 @@ def users_add(
     engine = bootstrap.engine(load_settings())
     now = datetime.now(UTC)
     user = add_user(engine, name, role=chosen, password=password, now=now)
-    audit.record(engine, actor=_actor(), action="user_add", target=f"user {user.name}", detail=user.role.value, now=now)
+    audit.record(
+        engine, actor=audit.cli_actor(), action="user_add", target=f"user {user.name}", detail=user.role.value, now=now
+    )
     typer.echo(f"user {user.name} added ({user.role.value})")
 
 
@@ -90,7 +85,9 @@ def users_remove(name: Annotated[str, typer.Argument(help="Sign-in name.")]) -> 
 
     engine = bootstrap.engine(load_settings())
     removed = remove_user(engine, name)
-    audit.record(engine, actor=_actor(), action="user_remove", target=f"user {removed.name}", now=datetime.now(UTC))
+    audit.record(
+        engine, actor=audit.cli_actor(), action="user_remove", target=f"user {removed.name}", now=datetime.now(UTC)
+    )
     typer.echo(f"user {removed.name} removed; their sessions are ended")
 
 
@@ -108,7 +105,9 @@ def tokens_create(
     engine = bootstrap.engine(load_settings())
     now = datetime.now(UTC)
     token = create_token(engine, name, role=chosen, now=now)
-    audit.record(engine, actor=_actor(), action="token_create", target=f"token {name}", detail=chosen.value, now=now)
+    audit.record(
+        engine, actor=audit.cli_actor(), action="token_create", target=f"token {name}", detail=chosen.value, now=now
+    )
     typer.echo(token)
     typer.echo(f"token {name} ({chosen.value}) created; it is shown only now", err=True)
 
@@ -134,5 +133,5 @@ def tokens_remove(name: Annotated[str, typer.Argument(help="The token's name.")]
 
     engine = bootstrap.engine(load_settings())
     remove_token(engine, name)
-    audit.record(engine, actor=_actor(), action="token_remove", target=f"token {name}", now=datetime.now(UTC))
+    audit.record(engine, actor=audit.cli_actor(), action="token_remove", target=f"token {name}", now=datetime.now(UTC))
     typer.echo(f"token {name} removed")

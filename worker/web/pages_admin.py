@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from jobs.errors import InputError
 from worker import audit
-from worker.web.security import Admin, engine_of
+from worker.web.security import Admin, engine_of, flash_url
 from worker.web.templating import render
 from worker.web.users import Role, add_user, create_token, list_tokens, list_users, remove_token, remove_user
 
@@ -20,11 +19,11 @@ router = APIRouter()
 
 
 def _back(error: str) -> Response:
-    return RedirectResponse(f"/users?error={quote(error[:300], safe='')}", status_code=303)
+    return RedirectResponse(flash_url("/users", error, error=True), status_code=303)
 
 
 @router.get("/users")
-def users(request: Request, user: Admin, error: str = "") -> Response:
+def users(request: Request, user: Admin) -> Response:
     engine = engine_of(request)
     return render(
         request,
@@ -32,8 +31,6 @@ def users(request: Request, user: Admin, error: str = "") -> Response:
         users=list_users(engine),
         tokens=list_tokens(engine),
         roles=[r.value for r in Role],
-        flash=error,
-        flash_kind="error",
         new_token="",
     )
 

@@ -21,7 +21,7 @@ from jobs.storage.feedback import record_feedback
 from worker import audit
 from worker.web import queries
 from worker.web.chart import series_svg
-from worker.web.security import Analyst, Viewer, engine_of
+from worker.web.security import Analyst, Viewer, engine_of, flash_url
 from worker.web.templating import render
 
 __all__ = ["router"]
@@ -126,7 +126,6 @@ def finding(request: Request, finding_id: int, user: Viewer) -> Response:
         deliveries=queries.deliveries_of_finding(engine, finding_id),
         digests=queries.digests_of_finding(engine, finding_id),
         labels=[lab.value for lab in Label],
-        flash=request.query_params.get("labelled", "") and f"Labelled {request.query_params['labelled']}.",
     )
 
 
@@ -157,4 +156,4 @@ def label_finding(
         detail=f"{chosen.value}" + (f": {note.strip()}" if note.strip() else "") + f" ({result.points} point(s))",
         now=now,
     )
-    return RedirectResponse(f"/findings/{finding_id}?labelled={chosen.value}", status_code=303)
+    return RedirectResponse(flash_url(f"/findings/{finding_id}", f"Labelled {chosen.value}."), status_code=303)

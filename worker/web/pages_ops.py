@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from email.message import EmailMessage
 from typing import Annotated, cast
 
@@ -29,7 +29,7 @@ from jobs.storage.tables import DeliveryRow, DigestRow
 from worker import audit
 from worker.cli.alerts import parse_duration
 from worker.delivery import retry_deliveries
-from worker.web.security import Analyst, Viewer, engine_of
+from worker.web.security import Analyst, Viewer, engine_of, flash_url
 from worker.web.templating import render
 
 __all__ = ["router"]
@@ -42,7 +42,7 @@ EMAIL_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame
 
 
 @router.get("/deliveries")
-def deliveries(request: Request, user: Viewer, status: str = "", retried: str = "", error: str = "") -> Response:
+def deliveries(request: Request, user: Viewer, status: str = "") -> Response:
     chosen = [DeliveryStatus(status)] if status in {s.value for s in DeliveryStatus} else list(DeliveryStatus)
     lines = list_deliveries(engine_of(request), statuses=tuple(chosen))
     lines = tuple(sorted(lines, key=lambda line: line.id, reverse=True)[:500])
@@ -52,8 +52,6 @@ def deliveries(request: Request, user: Viewer, status: str = "", retried: str = 
         lines=lines,
         status=status,
         statuses=[s.value for s in DeliveryStatus],
-        flash=error or retried,
-        flash_kind="error" if error else "ok",
     )
 
 
@@ -63,7 +61,7 @@ def retry(request: Request, delivery_id: int, user: Analyst) -> Response:
     try:
         results = retry_deliveries(settings, ids=[delivery_id], now=now)
     except AlertsError as exc:
-        return RedirectResponse(f"/deliveries?error={_q(str(exc))}", status_code=303)
+        return RedirectResponse(flash_url("/deliveries", str(exc), error=True), status_code=303)
     outcome = ", ".join(
         f"delivery {line.id} ({line.channel} {line.recipient}): {result.status.value}"
         + (f": {' '.join(result.error.split())[:200]}" if result.status is not DeliveryStatus.SENT else "")
@@ -72,13 +70,7 @@ def retry(request: Request, delivery_id: int, user: Analyst) -> Response:
     audit.record(
         engine_of(request), actor=user.name, action="retry", target=f"delivery {delivery_id}", detail=outcome, now=now()
     )
-    return RedirectResponse(f"/deliveries?retried={_q(outcome or 'nothing to retry')}", status_code=303)
-
-
-def _q(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text[:300], safe="")
+    return RedirectResponse(flash_url("/deliveries", outcome or "nothing to retry"), status_code=303)
 
 
 @router.get("/digests")
@@ -156,7 +148,7 @@ def _html_with_images(message: EmailMessage) -> str:
 
 
 @router.get("/mutes")
-def mutes(request: Request, user: Viewer, all_: Annotated[str, Query(alias="all")] = "", error: str = "") -> Response:
+def mutes(request: Request, user: Viewer, all_: Annotated[str, Query(alias="all")] = "") -> Response:
     now = request.app.state.now()
     found = list_mutes(engine_of(request), now=now, include_inactive=bool(all_))
     subs = [s.name for s in request.app.state.settings.subscriptions]
@@ -167,8 +159,6 @@ def mutes(request: Request, user: Viewer, all_: Annotated[str, Query(alias="all"
         now=now,
         show_all=bool(all_),
         subscriptions=subs,
-        flash=error,
-        flash_kind="error",
     )
 
 
@@ -196,7 +186,7 @@ def create_mute(
             now=now,
         )
     except (AlertsError, InputError) as exc:
-        return RedirectResponse(f"/mutes?error={_q(str(exc))}", status_code=303)
+        return RedirectResponse(flash_url("/mutes", str(exc), error=True), status_code=303)
     audit.record(
         engine,
         actor=user.name,
@@ -214,7 +204,7 @@ def end_mute(request: Request, mute_id: int, user: Analyst) -> Response:
     try:
         ended = remove_mute(engine, mute_id, now=now)
     except AlertsError as exc:
-        return RedirectResponse(f"/mutes?error={_q(str(exc))}", status_code=303)
+        return RedirectResponse(flash_url("/mutes", str(exc), error=True), status_code=303)
     audit.record(engine, actor=user.name, action="unmute", target=f"mute {mute_id}", detail=ended.pattern, now=now)
     return RedirectResponse("/mutes", status_code=303)
 
@@ -239,7 +229,3 @@ def llm(request: Request, user: Viewer) -> Response:
 def audit_log(request: Request, user: Viewer, page: Annotated[int, Query(ge=1)] = 1) -> Response:
     entries = audit.recent(engine_of(request), limit=101, offset=(page - 1) * 100)
     return render(request, "audit.html", entries=entries[:100], page=page, more=len(entries) > 100)
-
-
-def _aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at

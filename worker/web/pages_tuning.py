@@ -8,14 +8,15 @@ the database (:mod:`worker.tuning`) and writes the audit log.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from jobs.detection.params import DirectionFilter
 from jobs.errors import BarometerError
 from worker import tuning
-from worker.web.security import Analyst, Viewer, engine_of
+from worker.web.security import Analyst, Viewer, engine_of, flash_url
 from worker.web.templating import render
 
 __all__ = ["router"]
@@ -52,12 +53,10 @@ def _form(request: Request, *, property_name: str, metric: str) -> dict[str, Any
 def tuning_page(
     request: Request,
     user: Viewer,
-    property_: Annotated[str, Form(alias="property")] = "",
+    property_: Annotated[str, Query(alias="property")] = "",
     metric: str = "",
-    saved: str = "",
 ) -> Response:
-    property_name = request.query_params.get("property", property_)
-    context = _form(request, property_name=property_name, metric=metric)
+    context = _form(request, property_name=property_, metric=metric)
     return render(
         request,
         "tuning.html",
@@ -65,7 +64,6 @@ def tuning_page(
         proposed=context["current"],
         weeks=8,
         preview=None,
-        flash=saved and f"Saved {saved}.",
     )
 
 
@@ -153,7 +151,5 @@ def save(
             status_code=400,
         )
     tuning.save(engine_of(request), property_, metric, knobs, actor=user.name, now=request.app.state.now())
-    from urllib.parse import urlencode
-
-    query = urlencode({"property": property_, "metric": metric, "saved": f"{property_}/{metric}"})
-    return RedirectResponse(f"/tuning?{query}", status_code=303)
+    where = f"/tuning?{urlencode({'property': property_, 'metric': metric})}"
+    return RedirectResponse(flash_url(where, f"Saved {property_}/{metric}."), status_code=303)

@@ -185,7 +185,7 @@ def choices(engine: sa.Engine) -> dict[str, list[str]]:
 
 
 def finding_by_id(engine: sa.Engine, finding_id: int) -> Finding | None:
-    found = repo._findings_by_id(engine, [finding_id])
+    found = repo.findings_by_id(engine, [finding_id])
     return found[0] if found else None
 
 

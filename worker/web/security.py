@@ -8,11 +8,13 @@ Handlers declare what they need with the dependencies here (``Viewer``, ``Analys
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
@@ -141,3 +143,25 @@ class SecurityHeaders(BaseHTTPMiddleware):
             "Cache-Control", "public, max-age=3600" if request.url.path.startswith("/static/") else "no-store"
         )
         return response
+
+
+#: Signs the one-line messages a redirect carries (a link someone else made cannot put words on a page).
+_FLASH_KEY = secrets.token_bytes(32)
+
+
+def flash_url(path: str, text: str, *, error: bool = False) -> str:
+    """``path`` with ``text`` as a signed message to show once the browser lands there."""
+    text = " ".join(text.split())[:300]
+    kind = "error" if error else "ok"
+    sig = hmac.new(_FLASH_KEY, f"{kind}:{text}".encode(), hashlib.sha256).hexdigest()[:32]
+    joiner = "&" if "?" in path else "?"
+    return f"{path}{joiner}{urlencode({'flash': text, 'kind': kind, 'sig': sig})}"
+
+
+def flash_of(request: Request) -> tuple[str, str]:
+    """The signed message of the request's URL and its kind (``ok``/``error``), or ``("", "")``."""
+    text, kind, sig = (request.query_params.get(k, "") for k in ("flash", "kind", "sig"))
+    if not text or kind not in ("ok", "error"):
+        return "", ""
+    good = hmac.new(_FLASH_KEY, f"{kind}:{text}".encode(), hashlib.sha256).hexdigest()[:32]
+    return (text, kind) if hmac.compare_digest(good, sig) else ("", "")

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from jobs.naming import metric_label, neutralise_bidi, series_label
-from worker.web.security import current_session
+from worker.web.security import current_session, flash_of
 
 __all__ = ["render", "templates"]
 
@@ -56,4 +56,6 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context.setdefault("user", None if session is None else session.user)
     context.setdefault("csrf", "" if session is None else session.csrf)
     context.setdefault("path", request.url.path)
+    if not context.get("flash"):
+        context["flash"], context["flash_kind"] = flash_of(request)
     return templates.TemplateResponse(request, name, context, status_code=status_code)
