@@ -430,6 +430,11 @@ class Digest:
     missing: tuple[str, ...] = ()
     #: Each property's data date and source, so a reader is told why the dates differ.
     sources: tuple[DataDate, ...] = ()
+    #: Days the digest covers, ending on ``data_date`` (7: a weekly summary).
+    period_days: int = 1
+    #: A weekly summary's problems seen earlier in the period and back to normal since
+    #: (each one's last finding).
+    recovered: tuple[Finding, ...] = ()
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -17,7 +17,7 @@ from typing import Any
 
 from alerts.render import clean
 from alerts.render.links import Links, ReportLink
-from alerts.render.view import DigestView, FindingView, IncidentView, build_view, changes
+from alerts.render.view import DigestView, FindingView, IncidentView, build_view
 from jobs.domain import Digest, Severity
 from jobs.naming import neutralise_bidi
 
@@ -136,7 +136,7 @@ def render_slack(digest: Digest, *, links: Links | None = None) -> dict[str, Any
     header = escape(clean(view.subject, limit=MAX_HEADER))
     alarm = ":rotating_light: " if view.immediate else ""
     summary = escape(" ".join(view.lead)) or escape(view.quiet if not view.count else view.subject)
-    meta = f"{escape(view.where)} · {view.data_date}" + (f" · {changes(view.count)}" if view.count else "")
+    meta = f"{escape(view.where)} · {view.data_date}" + (f" · {view.counted}" if view.count else "")
     head: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cap(alarm + header, MAX_HEADER), "emoji": True}},
         _context(meta),
@@ -149,6 +149,8 @@ def render_slack(digest: Digest, *, links: Links | None = None) -> dict[str, Any
     tail: list[dict[str, Any]] = []
     if view.ongoing:
         tail.append(_context("*Still ongoing:* " + " · ".join(escape(line) for line in view.ongoing)))
+    if view.recovered:
+        tail.append(_context("*Recovered this week:* " + " · ".join(escape(line) for line in view.recovered)))
     if view.dates:
         tail.append(_context(" · ".join(escape(d) for d in view.dates)))
     brief = _brief(view)

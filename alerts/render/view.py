@@ -9,7 +9,9 @@ Reading order, for a reader with one minute:
 4. the rest one line each, and "and N more" pointing at the full list;
 5. what is still ongoing, compactly; and each source's data date, with why it lags.
 
-Every count a reader sees (subject, lead, body) is ``len(incidents)``.
+Every count a reader sees (subject, lead, body) is ``len(incidents)``. A weekly summary
+(``Digest.period_days`` 7) reads "Week to Dec 5", counts what is still open, and lists what
+recovered during the week.
 """
 
 from __future__ import annotations
@@ -57,8 +59,9 @@ _LAG = {
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"'(])")
 
 
-def changes(n: int) -> str:
-    return f"{n} change{'s' if n != 1 else ''}"
+def changes(n: int, *, weekly: bool = False) -> str:
+    """``"6 changes"``; in a weekly summary ``"3 still open"``."""
+    return f"{n} still open" if weekly else f"{n} change{'s' if n != 1 else ''}"
 
 
 def _month_day(d: date) -> str:
@@ -100,7 +103,8 @@ class IncidentView:
 class DigestView:
     subject: str
     where: str
-    data_date: str  # "Dec 5"
+    data_date: str  # "Dec 5", or "Week to Dec 5"
+    counted: str  # "6 changes" (a weekly summary: "3 still open")
     lead: tuple[str, ...]  # at most MAX_LEAD_SENTENCES sentences
     count: int  # changes: every count the reader sees
     full: tuple[IncidentView, ...]  # in full (at most MAX_FULL)
@@ -112,6 +116,7 @@ class DigestView:
     notices: tuple[str, ...]
     immediate: bool
     quiet: str  # what an empty digest says
+    recovered: tuple[str, ...] = ()  # a weekly summary: "Sessions fell 39% (last seen Dec 2)"
 
 
 def lead_sentences(text: str, *, limit: int = MAX_LEAD_SENTENCES) -> tuple[str, ...]:
@@ -127,7 +132,13 @@ def subject(digest: Digest, *, limit: int = 110) -> str:
     where = properties_label(digest)
     incidents = incidents_of(digest)
     prefix = "Follow-up: " if "/follow-up/" in digest.subscription else ""
+    weekly = digest.period_days > 1
+    if weekly:
+        prefix = f"Week to {_month_day(digest.data_date)}: "
     if not incidents:
+        if weekly:
+            back = f"{len(digest.recovered)} recovered, " if digest.recovered else ""
+            return clean(f"{prefix}{back}nothing still open on {where}", limit=limit)
         quiet = "Nothing new" if digest.held_back else "All quiet"
         return clean(f"{prefix}{quiet} on {where} for {_month_day(digest.data_date)}", limit=limit)
     top = [short_phrase(i.lead) for i in incidents[:2]]
@@ -135,7 +146,8 @@ def subject(digest: Digest, *, limit: int = 110) -> str:
     if digest.immediate:
         more = f" (+{len(incidents) - 1} more)" if len(incidents) > 1 else ""
         return clean(f"{prefix}Alert on {where}: {top[0][:1].lower() + top[0][1:]}{more}", limit=limit)
-    tail = f" ({changes(len(incidents))} on {where})"
+    back = f", {len(digest.recovered)} recovered" if weekly and digest.recovered else ""
+    tail = f" ({changes(len(incidents), weekly=weekly)}{back} on {where})"
     head = "; ".join(top)
     if len(prefix + head + tail) > limit:
         head = top[0]
@@ -194,15 +206,19 @@ def build_view(digest: Digest, *, links: Links | None = None, max_full: int = MA
     brief = tuple(brief_all[: max(0, 3 * max_full - len(full))])
     where = properties_label(digest)
     dates = tuple(lag_line(s.source, s.property, s.through) for s in digest.sources)
+    weekly = digest.period_days > 1
     quiet = (
         "Nothing new: the problems below are ongoing and were reported before."
         if digest.held_back
         else "Nothing unusual: every watched metric stayed within its expected range."
     )
+    if weekly:
+        quiet = "Nothing is still open at the end of the week."
     return DigestView(
         subject=subject(digest),
         where=where,
-        data_date=_month_day(digest.data_date),
+        data_date=f"Week to {_month_day(digest.data_date)}" if weekly else _month_day(digest.data_date),
+        counted=changes(len(views), weekly=weekly),
         lead=lead_sentences(digest.summary),
         count=len(views),
         full=full,
@@ -214,4 +230,8 @@ def build_view(digest: Digest, *, links: Links | None = None, max_full: int = MA
         notices=tuple(clean(n, limit=500) for n in digest.notices),
         immediate=digest.immediate,
         quiet=quiet,
+        recovered=tuple(
+            clean(f"{title(f)} (last seen {_month_day(f.anomaly.day)})", limit=300)
+            for f in digest.recovered[:MAX_ONGOING]
+        ),
     )

@@ -37,10 +37,12 @@ class StoredLayout:
     #: Per incident (same order): when an earlier alert told it ("" when none).
     alerted: tuple[str, ...] = ()
     sources: tuple[DataDate, ...] = ()
+    period_days: int = 1
+    recovered: tuple[int, ...] = ()
 
     def finding_ids(self) -> list[int]:
         ids = [i for shown, hidden, _ in self.incidents for i in (*shown, *hidden)]
-        return ids + [i for i, _ in self.held_back]
+        return ids + [i for i, _ in self.held_back] + list(self.recovered)
 
     def resolve(self, digest: Digest, findings: Mapping[int, Finding]) -> Digest:
         """``digest`` with its incidents and held-back findings; ids no longer stored are skipped."""
@@ -55,7 +57,15 @@ class StoredLayout:
             if pick(shown)
         )
         held = tuple(HeldBack(findings[i], reason) for i, reason in self.held_back if i in findings)
-        return replace(digest, incidents=incidents, held_back=held, immediate=self.immediate, sources=self.sources)
+        return replace(
+            digest,
+            incidents=incidents,
+            held_back=held,
+            immediate=self.immediate,
+            sources=self.sources,
+            period_days=self.period_days,
+            recovered=pick(self.recovered),
+        )
 
 
 def _ids(findings: tuple[Finding, ...], what: str) -> list[int]:
@@ -82,6 +92,8 @@ def write_layout(conn: sa.Connection, digest_id: int, digest: Digest) -> None:
             if digest.sources
             else {}
         ),
+        **({"period_days": digest.period_days} if digest.period_days != 1 else {}),
+        **({"recovered": _ids(digest.recovered, "recovered")} if digest.recovered else {}),
         "held_back": [[_ids((h.finding,), "held-back")[0], h.reason] for h in digest.held_back],
     }
     conn.execute(
@@ -109,4 +121,6 @@ def read_layout(conn: sa.Connection, digest_id: int) -> StoredLayout | None:
         held_back=tuple((int(i), str(reason)) for i, reason in payload.get("held_back", ())),
         alerted=tuple(str(item.get("alerted", "")) for item in payload.get("incidents", ())),
         sources=tuple(DataDate(str(p), str(s), date.fromisoformat(str(d))) for p, s, d in payload.get("sources", ())),
+        period_days=int(payload.get("period_days", 1)),
+        recovered=tuple(int(i) for i in payload.get("recovered", ())),
     )
