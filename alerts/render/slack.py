@@ -15,9 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from alerts.render import clean
 from alerts.render.links import Links, ReportLink
-from alerts.render.view import DigestView, FindingView, IncidentView, build_view
+from alerts.render.view import DigestView, FindingView, IncidentView, build_view, subject
 from jobs.domain import Digest, Severity
 from jobs.naming import neutralise_bidi
 
@@ -133,8 +132,8 @@ def render_slack(digest: Digest, *, links: Links | None = None) -> dict[str, Any
     """The Block Kit payload for ``digest`` (see the module docstring)."""
     links = links or Links()
     view = build_view(digest, links=links)
-    header = escape(clean(view.subject, limit=MAX_HEADER))
     alarm = ":rotating_light: " if view.immediate else ""
+    header = escape(subject(digest, limit=MAX_HEADER - len(alarm)))
     summary = escape(" ".join(view.lead)) or escape(view.quiet if not view.count else view.subject)
     meta = f"{escape(view.where)} · {view.data_date}" + (f" · {view.counted}" if view.count else "")
     head: list[dict[str, Any]] = [

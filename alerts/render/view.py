@@ -49,6 +49,8 @@ __all__ = [
 MAX_FULL = 5
 MAX_LEAD_SENTENCES = 3
 MAX_ONGOING = 10
+#: A chat header's length: the top change alone when two do not fit.
+SHORT_SUBJECT = 75
 
 #: Why each source's newest day lags, as a reader is told.
 _LAG = {
@@ -117,6 +119,7 @@ class DigestView:
     immediate: bool
     quiet: str  # what an empty digest says
     recovered: tuple[str, ...] = ()  # a weekly summary: "Sessions fell 39% (last seen Dec 2)"
+    short_subject: str = ""  # the subject in at most SHORT_SUBJECT characters (chat headers)
 
 
 def lead_sentences(text: str, *, limit: int = MAX_LEAD_SENTENCES) -> tuple[str, ...]:
@@ -216,6 +219,7 @@ def build_view(digest: Digest, *, links: Links | None = None, max_full: int = MA
         quiet = "Nothing is still open at the end of the week."
     return DigestView(
         subject=subject(digest),
+        short_subject=subject(digest, limit=SHORT_SUBJECT),
         where=where,
         data_date=f"Week to {_month_day(digest.data_date)}" if weekly else _month_day(digest.data_date),
         counted=changes(len(views), weekly=weekly),
