@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
-import sqlalchemy as sa
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from alerts import history, outbox
 from alerts.mutes import active_mutes
 from alerts.policy import Plan, PolicyParams, plan
-from jobs.domain import DataDate, Delivery, DeliveryStatus, Digest, Finding, Incident
-from jobs.hourly import store as hourly_store
+from jobs.domain import DataDate, Delivery, DeliveryStatus, Digest, Finding
 from jobs.storage import llm_calls, repo
 from jobs.storage.runs import latest_failures
 from worker import bootstrap
+from worker.digest_notes import source_of, told_hourly
 from worker.settings import Settings, SubscriptionSettings
 
 __all__ = [
@@ -40,7 +37,6 @@ __all__ = [
     "alert_name",
     "build_digest",
     "build_follow_up",
-    "build_weekly",
     "deliver_alert",
     "flush_alerts",
     "follow_up_name",
@@ -171,116 +167,6 @@ def build_digest(
     if saved.id is not None:
         llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
     return saved
-
-
-#: Days a weekly summary covers, ending on each property's newest final day.
-WEEK_DAYS = 7
-
-
-def build_weekly(
-    settings: Settings,
-    name: str,
-    dates: Mapping[str, date],
-    *,
-    problems: Mapping[str, str],
-    now: Clock,
-    scheduled_day: date | None = None,
-) -> Digest:
-    """Plan and store ``name``'s weekly summary: the problems of each property's last
-    :data:`WEEK_DAYS` days. A problem seen on the newest day is still open (an incident, told
-    in full); one seen earlier in the week only has recovered (listed with its last finding).
-    Mutes and the severity floor apply; nothing is held back as "already told": the week is
-    told whole."""
-    subscription = settings.subscription(name)
-    engine = bootstrap.engine(settings)
-    latest: dict[str, Finding] = {}
-    for prop_name, day in dates.items():
-        prop_id = repo.property_id(engine, prop_name)
-        if prop_id is None:
-            continue
-        for offset in range(WEEK_DAYS - 1, -1, -1):  # oldest first: a later finding replaces an earlier one
-            for f in repo.findings_for(engine, prop_id, day - timedelta(days=offset)):
-                if f.severity.at_least(subscription.min_severity):
-                    latest[history.problem_key(f)] = f
-    last_day = dict(dates)
-    still = [f for f in latest.values() if f.anomaly.day == last_day[f.anomaly.property]]
-    over = tuple(
-        sorted(
-            (f for f in latest.values() if f.anomaly.day != last_day[f.anomaly.property]),
-            key=lambda f: (f.anomaly.day, f.dedupe_key),
-        )
-    )
-    at = now()
-    params = PolicyParams(min_severity=subscription.min_severity, dedup_days=0, escalation=subscription.escalation)
-    planned = plan(still, params=params, subscription=name, mutes=active_mutes(engine, now=at))
-    key_date = max(dates.values())
-    summary = bootstrap.summariser_for(settings, subscription).summarise(planned.leads, data_date=key_date)
-    notices = [f"{prop}: no fresh data ({reason})" for prop, reason in sorted(problems.items())]
-    digest = Digest(
-        subscription=name,
-        data_date=key_date,
-        properties=subscription.properties,
-        findings=planned.findings,
-        headline=summary.headline,
-        summary=summary.text,
-        generated_at=at,
-        summariser=summary.summariser,
-        notices=tuple(notices),
-        incidents=planned.incidents,
-        held_back=planned.held_back,
-        scheduled_day=scheduled_day,
-        missing=tuple(sorted(problems)),
-        sources=tuple(DataDate(p, source_of(settings, p), d) for p, d in sorted(dates.items())),
-        period_days=WEEK_DAYS,
-        recovered=over,
-    )
-    saved = repo.save_digest(engine, digest)
-    if saved.id is not None:
-        llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
-    return saved
-
-
-def source_of(settings: Settings, property_name: str) -> str:
-    """``ga4``, ``gsc`` or ``csv``: whose counting a property's dates follow (the demo's
-    synthetic properties behave like the source they imitate)."""
-    prop = settings.property(property_name)
-    return prop.id if prop.source == "demo" and prop.id in ("ga4", "gsc") else prop.source
-
-
-def told_hourly(
-    engine: sa.Engine, incidents: Sequence[Incident], *, since: date, until: datetime
-) -> tuple[Incident, ...]:
-    """``incidents``, those the hourly watch already alerted marked "alerted at 10:40 (hourly
-    watch)" (local time of the property): the digest then tells them in one line.
-
-    An incident matches when one of its findings is the same problem (property, series,
-    metric, direction) as an hourly incident that started on the finding's day and whose
-    alert went out before ``until``.
-    """
-    props = sorted({f.anomaly.property for i in incidents for f in i.findings})
-    if not props:
-        return tuple(incidents)
-    start = datetime.combine(since - timedelta(days=1), time.min, tzinfo=UTC)
-    alerted = hourly_store.alerted_between(engine, props, since=start, until=until)
-    out = []
-    for incident in incidents:
-        told = ""
-        for f in incident.findings:
-            hit = next(
-                (
-                    h
-                    for h in alerted
-                    if h.problem_key == history.problem_key(f) and h.start_local.date() == f.anomaly.day
-                ),
-                None,
-            )
-            if hit is not None:
-                local = hit.alerted_at.astimezone(ZoneInfo(hit.timezone))
-                on = "" if local.date() == f.anomaly.day else f" on {local:%b} {local.day}"
-                told = f"alerted at {local:%H:%M}{on} (hourly watch)"
-                break
-        out.append(replace(incident, alerted=told) if told else incident)
-    return tuple(out)
 
 
 def follow_up_name(subscription: str, property_name: str) -> str:

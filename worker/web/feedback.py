@@ -25,7 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from alerts.render.email import render_full_list
-from alerts.signing import BadLink, Claim, Signer
+from alerts.signing import BadLink, Claim
 from jobs.domain import Label
 from jobs.storage import repo
 from jobs.storage.feedback import record_feedback
@@ -63,7 +63,7 @@ def _claim(request: Request, token: str, purpose: str) -> Claim:
     signer = bootstrap.link_signer(settings)
     if signer is None:
         raise BadLink("links are not enabled on this server (no link secret is set)")
-    return Signer.verify(signer, token, purpose=purpose, now=request.app.state.now())
+    return signer.verify(token, purpose=purpose, now=request.app.state.now())
 
 
 def _bad(exc: BadLink) -> HTMLResponse:
