@@ -58,6 +58,7 @@ _LAG = {
     "gsc": ("Search Console", "Google finalises it about 3 days later"),
     "csv": ("Imported data", "the newest day in the imported file"),
 }
+_MUTE_ID = re.compile(r" \(mute \d+(?:: ([^)]*))?\)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"'(])")
 
 
@@ -192,8 +193,13 @@ def _incident_view(incident: Incident, links: Links) -> IncidentView:
     )
 
 
+def _reason(reason: str) -> str:
+    """A held-back reason without internal ids: ``"(mute 3: tag migration)"`` -> ``"(tag migration)"``."""
+    return _MUTE_ID.sub(lambda m: f" ({m.group(1)})" if m.group(1) else "", reason)
+
+
 def _ongoing(digest: Digest) -> tuple[str, ...]:
-    lines = [clean(f"{title(h.finding)}: {h.reason}", limit=300) for h in digest.held_back[:MAX_ONGOING]]
+    lines = [clean(f"{title(h.finding)}: {_reason(h.reason)}", limit=300) for h in digest.held_back[:MAX_ONGOING]]
     if len(digest.held_back) > MAX_ONGOING:
         lines.append(f"and {len(digest.held_back) - MAX_ONGOING} more")
     return tuple(lines)
