@@ -165,7 +165,7 @@ def lag_line(source: str, property_name: str, through: date) -> str:
     return clean(f"{name} ({property_name}) through {_month_day(through)}: {why}", limit=200)
 
 
-def _finding_view(finding: Finding, links: Links) -> FindingView:
+def _finding_view(finding: Finding, links: Links, *, also: tuple[Finding, ...] = ()) -> FindingView:
     return FindingView(
         finding=finding,
         title=title(finding),
@@ -175,7 +175,7 @@ def _finding_view(finding: Finding, links: Links) -> FindingView:
         driver=driver_line(finding),
         contributors=contributor_lines(finding),
         report=links.report(finding),
-        feedback=links.feedback(finding),
+        feedback=links.feedback(finding, also=also),
     )
 
 
@@ -183,7 +183,7 @@ def _incident_view(incident: Incident, links: Links) -> IncidentView:
     lead = incident.lead
     outage = lead.anomaly.kind is Kind.OUTAGE
     return IncidentView(
-        lead=_finding_view(lead, links),
+        lead=_finding_view(lead, links, also=incident.parts),
         parts=tuple(_finding_view(f, links) for f in incident.parts[:MAX_FULL]),
         severity=incident.severity,
         note=clean(incident.note, limit=300),

@@ -99,9 +99,11 @@ def feedback_record(request: Request, token: str) -> HTMLResponse:
         return _bad(BadLink("this link asks for a label barometer does not know"))
     settings: Settings = request.app.state.settings
     engine = bootstrap.engine(settings)
-    if repo.finding_by_id(engine, claim.finding_id) is None:
+    stored = [i for i in claim.finding_ids if repo.finding_by_id(engine, i) is not None]
+    if not stored:
         return _page("<h1>This change is no longer stored</h1><p>Nothing was recorded.</p>", status=404)
-    record_feedback(engine, claim.finding_id, label, note="from a link in a message", now=request.app.state.now())
+    for finding_id in stored:  # the incident's lead and its parts, labelled together
+        record_feedback(engine, finding_id, label, note="from a link in a message", now=request.app.state.now())
     words = html.escape(_WORDS.get(label.value, label.value))
     return _page(f"<h1>Thank you</h1><p>Recorded: this change was {words}. It tunes what is alerted next.</p>")
 
