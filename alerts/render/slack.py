@@ -134,7 +134,7 @@ def render_slack(digest: Digest, *, links: Links | None = None) -> dict[str, Any
     view = build_view(digest, links=links)
     alarm = ":rotating_light: " if view.immediate else ""
     header = escape(subject(digest, limit=MAX_HEADER - len(alarm)))
-    summary = escape(" ".join(view.lead)) or escape(view.quiet if not view.count else view.subject)
+    summary = escape(" ".join(view.lead)) or escape(view.quiet or view.subject)
     meta = f"{escape(view.where)} · {view.data_date}" + (f" · {view.counted}" if view.count else "")
     head: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cap(alarm + header, MAX_HEADER), "emoji": True}},
@@ -143,7 +143,7 @@ def render_slack(digest: Digest, *, links: Links | None = None) -> dict[str, Any
     ]
     if view.notices:
         head.append({"type": "context", "elements": [_mrkdwn(":warning: " + escape(n)) for n in view.notices[:10]]})
-    if not view.count:
+    if not view.count and view.quiet:
         head.append(_section(escape(view.quiet)))
     tail: list[dict[str, Any]] = []
     if view.ongoing:

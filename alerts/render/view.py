@@ -139,6 +139,8 @@ def subject(digest: Digest, *, limit: int = 110) -> str:
     weekly = digest.period_days > 1
     if weekly:
         prefix = f"Week to {_month_day(digest.data_date)}: "
+    if not incidents and digest.immediate and digest.headline:  # e.g. an hourly "Recovered on shop: ..."
+        return clean(digest.headline, limit=limit)
     if not incidents:
         if weekly:
             back = f"{len(digest.recovered)} recovered, " if digest.recovered else ""
@@ -223,6 +225,8 @@ def build_view(digest: Digest, *, links: Links | None = None, max_full: int = MA
     )
     if weekly:
         quiet = "Nothing is still open at the end of the week."
+    if digest.immediate:
+        quiet = ""  # an alert without incidents (a recovery follow-up) says it in its lead
     return DigestView(
         subject=subject(digest),
         short_subject=subject(digest, limit=SHORT_SUBJECT),
