@@ -60,7 +60,7 @@ def ga4_url(property_id: str, *, series: str, start: date, end: date) -> str:
     """The GA4 report for ``series`` (``total`` or ``dimension:value``) over ``start``..``end``."""
     number = property_id.rpartition("/")[2]
     params = f"_u.date00={_day(start)}&_u.date01={_day(end)}"
-    report = "reports-snapshot"
+    report = "lifecycle-traffic-acquisition-v2"  # a total: by channel, where a change shows first
     if series != TOTAL_SERIES:
         dimension, _, value = series.partition(":")
         report = _GA4_REPORTS.get(dimension, "lifecycle-traffic-acquisition-v2")

@@ -33,7 +33,7 @@ def test_ga4_link_of_a_total_has_no_filter() -> None:
     url = ga4_url("properties/9", series="total", start=START, end=END)
     assert url == (
         "https://analytics.google.com/analytics/web/#/p9/reports/explorer"
-        "?params=_u.date00%3D20261108%26_u.date01%3D20261205&r=reports-snapshot"
+        "?params=_u.date00%3D20261108%26_u.date01%3D20261205&r=lifecycle-traffic-acquisition-v2"
     )
 
 
