@@ -233,7 +233,8 @@ def build_view(digest: Digest, *, links: Links | None = None, max_full: int = MA
         where=where,
         data_date=f"Week to {_month_day(digest.data_date)}" if weekly else _month_day(digest.data_date),
         counted=changes(len(views), weekly=weekly),
-        lead=lead_sentences(digest.summary),
+        # with only ongoing problems, a summary of "nothing unusual" would contradict the list below
+        lead=() if not views and digest.held_back and not digest.immediate else lead_sentences(digest.summary),
         count=len(views),
         full=full,
         brief=brief,

@@ -105,6 +105,7 @@ def test_a_digest_with_only_ongoing_problems_says_nothing_new() -> None:
     html, text = _parts(quiet)
     assert "Nothing new: the problems below are ongoing and were reported before." in text
     assert "Nothing unusual" not in html
+    assert "Key events nearly stopped" not in text  # the summary of findings it no longer shows
 
 
 def test_an_immediate_alert_is_marked_as_such() -> None:
