@@ -3,7 +3,7 @@
 Uses matplotlib's object API (``Figure`` + the Agg canvas) rather than ``pyplot``: no
 global figure registry, no backend switch, safe in worker threads. Output is
 deterministic for a given matplotlib version (no timestamps or software tag in the PNG).
-Sized for a phone (560 x 210 px, labels large enough at 375 px wide) and stored as a
+Sized for a phone (480 x 200 px, labels still legible shrunk to a 375 px screen) and stored as a
 palette PNG (about 10 KB); light on white, so it stays readable in dark mode too.
 matplotlib and Pillow are imported on first use: a worker that sends no email never pays
 for them.
@@ -18,18 +18,18 @@ from jobs.domain import ChartData
 
 __all__ = ["render_chart"]
 
-_WIDTH_IN, _HEIGHT_IN, _DPI = 5.6, 2.1, 100  # 560 x 210 px
+_WIDTH_IN, _HEIGHT_IN, _DPI = 4.8, 2.0, 100  # 480 x 200 px
 _ACTUAL = "#1f4e79"
 _EXPECTED = "#7f7f7f"
 _BAND = "#d9e2ec"
 _MARK = "#c0392b"
 _MAX_TICKS = 4
-_MAX_TITLE = 40  # leaves room for the legend on the right
+_MAX_TITLE = 34  # leaves room for the legend on the right
 _COLOURS = 32  # palette size of the PNG
 
 
 def render_chart(chart: ChartData, *, title: str) -> bytes:
-    """A 560x210 palette PNG of ``chart``: shaded expected band, dashed expected line, actual line,
+    """A 480x200 palette PNG of ``chart``: shaded expected band, dashed expected line, actual line,
     the last actual point marked. ``title`` is shown verbatim (no mathtext parsing)."""
     n = len(chart.dates)
     for name in ("actual", "expected", "lower", "upper"):
@@ -59,16 +59,16 @@ def render_chart(chart: ChartData, *, title: str) -> bytes:
             ticks.pop()
         ticks.append(n - 1)
     ax.set_xticks(ticks, [chart.dates[i].strftime("%b %d") for i in ticks])
-    ax.tick_params(labelsize=10, length=2)
+    ax.tick_params(labelsize=11, length=2)
     # fig.text, not ax.set_title: the title needs no layout pass (a third of the draw time)
-    fig.text(0.02, 0.92, _short(title), fontsize=11, parse_math=False)
+    fig.text(0.02, 0.91, _short(title), fontsize=12, parse_math=False)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.margins(x=0.01)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.grid(axis="y", color="#eeeeee", linewidth=0.6)
-    ax.legend(fontsize=9, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3, borderaxespad=0.1)
-    fig.subplots_adjust(left=0.1, right=0.94, top=0.8, bottom=0.14)
+    ax.legend(fontsize=10, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3, borderaxespad=0.1)
+    fig.subplots_adjust(left=0.12, right=0.93, top=0.76, bottom=0.15)
     raw = io.BytesIO()
     fig.savefig(raw, format="rgba", dpi=_DPI)
     return _palette_png(raw.getvalue(), (round(_WIDTH_IN * _DPI), round(_HEIGHT_IN * _DPI)))

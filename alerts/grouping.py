@@ -11,8 +11,10 @@ findings on the same property, day and direction when
 2. both are on the same breakdown series (one page, several metrics);
 3. one is on the total and lists the other's series among its contributors (the drop
    and what drove it) — for an outage, only on the same metric;
-4. both are breakdown children of the same metric, dimension and kind, and neither is
-   an outage (many pages or queries moving together);
+4. both are breakdown children of the same metric, dimension and kind, neither is an
+   outage, and they moved by about the same proportion (observed/expected within
+   :data:`SAME_CHANGE` of each other): many pages or queries moving together. Two queries
+   that merely both fell ("shoe size guide" -78%, "running shoes women" -35%) stay apart;
 5. both are breakdown children of the same metric in different dimensions, neither an
    outage, with observed and expected values within 10% of each other: the same
    traffic seen through two breakdowns (a query and the one page it lands on).
@@ -25,6 +27,7 @@ severity, then by the size of their lead's change. The result does not depend on
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -36,6 +39,18 @@ __all__ = ["group_incidents", "related"]
 
 #: Rule 5: how close two children's observed and expected values must be to count as the same traffic.
 SAME_TRAFFIC = 0.10
+#: Rule 4: how close two children's observed/expected ratios must be to count as one movement.
+SAME_CHANGE = 0.15
+
+
+def _ratio(finding: Finding) -> float:
+    a = finding.anomaly
+    return a.observed / a.expected if a.expected else float("inf")
+
+
+def _same_change(a: Finding, b: Finding) -> bool:
+    x, y = _ratio(a), _ratio(b)
+    return x == y or abs(x - y) <= SAME_CHANGE
 
 
 def _dimension(series: str) -> str:
@@ -69,7 +84,7 @@ def _children_related(a: Finding, b: Finding) -> bool:
     if Kind.OUTAGE in (x.kind, y.kind) or x.metric != y.metric:
         return False
     if _dimension(x.series) == _dimension(y.series):
-        return x.kind is y.kind
+        return x.kind is y.kind and _same_change(a, b)
     return _close(x.observed, y.observed) and _close(x.expected, y.expected)
 
 
@@ -103,10 +118,12 @@ class _Groups:
             self.parent[max(ri, rj)] = min(ri, rj)
 
     def by_keys(self) -> tuple[dict[tuple[object, ...], list[int]], dict[tuple[object, ...], list[int]]]:
-        """Rules 1, 2 and 4; returns the children by series and the non-outage children by metric."""
+        """Rules 1 and 2, and rule 4 by proportion of change; returns the children by series and
+        the non-outage children by metric."""
         first: dict[tuple[object, ...], int] = {}
         children: dict[tuple[object, ...], list[int]] = defaultdict(list)
         by_metric: dict[tuple[object, ...], list[int]] = defaultdict(list)
+        moving: dict[tuple[object, ...], list[int]] = defaultdict(list)
         for i, f in enumerate(self.findings):
             a = f.anomaly
             where = (a.property, a.day, a.direction)
@@ -117,10 +134,15 @@ class _Groups:
                 keys = [(*where, "series", a.series)]
                 children[(*where, a.series)].append(i)
                 if not outage:
-                    keys.append((*where, "metric", a.metric, _dimension(a.series), a.kind))
+                    moving[(*where, a.metric, _dimension(a.series), a.kind)].append(i)
                     by_metric[(*where, a.metric)].append(i)
             for key in keys:
                 self.join(i, first.setdefault(key, i))
+        for members in moving.values():  # rule 4: neighbours by ratio (the same components as all pairs)
+            members.sort(key=lambda k: _ratio(self.findings[k]))
+            for i, j in itertools.pairwise(members):
+                if _same_change(self.findings[i], self.findings[j]):
+                    self.join(i, j)
         return children, by_metric
 
     def by_contributors(self, children: dict[tuple[object, ...], list[int]]) -> None:

@@ -1,7 +1,7 @@
 """Signed, expiring links that messages carry (feedback buttons, chart images).
 
 A token is ``{payload}.{signature}``: the payload is URL-safe base64 of compact JSON
-``{"p": purpose, "f": finding id, "l": label, "e": expiry (Unix seconds)}``, the signature
+``{"p": purpose, "f": id or [ids], "l": label, "e": expiry (Unix seconds)}``, the signature
 URL-safe base64 of HMAC-SHA256 over the payload with the instance's link secret (from the
 environment, never the config file or the repository). :meth:`Signer.verify` checks the
 signature in constant time, then the purpose, then the expiry, and raises
@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,12 +32,18 @@ class BadLink(BarometerError):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """What a verified token allows: ``purpose`` on finding ``finding_id`` (with ``label``)."""
+    """What a verified token allows: ``purpose`` on ``finding_ids`` (with ``label``); the ids
+    are findings (a feedback link labels an incident's findings together), or a digest."""
 
-    purpose: str  # "feedback" | "chart"
-    finding_id: int
+    purpose: str  # "feedback" | "chart" | "digest"
+    finding_ids: tuple[int, ...]
     label: str
     expires: datetime
+
+    @property
+    def finding_id(self) -> int:
+        """The first (for a chart or a digest, the only) id."""
+        return self.finding_ids[0]
 
 
 def _b64(data: bytes) -> str:
@@ -62,10 +69,11 @@ class Signer:
     def _mac(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())
 
-    def sign(self, purpose: str, finding_id: int, *, now: datetime, label: str = "") -> str:
-        """A token allowing ``purpose`` on ``finding_id`` until ``now + ttl``."""
+    def sign(self, purpose: str, ids: int | Sequence[int], *, now: datetime, label: str = "") -> str:
+        """A token allowing ``purpose`` on ``ids`` (one id, or several) until ``now + ttl``."""
         expires = int((now + self.ttl).timestamp())
-        body = json.dumps({"p": purpose, "f": finding_id, "l": label, "e": expires}, separators=(",", ":"))
+        what: int | list[int] = ids if isinstance(ids, int) else list(ids)
+        body = json.dumps({"p": purpose, "f": what, "l": label, "e": expires}, separators=(",", ":"))
         payload = _b64(body.encode("utf-8"))
         return f"{payload}.{self._mac(payload)}"
 
@@ -79,7 +87,7 @@ class Signer:
             data = json.loads(_unb64(payload))
             claim = Claim(
                 purpose=str(data["p"]),
-                finding_id=int(data["f"]),
+                finding_ids=tuple(int(i) for i in data["f"]) if isinstance(data["f"], list) else (int(data["f"]),),
                 label=str(data["l"]),
                 expires=datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo),
             )

@@ -475,6 +475,11 @@ class Digest:
     #: Each property's data date and source, so a reader is told why the dates differ.
     sources: tuple[DataDate, ...] = ()
     ongoing: tuple[Ongoing, ...] = ()
+    #: Days the digest covers, ending on ``data_date`` (7: a weekly summary).
+    period_days: int = 1
+    #: A weekly summary's problems seen earlier in the period and back to normal since
+    #: (each one's last finding).
+    recovered: tuple[Finding, ...] = ()
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -20,8 +20,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -29,11 +28,11 @@ from alerts import history, outbox
 from alerts.mutes import active_mutes
 from alerts.policy import Plan, PolicyParams, plan
 from jobs.detection import incidents
-from jobs.domain import DataDate, Delivery, DeliveryStatus, Digest, Finding, Incident, Label, Ongoing, Severity
-from jobs.hourly import store as hourly_store
+from jobs.domain import DataDate, Delivery, DeliveryStatus, Digest, Finding, Label, Ongoing, Severity
 from jobs.storage import feedback, llm_calls, repo
 from jobs.storage.runs import latest_failures
 from worker import bootstrap
+from worker.digest_notes import source_of, told_hourly
 from worker.settings import Settings, SubscriptionSettings
 
 __all__ = [
@@ -164,7 +163,7 @@ def build_digest(
             headline=f"Nothing new on {where} for {key_date.isoformat()}",
             text=f"No new changes; {n} incident{'s' if n != 1 else ''} still ongoing.",
         )
-    incidents = told_hourly(engine, planned.incidents, since=min(dates.values()), until=at)
+    told = told_hourly(engine, planned.incidents, since=min(dates.values()), until=at)
     digest = Digest(
         subscription=name,
         data_date=key_date,
@@ -175,7 +174,7 @@ def build_digest(
         generated_at=at,
         summariser=summary.summariser,
         notices=tuple(notices),
-        incidents=incidents,
+        incidents=told,
         held_back=planned.held_back,
         scheduled_day=scheduled_day,
         missing=tuple(sorted(failures)),
@@ -186,49 +185,6 @@ def build_digest(
     if saved.id is not None:
         llm_calls.link_to_digest(engine, summary.call_ids, saved.id)
     return saved
-
-
-def source_of(settings: Settings, property_name: str) -> str:
-    """``ga4``, ``gsc`` or ``csv``: whose counting a property's dates follow (the demo's
-    synthetic properties behave like the source they imitate)."""
-    prop = settings.property(property_name)
-    return prop.id if prop.source == "demo" and prop.id in ("ga4", "gsc") else prop.source
-
-
-def told_hourly(
-    engine: sa.Engine, incidents: Sequence[Incident], *, since: date, until: datetime
-) -> tuple[Incident, ...]:
-    """``incidents``, those the hourly watch already alerted marked "alerted at 10:40 (hourly
-    watch)" (local time of the property): the digest then tells them in one line.
-
-    An incident matches when one of its findings is the same problem (property, series,
-    metric, direction) as an hourly incident that started on the finding's day and whose
-    alert went out before ``until``.
-    """
-    props = sorted({f.anomaly.property for i in incidents for f in i.findings})
-    if not props:
-        return tuple(incidents)
-    start = datetime.combine(since - timedelta(days=1), time.min, tzinfo=UTC)
-    alerted = hourly_store.alerted_between(engine, props, since=start, until=until)
-    out = []
-    for incident in incidents:
-        told = ""
-        for f in incident.findings:
-            hit = next(
-                (
-                    h
-                    for h in alerted
-                    if h.problem_key == history.problem_key(f) and h.start_local.date() == f.anomaly.day
-                ),
-                None,
-            )
-            if hit is not None:
-                local = hit.alerted_at.astimezone(ZoneInfo(hit.timezone))
-                on = "" if local.date() == f.anomaly.day else f" on {local:%b} {local.day}"
-                told = f"alerted at {local:%H:%M}{on} (hourly watch)"
-                break
-        out.append(replace(incident, alerted=told) if told else incident)
-    return tuple(out)
 
 
 def _ongoing(

@@ -202,8 +202,8 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """The ``beat_schedule`` of ``settings``: entry ``digest:{name}`` per subscription, and
     ``flush_outbox``.
 
-    Each digest entry sends ``barometer.digest`` with ``args [name]`` daily at the
-    subscription's ``digest_at`` in its ``timezone``; ``flush_outbox`` sends
+    Each digest entry sends ``barometer.digest`` with ``args [name]`` daily (weekly
+    subscriptions: on their ``weekday``) at the subscription's ``digest_at`` in its ``timezone``; ``flush_outbox`` sends
     ``barometer.flush_outbox`` every ``[delivery] flush_every_seconds``. Pure: reads
     nothing but ``settings``.
     """
@@ -214,7 +214,12 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         at = sub.digest_time
         schedule[entry_name(sub.name)] = {
             "task": DIGEST_TASK,
-            "schedule": ZonedCrontab(minute=at.minute, hour=at.hour, zone=sub.timezone),
+            "schedule": ZonedCrontab(
+                minute=at.minute,
+                hour=at.hour,
+                day_of_week=sub.weekday if sub.cadence == "weekly" else "*",
+                zone=sub.timezone,
+            ),
             "args": [sub.name],
         }
     return schedule

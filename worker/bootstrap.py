@@ -6,6 +6,7 @@ Everything else receives small protocols (``MetricSource``, ``Summariser``, ``Ch
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from jobs.summary.llm import LLMSummariser
 from jobs.summary.prompt import Task
 from jobs.summary.providers import AnthropicModel, OpenAIChatModel
 from jobs.summary.template import TemplateSummariser
-from worker import clock, db
+from worker import clock as process_clock
+from worker import db
 from worker.clock import clock_for
 from worker.settings import ConfigError, Settings, SubscriptionSettings, secret
 from worker.settings_llm import LLMEndpointSettings
@@ -155,9 +157,10 @@ def link_signer(settings: Settings) -> Signer | None:
     return Signer(key.get_secret_value().encode("utf-8"), ttl=timedelta(days=settings.web.link_ttl_days))
 
 
-def links_for(settings: Settings, *, now: datetime | None = None) -> Links:
+def links_for(settings: Settings, *, now: datetime | None = None, clock: Callable[[], datetime] | None = None) -> Links:
     """What messages link to: each property's Google report, and (with ``web.public_url`` and
-    a link secret) signed feedback, chart and full-list links of ``barometer web``."""
+    a link secret) signed feedback, chart and full-list links of ``barometer web``, signed as
+    of ``now`` (else ``clock()``, read only when there is something to sign)."""
     reports: dict[str, tuple[str, str]] = {}
     for p in settings.properties:
         if p.source in ("ga4", "gsc") and p.id:
@@ -166,7 +169,9 @@ def links_for(settings: Settings, *, now: datetime | None = None) -> Links:
             reports[p.name] = _DEMO_REPORTS[p.id]
     public = settings.web.public_url
     signer = link_signer(settings) if public else None
-    return Links(public_url=public, signer=signer, now=now or clock.now(), reports=reports)
+    if signer is not None and now is None:
+        now = (clock or process_clock.now)()
+    return Links(public_url=public, signer=signer, now=now, reports=reports)
 
 
 def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tuple[dict[str, Channel], list[Target]]:
@@ -183,7 +188,7 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
     channels: dict[str, Channel] = {}
     targets: list[Target] = []
     smtp = settings.smtp
-    links = links_for(settings, now=clock_for(settings)())
+    links = links_for(settings, clock=clock_for(settings))
     if subscription.email and smtp.host:
         channels["email"] = SmtpChannel(
             host=smtp.host,

@@ -19,7 +19,7 @@ from jobs.errors import BarometerError
 from jobs.storage import repo
 from jobs.storage.layout import base_subscription
 from jobs.storage.runs import latest_failures, recorded
-from worker import alerting, bootstrap, delivery, tuning
+from worker import alerting, bootstrap, delivery, tuning, weekly
 from worker.google.auth import guard_account
 from worker.settings import Settings
 
@@ -220,9 +220,8 @@ def deliver_subscription(
     key_date = existing.data_date if existing is not None else max(dates.values())
     with recorded(engine, job="deliver", target=name, data_date=key_date):
         alerting.flush_alerts(settings, subscription, until=key_date, now=now)
-        digest = existing or alerting.build_digest(
-            settings, name, dates, problems=problems, now=now, scheduled_day=scheduled
-        )
+        build = weekly.build_weekly if subscription.cadence == "weekly" else alerting.build_digest
+        digest = existing or build(settings, name, dates, problems=problems, now=now, scheduled_day=scheduled)
         history.record(engine, digest, now=now())  # idempotent: repairs a crash right after the save
         follow_ups = _follow_ups(settings, digest, dates, problems, now=now, force=force)
         if not digest.findings and not digest.notices and not subscription.quiet_digest:

@@ -296,6 +296,10 @@ class SubscriptionSettings(_Section):
     #: When a digest went out without a property's data and a later run that day has it:
     #: send it once as a follow-up (False: the day's digest stays the only message).
     follow_up: bool = False
+    #: "daily" digests, or a "weekly" summary (the week's incidents, what recovered, what is
+    #: still open) sent on ``weekday`` at ``digest_at``.
+    cadence: Literal["daily", "weekly"] = "daily"
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
 
     _tz = field_validator("timezone")(_check_timezone)
 

@@ -1,4 +1,5 @@
-"""The words and numbers a digest is made of, shared by the email and Slack renderers.
+"""Small text helpers shared by the renderers and the alert policy (what a message says is
+decided in :mod:`alerts.render.view`, in the words of :mod:`alerts.render.words`).
 
 Everything here returns *raw* text: cleaned of control characters and bounded in length,
 but not escaped. Each renderer escapes for its own format (HTML autoescaping in the email
@@ -10,40 +11,25 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
-from jobs.domain import RATE_METRICS, TOTAL_SERIES, Anomaly, Digest, Factor, Finding, Incident, Kind
+from jobs.domain import TOTAL_SERIES, Anomaly, Digest, Factor, Finding, Incident, Kind
 from jobs.naming import neutralise_bidi
 
 __all__ = [
-    "ContributorFacts",
-    "FindingFacts",
-    "IncidentFacts",
     "clean",
     "collapse_of",
     "decomposition_line",
-    "finding_facts",
     "finding_phrase",
     "finding_subject",
     "format_change",
     "format_relative",
-    "format_value",
-    "held_back_lines",
-    "incident_facts",
     "incidents_of",
     "ongoing_lines",
     "paragraphs",
     "pretty_metric",
     "pretty_series",
     "properties_label",
-    "subject_line",
 ]
-
-#: How many contributors a finding lists; the rest are summarised by the share they leave.
-MAX_CONTRIBUTORS = 5
-#: How many parts and suppressed findings an incident lists before "and N more".
-MAX_PARTS = 10
-MAX_SUPPRESSED = 20
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -70,14 +56,6 @@ _METRICS = {
     "ctr": "CTR",
     "position": "average position",
     "screenPageViews": "page views",
-}
-
-_KINDS = {
-    Kind.SPIKE: "spike",
-    Kind.DROP: "drop",
-    Kind.LEVEL_SHIFT: "level shift",
-    Kind.OUTAGE: "tracking outage",
-    Kind.RATE_CHANGE: "rate change",
 }
 
 
@@ -111,19 +89,6 @@ def pretty_metric(metric: str) -> str:
     return _METRICS.get(metric) or clean(_CAMEL.sub(" ", metric).lower(), limit=80)
 
 
-def format_value(metric: str, value: float) -> str:
-    """A value as a person reads it: ``"12,345"``, ``"3.40%"`` for CTR, ``"4.2"`` for position."""
-    if math.isnan(value):
-        return "n/a"
-    if metric in RATE_METRICS:
-        return f"{value * 100:.2f}%"
-    if metric == "position":
-        return f"{value:.1f}"
-    if abs(value) >= 100 or float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
-
-
 def format_relative(change: float) -> str:
     """A relative change as a signed percentage: ``"-98%"``, ``"+4.5%"``, ``"new"`` (from zero)."""
     if math.isinf(change):
@@ -135,28 +100,6 @@ def format_relative(change: float) -> str:
 def format_change(anomaly: Anomaly) -> str:
     """Signed relative change against expectation: ``"-98%"``, ``"+4.5%"``, ``"new"`` (from zero)."""
     return format_relative(anomaly.change)
-
-
-def decomposition_line(finding: Finding) -> str:
-    """Which factor of a product metric drove the change, the driver first (raw text):
-    ``"Driven by CTR (-37%); impressions -5%"`` on a clicks finding, ``"Clicks -57%, driven
-    by CTR (-53%); impressions -6%"`` on a finding of the factor that drove it; ``""``
-    without a decomposition to tell (:attr:`jobs.domain.Finding.drivers`)."""
-    d = finding.drivers
-    if d is None:
-        return ""
-    a = finding.anomaly
-
-    def change(f: Factor) -> str:  # the finding's own metric reads exactly as in its title
-        return format_change(a) if f.name == a.metric else format_relative(f.change)
-
-    driver, *others = d.ranked
-    rest = "".join(f"; {pretty_metric(f.name)} {change(f)}" for f in others)
-    driven = f"driven by {pretty_metric(driver.name)} ({change(driver)}){rest}"
-    if d.metric == a.metric:  # the title already says how the product moved
-        return clean(driven[:1].upper() + driven[1:], limit=300)
-    product = pretty_metric(d.metric)
-    return clean(f"{product[:1].upper()}{product[1:]} {format_relative(d.change)}, {driven}", limit=300)
 
 
 def finding_phrase(finding: Finding) -> str:
@@ -185,91 +128,6 @@ def incidents_of(digest: Digest) -> tuple[Incident, ...]:
     return digest.incidents or tuple(Incident(findings=(f,)) for f in digest.findings)
 
 
-def subject_line(digest: Digest, *, limit: int = 150) -> str:
-    """``"3 changes on shop: key events down 98%, sessions down 41%, ..."`` (one change per
-    incident), ``"Alert on shop: key events down 100%"`` for an immediate alert, or
-    ``"All quiet on shop for D"`` / ``"Nothing new on shop for D"`` (only ongoing problems);
-    a follow-up with a property's late data starts with ``"Follow-up: "``."""
-    if "/follow-up/" in digest.subscription:
-        return clean("Follow-up: " + _subject(digest, limit=limit), limit=limit)
-    return _subject(digest, limit=limit)
-
-
-def _subject(digest: Digest, *, limit: int) -> str:
-    where = properties_label(digest)
-    leads = [i.lead for i in incidents_of(digest)]
-    n = len(leads)
-    if n == 0:
-        quiet = "Nothing new" if digest.held_back or digest.ongoing else "All quiet"
-        return f"{quiet} on {where} for {digest.data_date.isoformat()}"
-    if digest.immediate:
-        more = f" (+{n - 1} more)" if n > 1 else ""
-        return clean(f"Alert on {where}: {finding_phrase(leads[0])}{more}", limit=limit)
-    head = f"{n} change{'s' if n != 1 else ''} on {where}: "
-    phrases = [finding_phrase(f) for f in leads[:2]]
-    text = head + ", ".join(phrases) + (", ..." if n > 2 else "")  # ASCII: "…" folds badly in headers
-    return clean(text, limit=limit)
-
-
-@dataclass(frozen=True, slots=True)
-class ContributorFacts:
-    label: str
-    actual: str
-    expected: str
-    share: str
-
-
-@dataclass(frozen=True, slots=True)
-class FindingFacts:
-    """One finding as display strings (raw: escape before putting them in markup)."""
-
-    title: str  # "Key events down 98% on Landing page /pricing"
-    property: str
-    metric: str
-    series: str
-    kind: str
-    severity: str
-    actual: str
-    expected: str
-    interval: str
-    change: str
-    contributors: tuple[ContributorFacts, ...]
-    more_contributors: int
-    finding_id: int | None
-    decomposition: str = ""  # "Clicks -57%, driven by CTR (-53%); impressions -6%"
-
-
-def finding_facts(finding: Finding) -> FindingFacts:
-    """The facts every renderer shows for ``finding``, in the same words."""
-    a = finding.anomaly
-    phrase = finding_phrase(finding)
-    contributors = tuple(
-        ContributorFacts(
-            label=pretty_series(c.series),
-            actual=format_value(a.metric, c.observed),
-            expected=format_value(a.metric, c.expected),
-            share=f"{c.share * 100:.0f}%",
-        )
-        for c in finding.contributors[:MAX_CONTRIBUTORS]
-    )
-    return FindingFacts(
-        title=phrase[:1].upper() + phrase[1:],
-        property=clean(a.property, limit=80),
-        metric=pretty_metric(a.metric),
-        series=pretty_series(a.series),
-        kind=_KINDS.get(a.kind, a.kind.value.replace("_", " ")),
-        severity=finding.severity.value,
-        actual=format_value(a.metric, a.observed),
-        expected=format_value(a.metric, a.expected),
-        interval=f"{format_value(a.metric, a.lower)} – {format_value(a.metric, a.upper)}",
-        change=format_change(a),
-        contributors=contributors,
-        more_contributors=max(0, len(finding.contributors) - MAX_CONTRIBUTORS),
-        finding_id=finding.id,
-        decomposition=decomposition_line(finding),
-    )
-
-
 def collapse_of(finding: Finding) -> str:
     """What an outage is called where it suppresses others: ``"the tracking break of key events
     on shop"`` (a total) or ``"the collapse of impressions of Page /x on shop-search"``."""
@@ -279,41 +137,27 @@ def collapse_of(finding: Finding) -> str:
     return f"{what} of {finding_subject(finding)}"
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentFacts:
-    """One incident as display strings (raw: escape before putting them in markup)."""
+def decomposition_line(finding: Finding) -> str:
+    """Which factor of a product metric drove the change, the driver first (raw text), for
+    analysts (the console): ``"Driven by CTR (-37%); impressions -5%"`` on a clicks finding,
+    ``"Clicks -57%, driven by CTR (-53%); impressions -6%"`` on a finding of the factor that
+    drove it; ``""`` without a decomposition (:attr:`jobs.domain.Finding.drivers`). Messages
+    use the plainer :func:`alerts.render.words.driver_line`."""
+    d = finding.drivers
+    if d is None:
+        return ""
+    a = finding.anomaly
 
-    lead: FindingFacts
-    parts: tuple[FindingFacts, ...]  # at most MAX_PARTS
-    more_parts: int
-    severity: str
-    note: str
-    suppressed: tuple[str, ...]  # "key events down 60% on Channel Email (shop)"
-    suppressed_because: str  # "the tracking break of key events on shop"
-    related: str  # "with total users down 38% and 1 more", "" without parts
+    def change(f: Factor) -> str:  # the finding's own metric reads exactly as in its title
+        return format_change(a) if f.name == a.metric else format_relative(f.change)
 
-
-def incident_facts(incident: Incident) -> IncidentFacts:
-    """The facts every renderer shows for ``incident``, in the same words."""
-    parts = tuple(finding_facts(f) for f in incident.parts[:MAX_PARTS])
-    related = ""
-    if parts:
-        first = finding_phrase(incident.parts[0])
-        n = len(incident.parts)
-        related = f"with {first}" + (f" and {n - 1:,} more" if n > 1 else "")
-    suppressed = [clean(f"{finding_phrase(f)} ({f.anomaly.property})", limit=300) for f in incident.suppressed]
-    if len(suppressed) > MAX_SUPPRESSED:
-        suppressed[MAX_SUPPRESSED:] = [f"and {len(suppressed) - MAX_SUPPRESSED:,} more"]
-    return IncidentFacts(
-        lead=finding_facts(incident.lead),
-        parts=parts,
-        more_parts=len(incident.parts) - len(parts),
-        severity=incident.severity.value,
-        note=clean(incident.note[:1].upper() + incident.note[1:], limit=500),
-        suppressed=tuple(suppressed),
-        suppressed_because=collapse_of(incident.lead),
-        related=clean(related, limit=300),
-    )
+    driver, *others = d.ranked
+    rest = "".join(f"; {pretty_metric(f.name)} {change(f)}" for f in others)
+    driven = f"driven by {pretty_metric(driver.name)} ({change(driver)}){rest}"
+    if d.metric == a.metric:  # the title already says how the product moved
+        return clean(driven[:1].upper() + driven[1:], limit=300)
+    product = pretty_metric(d.metric)
+    return clean(f"{product[:1].upper()}{product[1:]} {format_relative(d.change)}, {driven}", limit=300)
 
 
 def ongoing_lines(digest: Digest, *, limit: int = 20) -> tuple[str, ...]:
@@ -331,15 +175,4 @@ def ongoing_lines(digest: Digest, *, limit: int = 20) -> tuple[str, ...]:
                 limit=300,
             )
         )
-    return tuple(lines)
-
-
-def held_back_lines(digest: Digest, *, limit: int = 50) -> tuple[str, ...]:
-    """One raw line per held-back finding, ``limit`` at most (then "and N more")."""
-    lines = [
-        clean(f"{finding_phrase(h.finding)} ({h.finding.anomaly.property}): {h.reason}", limit=400)
-        for h in digest.held_back[:limit]
-    ]
-    if len(digest.held_back) > limit:
-        lines.append(f"and {len(digest.held_back) - limit} more")
     return tuple(lines)

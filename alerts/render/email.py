@@ -30,7 +30,7 @@ import jinja2
 
 from alerts.render import clean
 from alerts.render.links import Links
-from alerts.render.view import DigestView, IncidentView, build_view, changes
+from alerts.render.view import DigestView, IncidentView, build_view
 from jobs.domain import Digest, Severity
 
 __all__ = ["MAX_CHARTS", "message_id", "render_email", "render_full_list"]
@@ -88,7 +88,7 @@ def _context(digest: Digest, view: DigestView, shown: list[_Shown]) -> dict[str,
     return {
         "v": view,
         "full": shown,
-        "changes": changes(view.count),
+        "changes": view.counted,
         "summariser": clean(digest.summariser, limit=100),
         "generated_at": _aware(digest).strftime("%Y-%m-%d %H:%M UTC"),
     }

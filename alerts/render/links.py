@@ -21,7 +21,7 @@ and the full list of a digest ``{public_url}/digests/{id}/all?t={token}``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from urllib.parse import quote, urlencode
@@ -60,7 +60,7 @@ def ga4_url(property_id: str, *, series: str, start: date, end: date) -> str:
     """The GA4 report for ``series`` (``total`` or ``dimension:value``) over ``start``..``end``."""
     number = property_id.rpartition("/")[2]
     params = f"_u.date00={_day(start)}&_u.date01={_day(end)}"
-    report = "reports-snapshot"
+    report = "lifecycle-traffic-acquisition-v2"  # a total: by channel, where a change shows first
     if series != TOTAL_SERIES:
         dimension, _, value = series.partition(":")
         report = _GA4_REPORTS.get(dimension, "lifecycle-traffic-acquisition-v2")
@@ -114,16 +114,19 @@ class Links:
             return ReportLink("Open in Search Console", gsc_url(ident, series=a.series, start=start, end=a.day))
         return None
 
-    def _signed(self, purpose: str, finding: Finding, label: str = "") -> str:
+    def _signed(self, purpose: str, finding: Finding, label: str = "", also: Sequence[Finding] = ()) -> str:
         if not self.public_url or self.signer is None or self.now is None or finding.id is None:
             return ""
-        return self.signer.sign(purpose, finding.id, now=self.now, label=label)
+        ids = [finding.id, *(f.id for f in also if f.id is not None)]
+        return self.signer.sign(purpose, ids if also else finding.id, now=self.now, label=label)
 
-    def feedback(self, finding: Finding) -> tuple[ReportLink, ...]:
-        """One signed link per feedback label, or none without a public URL and a secret."""
+    def feedback(self, finding: Finding, *, also: Sequence[Finding] = ()) -> tuple[ReportLink, ...]:
+        """One signed link per feedback label for ``finding`` (and the findings ``also`` told
+        with it: an incident's parts are labelled with its lead), or none without a public
+        URL and a secret."""
         out = []
         for label, text in FEEDBACK_LABELS:
-            token = self._signed("feedback", finding, label)
+            token = self._signed("feedback", finding, label, also)
             if token:
                 out.append(ReportLink(text, f"{self.public_url}/feedback/{token}"))
         return tuple(out)

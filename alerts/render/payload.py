@@ -23,7 +23,8 @@ import math
 from datetime import UTC
 from typing import Any
 
-from alerts.render import finding_phrase, incidents_of, subject_line
+from alerts.render import finding_phrase, incidents_of
+from alerts.render.view import subject
 from jobs.detection.explain import finding_to_json
 from jobs.domain import Digest, Finding
 from jobs.naming import neutralise_bidi
@@ -76,7 +77,7 @@ def render_payload(digest: Digest) -> dict[str, Any]:
         "properties": list(digest.properties),
         "data_date": digest.data_date.isoformat(),
         "generated_at": at.isoformat(),
-        "subject": subject_line(digest, limit=1000),
+        "subject": subject(digest, limit=1000),
         "headline": digest.headline,
         "summary": digest.summary,
         "summariser": digest.summariser,

@@ -15,9 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from alerts.render import clean
 from alerts.render.links import Links, ReportLink
-from alerts.render.view import DigestView, FindingView, IncidentView, build_view, changes
+from alerts.render.view import DigestView, FindingView, IncidentView, build_view, subject
 from jobs.domain import Digest, Severity
 from jobs.naming import neutralise_bidi
 
@@ -133,10 +132,10 @@ def render_slack(digest: Digest, *, links: Links | None = None) -> dict[str, Any
     """The Block Kit payload for ``digest`` (see the module docstring)."""
     links = links or Links()
     view = build_view(digest, links=links)
-    header = escape(clean(view.subject, limit=MAX_HEADER))
     alarm = ":rotating_light: " if view.immediate else ""
-    summary = escape(" ".join(view.lead)) or escape(view.quiet if not view.count else view.subject)
-    meta = f"{escape(view.where)} · {view.data_date}" + (f" · {changes(view.count)}" if view.count else "")
+    header = escape(subject(digest, limit=MAX_HEADER - len(alarm)))
+    summary = escape(" ".join(view.lead)) or escape(view.quiet or view.subject)
+    meta = f"{escape(view.where)} · {view.data_date}" + (f" · {view.counted}" if view.count else "")
     head: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cap(alarm + header, MAX_HEADER), "emoji": True}},
         _context(meta),
@@ -144,11 +143,13 @@ def render_slack(digest: Digest, *, links: Links | None = None) -> dict[str, Any
     ]
     if view.notices:
         head.append({"type": "context", "elements": [_mrkdwn(":warning: " + escape(n)) for n in view.notices[:10]]})
-    if not view.count:
+    if not view.count and view.quiet:
         head.append(_section(escape(view.quiet)))
     tail: list[dict[str, Any]] = []
     if view.ongoing:
         tail.append(_context("*Still ongoing:* " + " · ".join(escape(line) for line in view.ongoing)))
+    if view.recovered:
+        tail.append(_context("*Recovered this week:* " + " · ".join(escape(line) for line in view.recovered)))
     if view.dates:
         tail.append(_context(" · ".join(escape(d) for d in view.dates)))
     brief = _brief(view)

@@ -9,7 +9,9 @@ Reading order, for a reader with one minute:
 4. the rest one line each, and "and N more" pointing at the full list;
 5. what is still ongoing, compactly; and each source's data date, with why it lags.
 
-Every count a reader sees (subject, lead, body) is ``len(incidents)``.
+Every count a reader sees (subject, lead, body) is ``len(incidents)``. A weekly summary
+(``Digest.period_days`` 7) reads "Week to Dec 5", counts what is still open, and lists what
+recovered during the week.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ __all__ = [
 MAX_FULL = 5
 MAX_LEAD_SENTENCES = 3
 MAX_ONGOING = 10
+#: A chat header's length: the top change alone when two do not fit.
+SHORT_SUBJECT = 75
 
 #: Why each source's newest day lags, as a reader is told.
 _LAG = {
@@ -54,11 +58,13 @@ _LAG = {
     "gsc": ("Search Console", "Google finalises it about 3 days later"),
     "csv": ("Imported data", "the newest day in the imported file"),
 }
+_MUTE_ID = re.compile(r" \(mute \d+(?:: ([^)]*))?\)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"'(])")
 
 
-def changes(n: int) -> str:
-    return f"{n} change{'s' if n != 1 else ''}"
+def changes(n: int, *, weekly: bool = False) -> str:
+    """``"6 changes"``; in a weekly summary ``"3 still open"``."""
+    return f"{n} still open" if weekly else f"{n} change{'s' if n != 1 else ''}"
 
 
 def _month_day(d: date) -> str:
@@ -100,7 +106,8 @@ class IncidentView:
 class DigestView:
     subject: str
     where: str
-    data_date: str  # "Dec 5"
+    data_date: str  # "Dec 5", or "Week to Dec 5"
+    counted: str  # "6 changes" (a weekly summary: "3 still open")
     lead: tuple[str, ...]  # at most MAX_LEAD_SENTENCES sentences
     count: int  # changes: every count the reader sees
     full: tuple[IncidentView, ...]  # in full (at most MAX_FULL)
@@ -112,6 +119,8 @@ class DigestView:
     notices: tuple[str, ...]
     immediate: bool
     quiet: str  # what an empty digest says
+    recovered: tuple[str, ...] = ()  # a weekly summary: "Sessions fell 39% (last seen Dec 2)"
+    short_subject: str = ""  # the subject in at most SHORT_SUBJECT characters (chat headers)
 
 
 def lead_sentences(text: str, *, limit: int = MAX_LEAD_SENTENCES) -> tuple[str, ...]:
@@ -127,7 +136,15 @@ def subject(digest: Digest, *, limit: int = 110) -> str:
     where = properties_label(digest)
     incidents = incidents_of(digest)
     prefix = "Follow-up: " if "/follow-up/" in digest.subscription else ""
+    weekly = digest.period_days > 1
+    if weekly:
+        prefix = f"Week to {_month_day(digest.data_date)}: "
+    if not incidents and digest.immediate and digest.headline:  # e.g. an hourly "Recovered on shop: ..."
+        return clean(digest.headline, limit=limit)
     if not incidents:
+        if weekly:
+            back = f"{len(digest.recovered)} recovered, " if digest.recovered else ""
+            return clean(f"{prefix}{back}nothing still open on {where}", limit=limit)
         quiet = "Nothing new" if digest.held_back or digest.ongoing else "All quiet"
         return clean(f"{prefix}{quiet} on {where} for {_month_day(digest.data_date)}", limit=limit)
     top = [short_phrase(i.lead) for i in incidents[:2]]
@@ -135,7 +152,8 @@ def subject(digest: Digest, *, limit: int = 110) -> str:
     if digest.immediate:
         more = f" (+{len(incidents) - 1} more)" if len(incidents) > 1 else ""
         return clean(f"{prefix}Alert on {where}: {top[0][:1].lower() + top[0][1:]}{more}", limit=limit)
-    tail = f" ({changes(len(incidents))} on {where})"
+    back = f", {len(digest.recovered)} recovered" if weekly and digest.recovered else ""
+    tail = f" ({changes(len(incidents), weekly=weekly)}{back} on {where})"
     head = "; ".join(top)
     if len(prefix + head + tail) > limit:
         head = top[0]
@@ -149,7 +167,7 @@ def lag_line(source: str, property_name: str, through: date) -> str:
     return clean(f"{name} ({property_name}) through {_month_day(through)}: {why}", limit=200)
 
 
-def _finding_view(finding: Finding, links: Links) -> FindingView:
+def _finding_view(finding: Finding, links: Links, *, also: tuple[Finding, ...] = ()) -> FindingView:
     return FindingView(
         finding=finding,
         title=title(finding),
@@ -159,7 +177,7 @@ def _finding_view(finding: Finding, links: Links) -> FindingView:
         driver=driver_line(finding),
         contributors=contributor_lines(finding),
         report=links.report(finding),
-        feedback=links.feedback(finding),
+        feedback=links.feedback(finding, also=also),
     )
 
 
@@ -167,7 +185,7 @@ def _incident_view(incident: Incident, links: Links) -> IncidentView:
     lead = incident.lead
     outage = lead.anomaly.kind is Kind.OUTAGE
     return IncidentView(
-        lead=_finding_view(lead, links),
+        lead=_finding_view(lead, links, also=incident.parts),
         parts=tuple(_finding_view(f, links) for f in incident.parts[:MAX_FULL]),
         severity=incident.severity,
         note=clean(incident.note, limit=300),
@@ -177,10 +195,18 @@ def _incident_view(incident: Incident, links: Links) -> IncidentView:
     )
 
 
+def _reason(reason: str) -> str:
+    """A held-back reason without internal ids: ``"(mute 3: tag migration)"`` -> ``"(tag migration)"``."""
+    return _MUTE_ID.sub(lambda m: f" ({m.group(1)})" if m.group(1) else "", reason)
+
+
 def _ongoing(digest: Digest) -> tuple[str, ...]:
     """Open incidents first ("sessions −41% since Nov 16 (day 5) (shop)"), then what was
     held back and why; at most :data:`MAX_ONGOING` lines, then "and N more"."""
-    lines = [*ongoing_lines(digest), *(clean(f"{title(h.finding)}: {h.reason}", limit=300) for h in digest.held_back)]
+    lines = [
+        *ongoing_lines(digest),
+        *(clean(f"{title(h.finding)}: {_reason(h.reason)}", limit=300) for h in digest.held_back),
+    ]
     if len(lines) > MAX_ONGOING:
         return (*lines[:MAX_ONGOING], f"and {len(lines) - MAX_ONGOING} more")
     return tuple(lines)
@@ -196,16 +222,24 @@ def build_view(digest: Digest, *, links: Links | None = None, max_full: int = MA
     brief = tuple(brief_all[: max(0, 3 * max_full - len(full))])
     where = properties_label(digest)
     dates = tuple(lag_line(s.source, s.property, s.through) for s in digest.sources)
+    weekly = digest.period_days > 1
     quiet = (
         "Nothing new: the problems below are ongoing and were reported before."
         if digest.held_back or digest.ongoing
         else "Nothing unusual: every watched metric stayed within its expected range."
     )
+    if weekly:
+        quiet = "Nothing is still open at the end of the week."
+    if digest.immediate:
+        quiet = ""  # an alert without incidents (a recovery follow-up) says it in its lead
     return DigestView(
         subject=subject(digest),
+        short_subject=subject(digest, limit=SHORT_SUBJECT),
         where=where,
-        data_date=_month_day(digest.data_date),
-        lead=lead_sentences(digest.summary),
+        data_date=f"Week to {_month_day(digest.data_date)}" if weekly else _month_day(digest.data_date),
+        counted=changes(len(views), weekly=weekly),
+        # with only ongoing problems, a summary of "nothing unusual" would contradict the list below
+        lead=() if not views and digest.held_back and not digest.immediate else lead_sentences(digest.summary),
         count=len(views),
         full=full,
         brief=brief,
@@ -216,4 +250,8 @@ def build_view(digest: Digest, *, links: Links | None = None, max_full: int = MA
         notices=tuple(clean(n, limit=500) for n in digest.notices),
         immediate=digest.immediate,
         quiet=quiet,
+        recovered=tuple(
+            clean(f"{title(f)} (last seen {_month_day(f.anomaly.day)})", limit=300)
+            for f in digest.recovered[:MAX_ONGOING]
+        ),
     )

@@ -39,10 +39,12 @@ class StoredLayout:
     sources: tuple[DataDate, ...] = ()
     #: (opening finding id, value on the digest's day, that day) per open incident
     ongoing: tuple[tuple[int, float, date], ...] = ()
+    period_days: int = 1
+    recovered: tuple[int, ...] = ()
 
     def finding_ids(self) -> list[int]:
         ids = [i for shown, hidden, _ in self.incidents for i in (*shown, *hidden)]
-        return ids + [i for i, _ in self.held_back] + [i for i, _, _ in self.ongoing]
+        return ids + [i for i, _ in self.held_back] + [i for i, _, _ in self.ongoing] + list(self.recovered)
 
     def resolve(self, digest: Digest, findings: Mapping[int, Finding]) -> Digest:
         """``digest`` with its incidents and held-back findings; ids no longer stored are skipped."""
@@ -65,6 +67,8 @@ class StoredLayout:
             immediate=self.immediate,
             sources=self.sources,
             ongoing=ongoing,
+            period_days=self.period_days,
+            recovered=pick(self.recovered),
         )
 
 
@@ -92,6 +96,8 @@ def write_layout(conn: sa.Connection, digest_id: int, digest: Digest) -> None:
             if digest.sources
             else {}
         ),
+        **({"period_days": digest.period_days} if digest.period_days != 1 else {}),
+        **({"recovered": _ids(digest.recovered, "recovered")} if digest.recovered else {}),
         "held_back": [[_ids((h.finding,), "held-back")[0], h.reason] for h in digest.held_back],
         "ongoing": [[_ids((o.finding,), "ongoing")[0], o.observed, o.day.isoformat()] for o in digest.ongoing],
     }
@@ -123,4 +129,6 @@ def read_layout(conn: sa.Connection, digest_id: int) -> StoredLayout | None:
         ongoing=tuple(
             (int(i), float(value), date.fromisoformat(str(day))) for i, value, day in payload.get("ongoing", ())
         ),
+        period_days=int(payload.get("period_days", 1)),
+        recovered=tuple(int(i) for i in payload.get("recovered", ())),
     )

@@ -402,9 +402,15 @@ def save_digest(engine: sa.Engine, digest: Digest) -> Digest:
     )
     with engine.begin() as conn:
         digest_id = conn.execute(stmt).scalar()
-        if digest_id is not None and (
-            digest.incidents or digest.held_back or digest.immediate or digest.sources or digest.ongoing
-        ):
+        layout = (
+            digest.incidents
+            or digest.held_back
+            or digest.immediate
+            or digest.sources
+            or digest.recovered
+            or digest.ongoing
+        )
+        if digest_id is not None and (layout or digest.period_days != 1):
             write_layout(conn, int(digest_id), digest)  # with the digest row, or not at all
     if digest.scheduled_day is not None:
         stored = find_scheduled(engine, digest.subscription, digest.scheduled_day)

@@ -201,7 +201,7 @@ def test_a_due_digest_goes_from_beat_to_the_worker_and_is_delivered(
 
     assert len(sent) == 1, "the overdue entry fired more than once"
     assert (outcome["subscription"], outcome["sent"], outcome["pending"]) == ("marketing", 1, 0)
-    assert sorted(p.suffix for p in (tmp_path / "outbox").iterdir()) == [".eml", ".json"]
+    assert sorted(p.suffix for p in (tmp_path / "outbox").iterdir()) == [".eml", ".html", ".json"]  # and the full list
 
 
 def _wait_for(probe: Callable[[], str | None], attempts: int = 300) -> str:

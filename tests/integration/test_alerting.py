@@ -151,7 +151,7 @@ def test_a_mute_holds_a_problem_back_until_it_expires(settings: Settings, smtp: 
         digest_day(settings, D1 + timedelta(days=n), clock)
         clock.next_day()
     first, second = (text(m) for m in smtp.received)
-    assert "muted until 2026-11-18 02:00 UTC (mute 1: tag migration)" in first
+    assert "muted until 2026-11-18 02:00 UTC (tag migration)" in first
     assert smtp.received[0].message["Subject"].strip() == "Nothing new on shop, search for Nov 16"
     assert (
         smtp.received[1].message["Subject"].strip() == "Key events tracking stopped (1 change on shop, search)"

@@ -76,7 +76,7 @@ def test_the_tracking_break_is_alerted_by_the_property_run_before_the_digest(
     digest = email.message_from_bytes(
         (outbox / f"{day}-marketing-team@shop.example.eml").read_bytes(), policy=email.policy.default
     )
-    assert alert["Subject"] == "Alert on shop: key events down 100%"
+    assert alert["Subject"] == "Alert on shop: key events tracking stopped"
     body = digest.get_body(("plain",))
     assert body is not None
     assert "   Already alerted at " in body.get_content()

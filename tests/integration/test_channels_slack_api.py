@@ -38,7 +38,7 @@ def test_the_digest_is_posted_once_with_unfurling_and_link_names_off() -> None:
         _channel(api).send(sample_digest(), recipient=CHANNEL)
     [post] = api.posts
     assert post["channel"] == CHANNEL
-    assert post["text"].startswith("4 changes on shop")
+    assert post["text"] == "Key events tracking stopped; sessions fell 41% (4 changes on shop)"
     assert post["blocks"][0]["type"] == "header"
     assert (post["unfurl_links"], post["unfurl_media"], post["link_names"]) == (False, False, False)
     assert api.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"

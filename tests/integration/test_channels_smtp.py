@@ -24,7 +24,7 @@ def test_the_digest_arrives_with_subject_recipient_and_inline_charts() -> None:
     assert mail.mail_from == SENDER
     assert mail.rcpt_tos == ("team@shop.example",)
     message = mail.message
-    assert message["Subject"] == "4 changes on shop: key events down 98%, sessions down 41%, ..."
+    assert message["Subject"] == "Key events tracking stopped; sessions fell 41% (4 changes on shop)"
     assert message["To"] == "team@shop.example"
     pngs = [p.get_content() for p in message.walk() if p.get_content_type() == "image/png"]
     assert len(pngs) == 4

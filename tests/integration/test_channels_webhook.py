@@ -41,7 +41,7 @@ def test_the_digest_arrives_as_signed_json_with_raw_strings() -> None:
         "digest-7",
         "marketing",
     )
-    assert doc["subject"] == "4 changes on shop: key events down 98%, sessions down 41%, ..."
+    assert doc["subject"] == "Key events tracking stopped; sessions fell 41% (4 changes on shop)"
     leads = [i["lead"] for i in doc["incidents"]]
     assert [lead["id"] for lead in leads] == [101, 102, 103, 104]
     assert leads[2]["series"] == f"landingPage:{HOSTILE_PAGE}"  # raw: escaping is the consumer's job
@@ -122,4 +122,4 @@ def test_an_immediate_alert_says_so() -> None:
         _channel(hook.url).send(alert, recipient="HOOK")
     assert hook.requests[0].headers["X-Barometer-Event"] == "alert"
     assert hook.accepted[0]["type"] == "barometer.alert"
-    assert hook.accepted[0]["subject"] == "Alert on shop: key events down 98%"
+    assert hook.accepted[0]["subject"] == "Alert on shop: key events tracking stopped"

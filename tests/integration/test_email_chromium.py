@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import replace
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import pytest
 from PIL import Image
 
 from alerts.render.email import render_email
+from alerts.render.links import Links
+from alerts.signing import Signer
 from jobs.domain import Contributor, Digest, HeldBack, Incident, Kind, Severity
 from tests.fakes import HOSTILE_PAGE, finding, sample_digest
 
@@ -210,7 +213,15 @@ def demo_like_digest() -> Digest:
 
 @pytest.mark.parametrize("width", [375, 1024])
 def test_the_digest_fits_a_phone_and_a_desktop_without_sideways_scrolling(tmp_path: Path, width: int) -> None:
-    message = render_email(demo_like_digest(), sender="barometer@example.com", recipient="team@shop.example")
+    links = Links(
+        public_url="https://barometer.example",
+        signer=Signer(b"k" * 32),
+        now=datetime(2026, 11, 20, tzinfo=UTC),
+        reports={"shop": ("ga4", "properties/123456789")},
+    )  # report and feedback buttons too: they must wrap, not overflow
+    message = render_email(
+        demo_like_digest(), sender="barometer@example.com", recipient="team@shop.example", links=links
+    )
     assert len(message.as_bytes()) < 250_000
     html = inline_images(message)
     scroll_width, height = measure(html, tmp_path, width=width)

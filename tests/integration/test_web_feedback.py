@@ -128,3 +128,15 @@ def test_without_a_link_secret_messages_carry_no_signed_links(sqlite_url: str) -
     links = bootstrap.links_for(plain, now=NOW)
     assert links.feedback(sample_digest().findings[0]) == ()
     assert links.all_findings(7) == ""
+
+
+def test_feedback_on_an_incident_labels_its_lead_and_its_parts(settings: Settings) -> None:
+    engine = bootstrap.engine(settings)
+    prop = repo.ensure_property(engine, PropertySpec(name="shop", source="csv"))
+    lead, part = repo.save_findings(engine, prop, [finding(), finding(metric="totalUsers", observed=581, expected=944)])
+    assert lead.id is not None
+    assert part.id is not None
+    expected = _links(settings).feedback(lead, also=(part,))[0]
+    client = TestClient(create_app(settings, now=lambda: NOW))
+    assert client.post(expected.url.removeprefix("https://barometer.example")).status_code == 200
+    assert sorted(_labels(settings)) == [(lead.id, "expected"), (part.id, "expected")]

@@ -161,3 +161,12 @@ def test_entry_definition_keeps_the_zone(settings: Settings) -> None:
 
     assert definition["schedule"].zone == "Europe/Berlin"
     assert definition["schedule"].hour == {8}
+
+
+def test_a_weekly_subscription_fires_on_its_weekday_at_local_time(tmp_path: Path) -> None:
+    path = tmp_path / "barometer.toml"
+    path.write_text(CONFIG.replace('digest_at = "08:00"', 'digest_at = "08:00"\ncadence = "weekly"\nweekday = "mon"'))
+    weekly = zoned(load_settings(path), "digest:marketing")
+    fire = weekly.next_after(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))  # a Wednesday
+    local = fire.astimezone(BERLIN)
+    assert (local.date().isoformat(), local.strftime("%a"), local.hour) == ("2026-12-07", "Mon", 8)

@@ -114,3 +114,13 @@ def test_the_result_does_not_depend_on_input_order_and_matches_the_pairwise_rule
             parent[root(id(a))] = root(id(b))
     components = sorted(sorted(id(f) for f in findings if root(id(f)) == r) for r in {root(id(f)) for f in findings})
     assert components == sorted(sorted(id(f) for f in inc.findings) for inc in expected)
+
+
+def test_two_queries_that_merely_both_fell_are_separate_incidents() -> None:
+    guide = finding(metric="impressions", series="query:shoe size guide", observed=562, expected=2540)
+    women = finding(metric="impressions", series="query:running shoes women", observed=1300, expected=2000)
+    similar = finding(metric="impressions", series="query:shoe size chart", observed=400, expected=1900)
+    incidents = group_incidents([guide, women, similar])
+    assert sorted(len(i.findings) for i in incidents) == [1, 2]
+    [alone] = [i for i in incidents if len(i.findings) == 1]
+    assert alone.lead.anomaly.series == "query:running shoes women"

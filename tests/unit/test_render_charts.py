@@ -17,8 +17,8 @@ def _size(png: bytes) -> tuple[int, int]:
     return width, height
 
 
-def test_chart_is_a_560_by_210_png_sized_for_a_phone() -> None:
-    assert _size(render_chart(chart(last=590, expected=1000), title="sessions · All traffic")) == (560, 210)
+def test_chart_is_a_480_by_200_png_sized_for_a_phone() -> None:
+    assert _size(render_chart(chart(last=590, expected=1000), title="sessions · All traffic")) == (480, 200)
 
 
 def test_same_input_gives_the_same_bytes() -> None:
@@ -28,14 +28,14 @@ def test_same_input_gives_the_same_bytes() -> None:
 
 def test_titles_with_dollar_signs_are_not_parsed_as_math() -> None:
     png = render_chart(chart(last=1, expected=2), title="Query $ price $$ {\\frac}")
-    assert _size(png) == (560, 210)
+    assert _size(png) == (480, 200)
 
 
 def test_gaps_and_a_single_day_render() -> None:
     gappy = chart(last=float("nan"), expected=100)
-    assert _size(render_chart(gappy, title="gaps")) == (560, 210)
+    assert _size(render_chart(gappy, title="gaps")) == (480, 200)
     one = ChartData(dates=gappy.dates[:1], actual=(1.0,), expected=(2.0,), lower=(1.5,), upper=(2.5,))
-    assert _size(render_chart(one, title="one day")) == (560, 210)
+    assert _size(render_chart(one, title="one day")) == (480, 200)
 
 
 def test_mismatched_lengths_name_the_field() -> None:

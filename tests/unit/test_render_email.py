@@ -193,6 +193,7 @@ def test_each_finding_links_to_its_report_and_to_signed_feedback() -> None:
     assert "Open in Search Console: https://search.google.com/search-console/performance/search-analytics?" in text
     for label in ("Expected", "False alarm", "Useful"):
         assert f">{label}</a>" in html
+    assert "   Mark as false alarm: https://barometer.example/feedback/" in text
     tokens = re.findall(r"https://barometer\.example/feedback/([\w.-]+)", text)
     assert len(tokens) == 12  # three per finding
     claim = LINKS.signer.verify(tokens[0], purpose="feedback", now=NOW)  # type: ignore[union-attr]

@@ -105,6 +105,7 @@ def test_a_digest_with_only_ongoing_problems_says_nothing_new() -> None:
     html, text = _parts(quiet)
     assert "Nothing new: the problems below are ongoing and were reported before." in text
     assert "Nothing unusual" not in html
+    assert "Key events nearly stopped" not in text  # the summary of findings it no longer shows
 
 
 def test_an_immediate_alert_is_marked_as_such() -> None:
@@ -124,3 +125,18 @@ def test_the_webhook_document_carries_the_same_structure_raw() -> None:
     assert doc["incidents"][0]["note"] == "already alerted at 06:12 UTC (immediate alert)"
     assert doc["held_back"][0]["finding"]["series"] == "query:<!channel> shoes"
     assert json.loads(json.dumps(doc)) == doc
+
+
+def test_a_recovery_follow_up_is_titled_by_its_own_headline() -> None:
+    recovered = replace(
+        sample_digest(findings=()),
+        immediate=True,
+        headline="Recovered on shop: key events on shop recovered at 13:00 (alerted at 10:40)",
+        summary="key events on shop recovered at 13:00 (alerted at 10:40) (Europe/Berlin).",
+        notices=(),
+    )
+    message = render_email(recovered, sender="b@example.com", recipient="t@example.com")
+    assert message["Subject"] == "Recovered on shop: key events on shop recovered at 13:00 (alerted at 10:40)"
+    text = str(message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert "key events on shop recovered at 13:00 (alerted at 10:40) (Europe/Berlin)." in text
+    assert "Nothing unusual" not in text

@@ -33,7 +33,7 @@ def test_ga4_link_of_a_total_has_no_filter() -> None:
     url = ga4_url("properties/9", series="total", start=START, end=END)
     assert url == (
         "https://analytics.google.com/analytics/web/#/p9/reports/explorer"
-        "?params=_u.date00%3D20261108%26_u.date01%3D20261205&r=reports-snapshot"
+        "?params=_u.date00%3D20261108%26_u.date01%3D20261205&r=lifecycle-traffic-acquisition-v2"
     )
 
 
@@ -69,3 +69,9 @@ def test_a_signed_token_says_what_it_allows_and_expires() -> None:
     with pytest.raises(BadLink, match="was changed"):
         Signer(b"y" * 32).verify(token, purpose="feedback", now=NOW)
     assert "x" * 16 not in repr(signer)
+
+
+def test_a_token_can_carry_an_incident_s_findings() -> None:
+    signer = Signer(b"x" * 32)
+    claim = signer.verify(signer.sign("feedback", [7, 8, 9], now=NOW, label="false_alarm"), purpose="feedback", now=NOW)
+    assert (claim.finding_ids, claim.finding_id, claim.label) == ((7, 8, 9), 7, "false_alarm")

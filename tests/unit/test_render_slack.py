@@ -60,6 +60,7 @@ def test_header_is_short_without_a_url_and_the_summary_block_is_short() -> None:
     payload = render_slack(digest, links=LINKS)
     header = payload["blocks"][0]["text"]["text"]
     assert len(header) <= MAX_HEADER
+    assert header == "Impressions on /guides/sizing fell 41% (5 changes on shop)"  # the top change, whole
     assert "https://" not in header
     assert "shop.example" not in header
     summary = payload["blocks"][2]["text"]["text"]

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from alerts.render.email import render_full_list
-from alerts.signing import BadLink, Claim, Signer
+from alerts.signing import BadLink, Claim
 from jobs.domain import Label
 from jobs.storage import repo
 from jobs.storage.feedback import record_feedback
@@ -63,7 +63,7 @@ def _claim(request: Request, token: str, purpose: str) -> Claim:
     signer = bootstrap.link_signer(settings)
     if signer is None:
         raise BadLink("links are not enabled on this server (no link secret is set)")
-    return Signer.verify(signer, token, purpose=purpose, now=request.app.state.now())
+    return signer.verify(token, purpose=purpose, now=request.app.state.now())
 
 
 def _bad(exc: BadLink) -> HTMLResponse:
@@ -99,9 +99,11 @@ def feedback_record(request: Request, token: str) -> HTMLResponse:
         return _bad(BadLink("this link asks for a label barometer does not know"))
     settings: Settings = request.app.state.settings
     engine = bootstrap.engine(settings)
-    if repo.finding_by_id(engine, claim.finding_id) is None:
+    stored = [i for i in claim.finding_ids if repo.finding_by_id(engine, i) is not None]
+    if not stored:
         return _page("<h1>This change is no longer stored</h1><p>Nothing was recorded.</p>", status=404)
-    record_feedback(engine, claim.finding_id, label, note="from a link in a message", now=request.app.state.now())
+    for finding_id in stored:  # the incident's lead and its parts, labelled together
+        record_feedback(engine, finding_id, label, note="from a link in a message", now=request.app.state.now())
     words = html.escape(_WORDS.get(label.value, label.value))
     return _page(f"<h1>Thank you</h1><p>Recorded: this change was {words}. It tunes what is alerted next.</p>")
 
