@@ -102,7 +102,7 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     families = _families(scorer, testable)
     sig, q = _bh(p, families, mp.sensitivity)
     with np.errstate(invalid="ignore"):
-        sig &= p < mp.max_p_value
+        sig &= p < scorer.max_p
     off_today = np.where(up, scorer.off(s, col, True), scorer.off(s, col, False)) & testable
     # runs are looked at for the significant and for the clearly off (one-sided p < 0.01):
     # a level shift found by its three days' evidence needs at least that today
@@ -181,7 +181,9 @@ def _bursts(scorer: Scorer, s: DayScores, col: int, eligible: BoolArray, faded: 
     if scorer.model is not Model.COUNT or ratio <= 0:
         return out
     with np.errstate(invalid="ignore"):
-        rows = np.flatnonzero(eligible & (s.p_high < _BURST_P) & (s.observed >= _BURST_SCREEN * s.expected))
+        # a series whose false alarms raised its bar (feedback) keeps that bar for bursts too
+        bar = np.where(scorer.max_p < scorer.mp.max_p_value, scorer.max_p, _BURST_P)
+        rows = np.flatnonzero(eligible & (s.p_high < bar) & (s.observed >= _BURST_SCREEN * s.expected))
     if rows.size == 0:
         return out
     usual = _weekday_usual(scorer, rows, col)
@@ -246,7 +248,7 @@ def _level_shift_test(
     p3[rows[three]] = np.minimum(1.0, (2.0 if both else 1.0) * combined[three])
     sig3, _ = _bh(p3, families, scorer.mp.sensitivity)
     with np.errstate(invalid="ignore"):
-        return np.asarray(sig3 & (p3 < scorer.mp.max_p_value * _RUN_STRICTER))
+        return np.asarray(sig3 & (p3 < scorer.max_p * _RUN_STRICTER))
 
 
 def _fold_children(scorer: Scorer, kinds: dict[int, Kind], s: DayScores, moving: BoolArray) -> dict[int, Kind]:
