@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import TextIO
@@ -17,6 +17,7 @@ from typing import TextIO
 from jobs import csvio
 from jobs.detection.engine import walk
 from jobs.detection.explain import finding_to_json
+from jobs.detection.holidays import known_country
 from jobs.errors import InputError
 from worker.settings import Settings
 
@@ -49,9 +50,14 @@ def _open(output: Path) -> TextIO | nullcontext[TextIO]:
     return output.open("w", encoding="utf-8", newline="")
 
 
-def detect_file(settings: Settings, path: Path, *, start: date | None, end: date | None, output: Path) -> DetectResult:
+def detect_file(
+    settings: Settings, path: Path, *, start: date | None, end: date | None, output: Path, country: str = ""
+) -> DetectResult:
     """Walk-forward detection on a CSV over ``start..end`` (default: its last date); write
-    one JSON object per finding to ``output`` (``-``: stdout)."""
+    one JSON object per finding to ``output`` (``-``: stdout). ``country``: whose public
+    holidays the file's data follows (see :mod:`jobs.detection.holidays`)."""
+    if country and not known_country(country):
+        raise InputError(f"--country: unknown country {country!r} (use an ISO 3166 code such as 'DE' or 'US')")
     panels = csvio.read_panels_csv(path)
     if not panels:
         raise InputError(f"{path}: no rows to detect on")
@@ -60,7 +66,10 @@ def detect_file(settings: Settings, path: Path, *, start: date | None, end: date
     if first_day > last_day:
         raise InputError(f"--start {first_day} is after --end {last_day}")
     last_day = min(last_day, last)
-    done = walk(panels, settings.detection.params(), start=first_day, end=last_day)
+    params = settings.detection.params()
+    if country:
+        params = replace(params, countries={p.property: country.upper() for p in panels})
+    done = walk(panels, params, start=first_day, end=last_day)
     with _open(output) as out:
         for finding in done.findings:
             out.write(json.dumps(finding_to_json(finding), separators=(",", ":")) + "\n")

@@ -166,11 +166,16 @@ def detect(
     start: Annotated[str | None, typer.Option(help="First date to decide on (default: the last date).")] = None,
     end: Annotated[str | None, typer.Option(help="Last date to decide on (default: the last date).")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write ('-' for stdout).")] = Path("-"),
+    country: Annotated[
+        str, typer.Option(help="ISO 3166 country whose public holidays the data follows (e.g. DE).")
+    ] = "",
 ) -> None:
     """Stateless detection on a file, walking forward: the decision on D uses rows dated <= D."""
     from worker.detect import detect_file
 
-    result = detect_file(_settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output)
+    result = detect_file(
+        _settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output, country=country
+    )
     note = result.note(file)
     if note:
         typer.echo(note, err=True)
