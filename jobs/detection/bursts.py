@@ -11,8 +11,10 @@
   while a run of bursts makes no level. A day right after a run of burst days and,
   relative to its weekday, below the run's peak is the same burst fading: no news.
 - **Tracking break**: a significant count at or below :data:`OUTAGE_RATIO` of expected
-  is an OUTAGE, even right after another change of the same series, so it alerts at once
-  and inhibits what it causes.
+  is an OUTAGE, even right after another change of the same series (sessions down 40%
+  yesterday, key events at zero today), so it alerts at once and inhibits what it causes.
+  A collapse already there yesterday is left to the runs of days (an outage on its second
+  day, a level shift on its third).
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ def overrides(scorer: Scorer, s: DayScores, col: int, *, eligible: BoolArray, si
         up = s.observed > s.expected
         burst = _bursts(scorer, s, col, eligible & up, faded)
         collapsed = eligible & sig & ~up & (s.observed <= OUTAGE_RATIO * s.expected)
+        if col > 0 and collapsed.any():
+            # a collapse that began before today is judged as a run of days (an outage on its
+            # second day, a level shift on its third: a page deindexed is one level shift)
+            collapsed &= ~(scorer.panel.values[:, col - 1] <= 2 * OUTAGE_RATIO * s.expected)
     if scorer.model is Model.COUNT:
         out.update(dict.fromkeys(np.flatnonzero(collapsed).tolist(), Kind.OUTAGE))
     out.update(dict.fromkeys(np.flatnonzero(faded).tolist(), None))

@@ -19,8 +19,9 @@
   is significantly beyond the level of those days too (a new move on top of the old).
 - **First, whatever came before** (:mod:`jobs.detection.bursts`): a burst is a SPIKE and
   a significant collapse to near zero an OUTAGE, even inside an ongoing shift.
-- **Kinds.** Otherwise a ``ctr``/``position`` move with impressions within
-  ``min_change_pct`` of expected is a RATE_CHANGE, anything else a DROP or SPIKE.
+- **Kinds.** Otherwise a count below 5% of expected is an OUTAGE, a ``ctr``/``position``
+  move with impressions within ``min_change_pct`` of expected a RATE_CHANGE, anything else
+  a DROP or SPIKE.
 - **Learned thresholds.** ``max_p_value`` is per series: analysts' labels may have raised
   it (:mod:`jobs.detection.learning`).
 - **Drill-down.** When a total moved (off today the same way, reported or ongoing), its
@@ -35,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from jobs.detection import noise
-from jobs.detection.bursts import overrides
+from jobs.detection.bursts import OUTAGE_RATIO, overrides
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.runs import ONGOING, Runs, z_scores
@@ -130,6 +131,8 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
             kinds[i] = Kind.LEVEL_SHIFT
         elif not sig[i] or ((d1 + d2 + d3 >= 2 or shifted(i)) and not runs.beyond(scorer, s, i, where[i], bool(up[i]))):
             continue  # not significant alone, or an ongoing shift (reported when it began)
+        elif scorer.model is Model.COUNT and not up[i] and s.observed[i] <= OUTAGE_RATIO * s.expected[i]:
+            kinds[i] = Kind.OUTAGE  # a collapse on its second day
         elif scorer.volume is not None and stable[i]:
             kinds[i] = Kind.RATE_CHANGE
         else:
