@@ -7,17 +7,19 @@ day changes nothing that was already right.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from jobs.detection import learning
 from jobs.detection.engine import detect
 from jobs.detection.panels import derive_ctr
 from jobs.detection.params import DetectionParams
 from jobs.domain import Finding, PropertySpec
 from jobs.ports import MetricSource
-from jobs.storage import repo
+from jobs.storage import feedback, repo
 from jobs.window import CHART_DAYS, history_days
 
 __all__ = [
@@ -26,8 +28,12 @@ __all__ = [
     "detect_day",
     "fetch",
     "history_days",
+    "learned",
+    "learned_params",
     "plan_fetch",
 ]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,5 +83,26 @@ def detect_day(
         end=day,
         last_final=last_final,
     )
-    findings = detect(derive_ctr(panels), params, day=day)
+    findings = detect(derive_ctr(panels), learned_params(engine, prop_id, spec.name, params, day=day), day=day)
     return repo.save_findings(engine, prop_id, findings)
+
+
+def learned_params(
+    engine: sa.Engine, prop_id: int, prop: str, params: DetectionParams, *, day: date
+) -> DetectionParams:
+    """``params`` with the thresholds the property's labels taught (:mod:`jobs.detection.learning`),
+    each logged."""
+    taught = learned(engine, prop_id, params, day=day)
+    for item in taught.values():
+        log.info("property %s: learned threshold %s", prop, item.line())
+    return learning.with_learned(params, prop, taught)
+
+
+def learned(
+    engine: sa.Engine, prop_id: int, params: DetectionParams, *, day: date
+) -> dict[tuple[str, str], learning.Learned]:
+    """The thresholds the property's labels on findings up to ``day`` taught, per (metric, series)."""
+    return learning.learn(
+        feedback.verdicts(engine, prop_id, since=day - timedelta(days=learning.HISTORY_DAYS)),
+        default=lambda metric: params.for_metric(metric).max_p_value,
+    )

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from jobs.detection import learning
 from jobs.detection.engine import walk
 from jobs.detection.panels import derive_ctr
 from jobs.domain import Finding, Label
 from jobs.errors import BarometerError, InputError
-from jobs.pipeline import history_days
+from jobs.pipeline import history_days, learned
 from jobs.storage import feedback, repo
 from worker import bootstrap
 from worker.backtest_chart import render_weeks
@@ -55,6 +56,8 @@ class BacktestReport:
     #: labelled false alarms the current thresholds still raise
     false_alarms_firing: int
     unscored: int = 0
+    #: thresholds analysts' labels taught (jobs.detection.learning), one line each
+    learned: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         """The report as text, one line per week x metric with anything to say."""
@@ -69,6 +72,7 @@ class BacktestReport:
             head,
             f"labelled in this window: {labelled} ({false} false alarm(s), {self.false_alarms_firing} still firing)",
         ]
+        out += [f"learned: {line}" for line in self.learned]
         if not self.rows:
             out.append("nothing would have fired")
             return out
@@ -111,7 +115,8 @@ def run_backtest(settings: Settings, property_name: str, *, days: int, chart: Pa
     if prop_id is None or end is None:
         raise BarometerError(f"property {spec.name!r} has no stored data yet (run `barometer fetch` or `import`)")
     start = end - timedelta(days=days - 1)
-    params = settings.detection_params()
+    taught = learned(engine, prop_id, settings.detection_params(), day=end)
+    params = learning.with_learned(settings.detection_params(), spec.name, taught)
     panels = repo.load_panels(
         engine,
         prop_id,
@@ -136,6 +141,7 @@ def run_backtest(settings: Settings, property_name: str, *, days: int, chart: Pa
         labelled=dict(Counter(lab.label.value for lab in labelled)),
         false_alarms_firing=firing,
         unscored=done.unscored,
+        learned=tuple(item.line() for item in taught.values()),
     )
     if chart is not None:
         chart.write_bytes(render_weeks(report.rows, start=start, end=end, title=f"{spec.name}: findings per week"))

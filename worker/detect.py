@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from jobs.detection.engine import walk
 from jobs.detection.explain import finding_to_json
+from jobs.detection.holidays import known_country
 from jobs.errors import InputError
 from jobs.reader import newest_date_hint, read_columns, to_panels
 from jobs.window import history_days
@@ -56,9 +57,14 @@ def _open(output: Path) -> TextIO | nullcontext[TextIO]:
     return output.open("w", encoding="utf-8", newline="")
 
 
-def detect_file(settings: Settings, path: Path, *, start: date | None, end: date | None, output: Path) -> DetectResult:
+def detect_file(
+    settings: Settings, path: Path, *, start: date | None, end: date | None, output: Path, country: str = ""
+) -> DetectResult:
     """Walk-forward detection on a CSV over ``start..end`` (default: its last date); write
-    one JSON object per finding to ``output`` (``-``: stdout)."""
+    one JSON object per finding to ``output`` (``-``: stdout). ``country``: whose public
+    holidays the file's data follows (see :mod:`jobs.detection.holidays`)."""
+    if country and not known_country(country):
+        raise InputError(f"--country: unknown country {country!r} (use an ISO 3166 code such as 'DE' or 'US')")
     if start is not None and end is not None and start > end:
         raise InputError(f"--start {start} is after --end {end}")
     params = settings.detection.params()
@@ -75,6 +81,8 @@ def detect_file(settings: Settings, path: Path, *, start: date | None, end: date
     panels = to_panels(cols.since(first_day - history), property="csv")
     if not panels:
         raise InputError(f"{path}: no rows to detect on")
+    if country:
+        params = replace(params, countries={p.property: country.upper() for p in panels})
     done = walk(panels, params, start=first_day, end=last_day)
     with _open(output) as out:
         for finding in done.findings:

@@ -22,8 +22,8 @@ def prophet_flags(dates: tuple[date, ...], values: np.ndarray, *, start: date) -
     import pandas as pd
     from prophet import Prophet
 
-    for name in ("prophet", "cmdstanpy"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for name in ("prophet", "cmdstanpy"):  # cmdstanpy re-arms its level: silence it whole
+        logging.getLogger(name).disabled = True
     out: list[date] = []
     first = dates.index(start)
     frame = pd.DataFrame({"ds": pd.to_datetime(list(dates)), "y": values})

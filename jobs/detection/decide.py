@@ -17,9 +17,13 @@
   on 3 of the last 7), it is an ongoing shift, reported already and not again
   (after two whole weeks at the new level the baseline re-bases onto it) — unless today
   is significantly beyond the level of those days too (a new move on top of the old).
+- **First, whatever came before** (:mod:`jobs.detection.bursts`): a burst is a SPIKE and
+  a significant collapse to near zero an OUTAGE, even inside an ongoing shift.
 - **Kinds.** Otherwise a count below 5% of expected is an OUTAGE, a ``ctr``/``position``
   move with impressions within ``min_change_pct`` of expected a RATE_CHANGE, anything else
   a DROP or SPIKE.
+- **Learned thresholds.** ``max_p_value`` is per series: analysts' labels may have raised
+  it (:mod:`jobs.detection.learning`).
 - **Drill-down.** When a total moved (off today the same way, reported or ongoing), its
   children moving the same way are folded into it (they become its contributors) unless
   they still stand out against the total's own change (BH per dimension on the child
@@ -32,17 +36,17 @@ import numpy as np
 import numpy.typing as npt
 
 from jobs.detection import noise
+from jobs.detection.bursts import OUTAGE_RATIO, overrides
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.runs import ONGOING, Runs, z_scores
 from jobs.detection.scorer import Scorer
-from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, nanmedian, score_day
+from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, score_day
 from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind, Severity
 
 __all__ = ["explained_finding", "panel_findings"]
 
 BoolArray = npt.NDArray[np.bool_]
-_OUTAGE_RATIO = 0.05
 _CHART_DAYS = 56
 #: The three-day test's bar is this much stricter than a single day's: runs of days share
 #: more than the model knows (a level drifting, a week of news), so runs are likelier.
@@ -52,17 +56,6 @@ _RUN_TODAY = 0.01
 #: A child is judged against the rest of its site when the rest is at least this share of
 #: the total's expected value (else against the total's own change).
 _REST_SHARE = 0.1
-#: A burst (``burst_ratio`` times expected or more) needs at least this one-sided p-value.
-_BURST_P = 0.05
-#: Days a burst's run is looked back over (the peak a fading day is compared with).
-_BURST_RUN = 14
-_SHIFTED = 1.5
-#: ... and no day of it more than this many times another (a level, not a run of bursts).
-_STEADY = 2.0
-#: A burst is also at least this many times its expected value (and than the last week's
-#: level, when that week was a steady shifted level: every day of it :data:`_SHIFTED` times
-#: its weekday's usual or more).
-_BURST_SCREEN = 2.0
 
 
 def _bh(p: FloatArray, families: list[IntArray], alpha: float) -> tuple[BoolArray, FloatArray]:
@@ -102,13 +95,13 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     families = _families(scorer, testable)
     sig, q = _bh(p, families, mp.sensitivity)
     with np.errstate(invalid="ignore"):
-        sig &= p < mp.max_p_value
+        sig &= p < scorer.max_p
     off_today = np.where(up, scorer.off(s, col, True), scorer.off(s, col, False)) & testable
     # runs are looked at for the significant and for the clearly off (one-sided p < 0.01):
     # a level shift found by its three days' evidence needs at least that today
     with np.errstate(invalid="ignore"):
         clear = off_today & (np.fmin(s.p_low, s.p_high) < _RUN_TODAY)
-    first = _overrides(scorer, s, col, eligible=wanted & testable & effect, sig=sig)
+    first = overrides(scorer, s, col, eligible=wanted & testable & effect, sig=sig)
     listed = np.fromiter(first, dtype=np.int64, count=len(first))
     cand = np.union1d(np.flatnonzero((sig & effect & wanted & testable) | (clear & wanted)), listed)
     if cand.size == 0:
@@ -138,6 +131,8 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
             kinds[i] = Kind.LEVEL_SHIFT
         elif not sig[i] or ((d1 + d2 + d3 >= 2 or shifted(i)) and not runs.beyond(scorer, s, i, where[i], bool(up[i]))):
             continue  # not significant alone, or an ongoing shift (reported when it began)
+        elif scorer.model is Model.COUNT and not up[i] and s.observed[i] <= OUTAGE_RATIO * s.expected[i]:
+            kinds[i] = Kind.OUTAGE  # a collapse on its second day
         elif scorer.volume is not None and stable[i]:
             kinds[i] = Kind.RATE_CHANGE
         else:
@@ -145,77 +140,6 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     moving = off_today & testable
     kinds = _fold_children(scorer, kinds, s, moving)
     return _assemble(scorer, col, s, p=p, q=q, kinds=kinds)
-
-
-def _overrides(
-    scorer: Scorer, s: DayScores, col: int, *, eligible: BoolArray, sig: BoolArray
-) -> dict[int, Kind | None]:
-    """Rows decided before any run of days is looked at: a burst is a SPIKE whatever came
-    before it (and its fading tail is no news: None); a significant collapse to near zero
-    is an OUTAGE, a tracking break, even right after another change."""
-    out: dict[int, Kind | None] = {}
-    faded = np.zeros(eligible.shape, dtype=np.bool_)
-    with np.errstate(invalid="ignore"):
-        up = s.observed > s.expected
-        burst = _bursts(scorer, s, col, eligible & up, faded)
-        collapsed = eligible & sig & ~up & (s.observed <= _OUTAGE_RATIO * s.expected)
-    if scorer.model is Model.COUNT:
-        out.update(dict.fromkeys(np.flatnonzero(collapsed).tolist(), Kind.OUTAGE))
-    out.update(dict.fromkeys(np.flatnonzero(faded).tolist(), None))
-    out.update(dict.fromkeys(np.flatnonzero(burst).tolist(), Kind.SPIKE))
-    return out
-
-
-def _bursts(scorer: Scorer, s: DayScores, col: int, eligible: BoolArray, faded: BoolArray) -> BoolArray:
-    """Counts at least ``burst_ratio`` times their usual level, clearly (one-sided p below
-    :data:`_BURST_P`). The usual level is the lower of the expected value and the median of
-    the same weekday over the last 8 weeks: a trend extrapolated up (a season ramping) must
-    not hide a day that is far above anything the series usually does. ``faded`` is set
-    for a day right after a run of burst days that is, relative to its weekday, below the
-    run's peak (the same burst, already reported). After a steady week all well up, a
-    burst is also at least :data:`_BURST_SCREEN` times that week's level (relative to the
-    weekday): a day that merely continues a shifted level is no burst, while a run of
-    bursts (days far apart from each other) does not make a level."""
-    ratio = scorer.mp.burst_ratio
-    out = np.zeros(eligible.shape, dtype=np.bool_)
-    if scorer.model is not Model.COUNT or ratio <= 0:
-        return out
-    with np.errstate(invalid="ignore"):
-        rows = np.flatnonzero(eligible & (s.p_high < _BURST_P) & (s.observed >= _BURST_SCREEN * s.expected))
-    if rows.size == 0:
-        return out
-    usual = _weekday_usual(scorer, rows, col)
-    base = np.fmin(s.expected[rows], usual)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # a burst fading over days is one burst: a day right after a run of burst days, and
-        # relatively lower than the run's peak, is not news
-        today = s.observed[rows] / usual
-        peak = np.full(rows.size, -np.inf)
-        going = np.ones(rows.size, dtype=np.bool_)
-        rels = []
-        for back in range(1, min(_BURST_RUN, col) + 1):
-            rel = scorer.panel.values[rows, col - back] / _weekday_usual(scorer, rows, col - back)
-            rels.append(rel)
-            going &= rel >= ratio
-            peak = np.where(going, np.fmax(peak, rel), peak)
-        fading = today <= peak
-        # after a week all well up (a shifted level), far above that week too: a day that
-        # merely continues a shifted level is no burst
-        last = np.stack(rels[:7], axis=1) if rels else np.full((rows.size, 1), np.nan)
-        steady = np.max(last, axis=1) <= _STEADY * np.min(last, axis=1)
-        shifted = np.all(last >= _SHIFTED, axis=1) & steady
-        above = ~shifted | (today >= _BURST_SCREEN * nanmedian(last, axis=1))
-        out[rows] = (s.observed[rows] >= ratio * base) & (base >= scorer.mp.min_volume) & ~fading & above
-        faded[rows] = fading
-    return out
-
-
-def _weekday_usual(scorer: Scorer, rows: IntArray, col: int) -> FloatArray:
-    """The median of ``rows`` on the same weekday as ``col`` over the 8 weeks before it."""
-    cols = np.asarray([col - 7 * k for k in range(1, 9) if col - 7 * k >= 0], dtype=np.int64)
-    if not cols.size:
-        return np.full(rows.size, np.nan)
-    return nanmedian(scorer.values[np.ix_(rows, cols)], axis=1)
 
 
 def _level_shift_test(
@@ -246,7 +170,7 @@ def _level_shift_test(
     p3[rows[three]] = np.minimum(1.0, (2.0 if both else 1.0) * combined[three])
     sig3, _ = _bh(p3, families, scorer.mp.sensitivity)
     with np.errstate(invalid="ignore"):
-        return np.asarray(sig3 & (p3 < scorer.mp.max_p_value * _RUN_STRICTER))
+        return np.asarray(sig3 & (p3 < scorer.max_p * _RUN_STRICTER))
 
 
 def _fold_children(scorer: Scorer, kinds: dict[int, Kind], s: DayScores, moving: BoolArray) -> dict[int, Kind]:

@@ -67,6 +67,9 @@ class DetectionParams:
     metrics: dict[str, MetricParams] = field(default_factory=dict)
     #: Property name -> ISO country whose public holidays it keeps (``[[properties]] country``).
     countries: dict[str, str] = field(default_factory=dict)
+    #: (property, metric, series) -> the ``max_p_value`` analysts' labels taught that series
+    #: (:mod:`jobs.detection.learning`); others keep their metric's.
+    learned: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     def for_metric(self, metric: str) -> MetricParams:
         found = self.metrics.get(metric)

@@ -95,7 +95,7 @@ class Runs:
             return False
         both = scorer.mp.direction is DirectionFilter.BOTH
         p = (2.0 if both else 1.0) * float(noise.norm_sf(delta / spread))
-        return p < scorer.mp.max_p_value and delta >= scorer.mp.min_change_pct * abs(expected)
+        return p < float(scorer.max_p[i]) and delta >= scorer.mp.min_change_pct * abs(expected)
 
 
 def _clearly_off(off: list[BoolArray], z: list[FloatArray], n: int) -> IntArray:

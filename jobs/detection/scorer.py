@@ -62,7 +62,11 @@ class Scorer:
     #: Days expected to be unusual (:mod:`jobs.detection.holidays`): scored with a wider
     #: interval, and left out of the baselines of the days after them.
     holidays: frozenset[date] = frozenset()
+    #: series -> the ``max_p_value`` feedback taught it (:mod:`jobs.detection.learning`)
+    learned: dict[str, float] = field(default_factory=dict)
     model: Model = field(init=False)
+    #: per series, the largest p-value a finding may have (the metric's, or a learned one)
+    max_p: FloatArray = field(init=False)
     cache: dict[int, DayScores] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
 
@@ -82,6 +86,12 @@ class Scorer:
         for label, dim in enumerate(self.dims, 1):
             self.labels[dim] = label
         self.parents: IntArray = parents(self.panel.series, parts)
+        self.max_p = np.full(len(self.panel.series), self.mp.max_p_value)
+        if self.learned:
+            index = {name: i for i, name in enumerate(self.panel.series)}
+            for name, p in self.learned.items():
+                if name in index:
+                    self.max_p[index[name]] = min(p, self.mp.max_p_value)
 
     def at(self, col: int) -> DayScores:
         if col not in self.cache:
@@ -177,8 +187,9 @@ def build_scorers(panels: Sequence[MetricPanel], params: DetectionParams) -> dic
                 same = imp.panel.series == panel.series and imp.panel.dates == panel.dates
                 volume = imp if same else Scorer(_reindexed(imp.panel, panel), imp.mp, holidays=days)
         denominators = volume.values if volume is not None and _proportions(panel) else None
+        learned = {s: p for (prop, m, s), p in params.learned.items() if prop == panel.property and m == panel.metric}
         scorers[panel.property, panel.metric] = Scorer(
-            panel, mp, volume=volume, denominators=denominators, holidays=days
+            panel, mp, volume=volume, denominators=denominators, holidays=days, learned=learned
         )
     return scorers
 

@@ -63,6 +63,8 @@ _COLLAPSED = 0.05
 #: left out of the baseline and of the noise estimate however noisy the series, so that a
 #: burst never becomes the level (and the return to normal after it is no drop).
 BURST_EXCLUDED = 3.0
+#: Series with a day this many times the lowest week's fit of its weekday are looked at for bursts.
+_BURST_SCREEN = 2.5
 #: Rows whose cheap tail screen is below this get exact (quadrature) tails.
 _SCREEN = 0.08
 #: Series fitted together by the count model (see :func:`_score_counts`).
@@ -182,8 +184,8 @@ def _mark_bursts(history: FloatArray, mu: FloatArray, z: FloatArray) -> FloatArr
     up by a burst itself (all the way, for a burst lasting weeks), so only the lowest of them
     per weekday screens which series to look at."""
     with np.errstate(invalid="ignore"):
-        low = np.nanmin(np.where(np.isnan(mu), np.inf, mu), axis=1)[:, None, :]
-        rows = np.flatnonzero(((history >= 2.0 * low) & (mu >= 10.0)).any(axis=(1, 2)))
+        low = np.fmin.reduce(mu, axis=1)[:, None, :]  # fmin: a NaN week does not count
+        rows = np.flatnonzero(((history >= _BURST_SCREEN * low) & (low >= 10.0)).any(axis=(1, 2)))
     if rows.size == 0:
         return z
     sub = history[rows]

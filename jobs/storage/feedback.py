@@ -17,12 +17,13 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from jobs.detection.learning import Verdict
 from jobs.domain import Finding, Label, PointFlag
 from jobs.errors import BarometerError
 from jobs.storage.codec import decode_decomposition
 from jobs.storage.tables import FeedbackRow, FindingRow, MetricPointRow, PropertyRow
 
-__all__ = ["FeedbackResult", "LabelledFinding", "labels_between", "matches", "record_feedback"]
+__all__ = ["FeedbackResult", "LabelledFinding", "labels_between", "matches", "record_feedback", "verdicts"]
 
 _POINTS = MetricPointRow.__table__  # type: ignore[attr-defined]
 _FINDINGS = FindingRow.__table__  # type: ignore[attr-defined]
@@ -124,3 +125,22 @@ def matches(finding: Finding, labelled: Sequence[LabelledFinding]) -> LabelledFi
         if (lab.day, lab.series, lab.metric, lab.direction) == (a.day, a.series, a.metric, a.direction.value):
             return lab
     return None
+
+
+def verdicts(engine: sa.Engine, prop_id: int, *, since: date) -> tuple[Verdict, ...]:
+    """The latest label of every labelled finding of the property dated ``since`` or later,
+    with the finding's p-value (what :func:`jobs.detection.learning.learn` learns from)."""
+    latest = (
+        sa.select(_FEEDBACK.c.finding_id, sa.func.max(_FEEDBACK.c.id).label("last"))
+        .group_by(_FEEDBACK.c.finding_id)
+        .subquery()
+    )
+    query = (
+        sa.select(_FINDINGS.c.day, _FINDINGS.c.series, _FINDINGS.c.metric, _FEEDBACK.c.label, _FINDINGS.c.p_value)
+        .join(latest, latest.c.finding_id == _FINDINGS.c.id)
+        .join(_FEEDBACK, _FEEDBACK.c.id == latest.c.last)
+        .where(_FINDINGS.c.property_id == prop_id, _FINDINGS.c.day >= since)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return tuple(Verdict(r[0], r[1], r[2], Label(r[3]), float(r[4])) for r in rows)

@@ -177,3 +177,23 @@ def test_a_conversion_rate_is_a_proportion_of_its_sessions(tmp_path: Path) -> No
     assert [(f["metric"], f["kind"], f["direction"]) for f in found] == [("sessionKeyEventRate", "rate_change", "down")]
     assert found[0]["lower"] < 0.04 < found[0]["upper"] < 0.05
     assert found[0]["p_value"] < 1e-5
+
+
+def test_detect_knows_the_country_holidays_asked_for(tmp_path: Path) -> None:
+    # a German shop whose sessions halve on Whit Monday (2026-05-25), a public holiday there
+    rng = np.random.default_rng(3)
+    first, holiday = date(2026, 3, 1), date(2026, 5, 25)
+    rows = []
+    for n in range((holiday - first).days + 1):
+        day = first + timedelta(days=n)
+        value = int(rng.poisson(2000)) // (2 if day == holiday else 1)
+        rows.append(f"{day.isoformat()},total,sessions,{value}")
+    path = _csv(tmp_path, rows)
+    plain = barometer("detect", str(path), cwd=tmp_path)
+    assert [json.loads(line)["severity"] for line in plain.stdout.splitlines()] == ["high"]
+    german = barometer("detect", str(path), "--country", "DE", cwd=tmp_path)
+    assert german.returncode == 0, german.stderr
+    assert [json.loads(line)["severity"] for line in german.stdout.splitlines()] in ([], ["low"])
+    wrong = barometer("detect", str(path), "--country", "Atlantis", cwd=tmp_path)
+    assert wrong.returncode == 1
+    assert wrong.stderr == "error: --country: unknown country 'Atlantis' (use an ISO 3166 code such as 'DE' or 'US')\n"

@@ -139,6 +139,11 @@ def test_backtest_replays_weeks_and_counts_labelled_false_alarms(sqlite_url: str
     assert anchor_week.severities == {"critical": 1}
     text = "\n".join(report.lines())
     assert "labelled in this window: 1 (1 false alarm(s), 1 still firing)" in text
+    # the label raised the series' bar, within bounds: so clear a spike (p ~1e-16) still fires
+    assert (
+        "learned: sessions sessionDefaultChannelGroup:Email: max_p_value 3e-05 -> 3e-08 "
+        "(1 false alarm(s), 0 confirmed)" in text
+    )
     assert sum(r.findings for r in report.rows) == len(report.findings)
 
     with pytest.raises(BarometerError, match="--days must be at least 1"):

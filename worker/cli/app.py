@@ -187,6 +187,9 @@ def detect(
         str | None, typer.Option(help="Last date to decide on (hourly file: YYYY-MM-DDTHH:00; default: the last).")
     ] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write ('-' for stdout).")] = Path("-"),
+    country: Annotated[
+        str, typer.Option(help="ISO 3166 country whose public holidays the data follows (e.g. DE).")
+    ] = "",
 ) -> None:
     """Stateless detection on a file, walking forward: the decision on D uses rows dated <= D."""
     from jobs.hourly.csvinput import is_hourly
@@ -198,7 +201,9 @@ def detect(
         hourly = detect_hourly_file(_settings(), file, start=start, end=end, output=output)
         _detected(hourly.note(file), hourly.findings, output)
         return
-    result = detect_file(_settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output)
+    result = detect_file(
+        _settings(), file, start=_date(start, "--start"), end=_date(end, "--end"), output=output, country=country
+    )
     _detected(result.note(file), result.findings, output)
 
 
