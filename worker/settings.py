@@ -210,7 +210,8 @@ class PropertySettings(_Section):
     #: Breakdowns also watched by the hour (each costs a report per run); default: totals only.
     hourly_breakdowns: tuple[str, ...] = ()
     #: ISO 3166 country whose public holidays this property's traffic follows ("DE", "US");
-    #: "" for none (the days around Christmas and New Year are holidays either way).
+    #: "" for none (the days around Christmas and New Year are holidays either way);
+    #: "none" for data that follows no calendar at all (no holidays, not even those days).
     country: str = ""
 
     _tz = field_validator("timezone")(_check_timezone)

@@ -177,7 +177,9 @@ def test_config_check_shows_the_model_chain_and_missing_keys(tmp_path: Path, env
     )
     result = barometer("config", "check", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == (
+    lines = result.stdout.splitlines()
+    assert (
         "llm: openai gpt-4.1, alerts gpt-4.1-mini (key TEST_LLM_KEY: set) -> "
         "anthropic claude-haiku-4-5 (key NOT_SET_KEY: MISSING); no cost cap"
-    )
+    ) in lines
+    assert lines[-1] == "tuning: none saved (no database yet)"  # the console's saved tuning follows

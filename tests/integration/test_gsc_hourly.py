@@ -159,7 +159,7 @@ immediate = ["outage", "drop", "spike"]
     mail = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(mail) == 1
     text = mail[0].read_text()
-    assert "Subject: Alert on search: clicks down 80%" in text
+    assert "Subject: Alert on search: clicks fell 80%" in text
     assert "Hourly watch: 08:00-10:00 local time (hourly)" in text
     assert "Kind:     drop" in text
 

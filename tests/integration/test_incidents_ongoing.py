@@ -38,6 +38,10 @@ def _text(message: Received) -> str:
     return str(body.get_content()).replace("\r\n", "\n")
 
 
+def _md(d: date) -> str:
+    return f"{d:%b} {d.day}"  # as subjects show a date: "Nov 17"
+
+
 def _days(n: int) -> list[date]:
     return [D1 + timedelta(days=k) for k in range(n)]
 
@@ -53,15 +57,15 @@ def test_a_sustained_drop_stays_in_every_digest_until_it_recovers(sqlite_url: st
         digest_day(settings, day, clock)
         clock.next_day()
     subjects = [m.message["Subject"] for m in smtp.received]
-    assert subjects[0] == "1 change on shop, search: sessions down 40%"
-    assert subjects[1:] == [f"Nothing new on shop, search for {d.isoformat()}" for d in _days(5)[1:]]
-    assert "Still ongoing: sessions −41% since Nov 16 (day 5) (shop)" in _text(smtp.received[4])
+    assert subjects[0] == "Sessions fell 40% (1 change on shop, search)"
+    assert subjects[1:] == [f"Nothing new on shop, search for {_md(d)}" for d in _days(5)[1:]]
+    assert "Still ongoing:\n- sessions −41% since Nov 16 (day 5) (shop)" in _text(smtp.received[4])
     assert "All quiet" not in _text(smtp.received[4])
     # back to normal: the incident closes and the digest is quiet again
     recovered = D1 + timedelta(days=5)
     _points(settings, {recovered: 980.0})
     digest_day(settings, recovered, clock)
-    assert smtp.received[5].message["Subject"] == f"All quiet on shop, search for {recovered.isoformat()}"
+    assert smtp.received[5].message["Subject"] == f"All quiet on shop, search for {_md(recovered)}"
     assert "Still ongoing" not in _text(smtp.received[5])
 
 
@@ -73,10 +77,10 @@ def test_accepting_the_new_level_closes_the_incident(sqlite_url: str, smtp: Smtp
     digest_day(settings, D1, clock)
     clock.next_day()
     digest_day(settings, _days(2)[1], clock)
-    assert "Still ongoing: sessions −40% since Nov 16 (day 2) (shop)" in _text(smtp.received[1])
+    assert "Still ongoing:\n- sessions −40% since Nov 16 (day 2) (shop)" in _text(smtp.received[1])
     assert opened.id is not None
     engine = bootstrap.engine(settings)
     feedback.record_feedback(engine, opened.id, Label.EXPECTED, note="", now=datetime(2026, 11, 18, 7, tzinfo=UTC))
     clock.next_day()
     digest_day(settings, _days(3)[2], clock)
-    assert smtp.received[2].message["Subject"] == f"All quiet on shop, search for {_days(3)[2].isoformat()}"
+    assert smtp.received[2].message["Subject"] == f"All quiet on shop, search for {_md(_days(3)[2])}"
