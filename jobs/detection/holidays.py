@@ -1,6 +1,7 @@
-"""Days a property's traffic is expected to be unusual: its country's public holidays
-(python-holidays) and the days around Christmas and New Year (24-26 and 31 December,
-1 January), which move web traffic in most of the world whatever the calendar says.
+"""Days a property's traffic is expected to be unusual: for a property with a ``country``,
+its public holidays (python-holidays) and the days around Christmas and New Year (24-26
+and 31 December, 1 January), which move web traffic in most of the world whatever the
+calendar says. A property without a country has none (detection as before).
 
 On such a day detection widens the interval (:data:`WIDEN`: twice the standard
 deviation), caps a finding's severity at low, and leaves the day out of later baselines,
@@ -28,12 +29,13 @@ def known_country(code: str) -> bool:
 
 @lru_cache(maxsize=256)
 def holiday_dates(country: str, first: date, last: date) -> frozenset[date]:
-    """The holidays of ``country`` ("" for none: the Christmas-New Year days only) in
-    ``first..last``."""
+    """The holidays of ``country`` in ``first..last``, the Christmas-New Year days included
+    ("": none)."""
+    if not country:
+        return frozenset()
+    import holidays
+
     years = range(first.year, last.year + 1)
     days = {date(y, m, d) for y in years for m, d in _SEASON}
-    if country:
-        import holidays
-
-        days |= set(holidays.country_holidays(country.upper(), years=list(years)))
+    days |= set(holidays.country_holidays(country.upper(), years=list(years)))
     return frozenset(d for d in days if first <= d <= last)
