@@ -184,8 +184,9 @@ def _mark_bursts(history: FloatArray, mu: FloatArray, z: FloatArray) -> FloatArr
     up by a burst itself (all the way, for a burst lasting weeks), so only the lowest of them
     per weekday screens which series to look at."""
     with np.errstate(invalid="ignore"):
-        low = np.fmin.reduce(mu, axis=1)[:, None, :]  # fmin: a NaN week does not count
-        rows = np.flatnonzero(((history >= _BURST_SCREEN * low) & (low >= 10.0)).any(axis=(1, 2)))
+        low = np.fmin.reduce(mu, axis=1)  # (S, 7); fmin: a NaN week does not count
+        high = np.fmax.reduce(history, axis=1)
+        rows = np.flatnonzero(((high >= _BURST_SCREEN * low) & (low >= 10.0)).any(axis=1))
     if rows.size == 0:
         return z
     sub = history[rows]
