@@ -40,8 +40,8 @@ def demo_settings(settings: Settings, *, outbox: Path, database_url: str, emails
     ``outbox``, even when SMTP is configured: the demo never mails anyone unasked.
     """
     properties = (
-        PropertySettings(name="shop", source="demo", id="ga4", timezone="Europe/Berlin", country="none"),
-        PropertySettings(name="shop-search", source="demo", id="gsc", timezone="America/Los_Angeles", country="none"),
+        PropertySettings(name="shop", source="demo", id="ga4", timezone="Europe/Berlin"),
+        PropertySettings(name="shop-search", source="demo", id="gsc", timezone="America/Los_Angeles"),
     )
     subscription = SubscriptionSettings(
         name=DEMO_SUBSCRIPTION,

@@ -209,9 +209,8 @@ class PropertySettings(_Section):
     hourly: bool = False
     #: Breakdowns also watched by the hour (each costs a report per run); default: totals only.
     hourly_breakdowns: tuple[str, ...] = ()
-    #: ISO 3166 country whose public holidays this property's traffic follows ("DE", "US");
-    #: "" for none (the days around Christmas and New Year are holidays either way);
-    #: "none" for data that follows no calendar at all (no holidays, not even those days).
+    #: ISO 3166 country whose public holidays (and the days around Christmas and New Year)
+    #: this property's traffic follows ("DE", "US"); "" for none.
     country: str = ""
 
     _tz = field_validator("timezone")(_check_timezone)

@@ -290,6 +290,7 @@ def _charts(scorer: Scorer, col: int, s: DayScores, rows: list[int]) -> list[Cha
             groups=scorer.groups[idx],
             denominators=den,
             fixed_pool=pool,
+            weights=scorer.weights[idx] if scorer.weights is not None else None,
         )
         band[:, :, c - first] = (day.expected, day.lower, day.upper)
     dates = scorer.panel.dates[first : col + 1]

@@ -86,6 +86,10 @@ class Scorer:
         for label, dim in enumerate(self.dims, 1):
             self.labels[dim] = label
         self.parents: IntArray = parents(self.panel.series, parts)
+        #: impressions behind an average rank: a day's variance is inverse to them
+        self.weights: FloatArray | None = None
+        if self.panel.metric == "position" and self.volume is not None:
+            self.weights = self.volume.values
         self.max_p = np.full(len(self.panel.series), self.mp.max_p_value)
         if self.learned:
             index = {name: i for i, name in enumerate(self.panel.series)}
@@ -103,6 +107,7 @@ class Scorer:
                 groups=self.groups,
                 denominators=self.denominators,
                 intervals=False,
+                weights=self.weights,
                 **self._holiday(col),
             )
         return self.cache[col]
@@ -126,6 +131,7 @@ class Scorer:
             denominators=den,
             fixed_pool=pool,
             intervals=False,
+            weights=self.weights[rows] if self.weights is not None else None,
         )
 
     def p_values(self, s: DayScores) -> FloatArray:

@@ -67,6 +67,8 @@ BURST_EXCLUDED = 3.0
 _BURST_SCREEN = 2.5
 #: Rows whose cheap tail screen is below this get exact (quadrature) tails.
 _SCREEN = 0.08
+#: A day's weight counts at most this far below (and its inverse above) the series' median.
+_MIN_WEIGHT = 0.02
 #: Series fitted together by the count model (see :func:`_score_counts`).
 _BLOCK = 4096
 
@@ -110,6 +112,7 @@ def score_day(
     intervals: bool = True,
     observed: FloatArray | None = None,
     widen: float = 1.0,
+    weights: FloatArray | None = None,
 ) -> DayScores:
     """Score column ``col`` of ``values`` (S, T) using only columns before it.
 
@@ -117,7 +120,9 @@ def score_day(
     ``values``) are the impressions behind a rate; ``fixed_pool`` replaces the pooled
     noise parameters (used to score a few rows consistently with the whole panel);
     ``observed`` replaces column ``col`` as the day's values (a holiday blanked in
-    ``values`` for later baselines) and ``widen`` multiplies the predictive variance.
+    ``values`` for later baselines) and ``widen`` multiplies the predictive variance;
+    ``weights`` (same shape as ``values``) are the impressions behind an average (position):
+    a day's variance is taken inversely proportional to them.
     """
     s = values.shape[0]
     weeks = min(training_days, col) // 7
@@ -134,7 +139,10 @@ def score_day(
     if model is Model.RATE and denominators is not None:
         shown = denominators[:, col - points : col].reshape(s, weeks, 7)
         return _score_rates(history, shown, denominators[:, col], ctx)
-    return _score_continuous(history, ctx)
+    if weights is None:
+        return _score_continuous(history, ctx)
+    w_hist = weights[:, col - points : col].reshape(s, weeks, 7)
+    return _score_continuous(history, ctx, weights=(w_hist, weights[:, col]))
 
 
 @dataclass(frozen=True)
@@ -184,8 +192,9 @@ def _mark_bursts(history: FloatArray, mu: FloatArray, z: FloatArray) -> FloatArr
     up by a burst itself (all the way, for a burst lasting weeks), so only the lowest of them
     per weekday screens which series to look at."""
     with np.errstate(invalid="ignore"):
-        low = np.fmin.reduce(mu, axis=1)[:, None, :]  # fmin: a NaN week does not count
-        rows = np.flatnonzero(((history >= _BURST_SCREEN * low) & (low >= 10.0)).any(axis=(1, 2)))
+        low = np.fmin.reduce(mu, axis=1)  # (S, 7); fmin: a NaN week does not count
+        high = np.fmax.reduce(history, axis=1)
+        rows = np.flatnonzero(((high >= _BURST_SCREEN * low) & (low >= 10.0)).any(axis=1))
     if rows.size == 0:
         return z
     sub = history[rows]
@@ -293,9 +302,28 @@ def _score_rates(history: FloatArray, shown_hist: FloatArray, shown: FloatArray,
     )
 
 
-def _score_continuous(history: FloatArray, ctx: _Context) -> DayScores:
+def _relative_weights(
+    weights: tuple[FloatArray, FloatArray] | None, shape: tuple[int, ...]
+) -> tuple[FloatArray, FloatArray]:
+    """Each history day's and today's weight over the series' median weight (1 without)."""
+    if weights is None:
+        return np.ones(shape), np.ones(shape[0])
+    w_hist, w_today = weights
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = nanmedian(np.where(w_hist > 0, w_hist, np.nan).reshape(shape[0], -1), axis=1)
+        rel_hist = np.clip(np.nan_to_num(w_hist / ref[:, None, None], nan=1.0), _MIN_WEIGHT, 1.0 / _MIN_WEIGHT)
+        rel_today = np.clip(np.nan_to_num(w_today / ref, nan=1.0), _MIN_WEIGHT, 1.0 / _MIN_WEIGHT)
+    return rel_hist, rel_today
+
+
+def _score_continuous(
+    history: FloatArray, ctx: _Context, *, weights: tuple[FloatArray, FloatArray] | None = None
+) -> DayScores:
+    rel_hist, rel_today = _relative_weights(weights, history.shape)
+
     def own_var(h: FloatArray, f: Fit) -> tuple[FloatArray, FloatArray]:
-        resid2 = (h - f.fitted) ** 2 * f.dof[:, None, None]
+        # variance per unit weight: a day on twice the impressions counts twice as precise
+        resid2 = (h - f.fitted) ** 2 * rel_hist * f.dof[:, None, None]
         var = nanmean(resid2.reshape(resid2.shape[0], -1), axis=1, min_count=2)
         floor = (1e-3 * np.abs(np.nan_to_num(f.expected))) ** 2 + 1e-12
         return np.log(np.maximum(var, floor)), 2.0 / np.maximum(f.n - f.weeks - 6, 1.0)  # log variance
@@ -309,7 +337,7 @@ def _score_continuous(history: FloatArray, ctx: _Context) -> DayScores:
     own, sampling = own_var(np.where(np.abs(z) > _OUTLIER_Z, np.nan, history), f)
     pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, f.n >= 14)
     log_var, log_var_var = shrink(own, sampling, pool, floor=0.05)
-    var = np.exp(log_var) * ctx.inflation
+    var = np.exp(log_var) * ctx.inflation / rel_today
     df = np.clip(2.0 / np.maximum(log_var_var, 1e-12), noise.DF_MIN, noise.DF_MAX)
     sd = np.sqrt(var)
     z_today = (ctx.observed - f.expected) / sd

@@ -147,7 +147,10 @@ def test_feedback_and_backtest_from_the_command_line(tmp_path: Path) -> None:
     lines = replay.stdout.splitlines()
     assert lines[0].startswith("shop: backtest ")
     assert lines[1] == "labelled in this window: 1 (1 false alarm(s), 1 still firing)"
-    assert lines[2].split()[:3] == ["week", "metric", "findings"]
+    # the false alarm taught its series a stricter bar, shown with its cause
+    assert lines[2].startswith("learned: "), lines[2]
+    assert lines[2].endswith(" (1 false alarm(s), 0 confirmed)"), lines[2]
+    assert lines[3].split()[:3] == ["week", "metric", "findings"]
     assert lines[-1] == "chart written to weeks.png"
     assert (tmp_path / "weeks.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -92,3 +92,25 @@ def test_position_on_a_deep_page_with_few_impressions_is_not_judged() -> None:
     impressions = MetricPanel("gsc", "impressions", name, dates, shown_big[None, :], last_final=end)
     found = detect([impressions, position], DetectionParams(), day=end)
     assert [(f.anomaly.metric, f.anomaly.day) for f in found] == [("position", end)]
+
+
+def test_position_is_judged_in_its_impressions() -> None:
+    # a page on ~3,000 impressions a day whose average rank wanders by about 0.3; on the last
+    # day it is shown only 150 times (a few odd queries) at a rank 3 worse: an average over
+    # 150 impressions is twenty times noisier, so that is no finding; the same rank on the
+    # usual impressions is
+    end = date(2024, 6, 30)
+    rng = np.random.default_rng(9)
+    dates, shown = _series(end, 120, 3000.0, seed=10, alpha=0.01)
+    rank = 8.0 + rng.normal(0.0, 0.3, len(dates))
+    rank[-1] += 3.0
+    name = ("page:/guide",)
+    position = MetricPanel("gsc", "position", name, dates, rank[None, :], last_final=end)
+    few = shown.copy()
+    few[-1] = 150.0
+    impressions = MetricPanel("gsc", "impressions", name, dates, few[None, :], last_final=end)
+    found = detect([impressions, position], DetectionParams(), day=end)
+    assert [f.anomaly.metric for f in found if f.anomaly.metric == "position"] == []
+    impressions = MetricPanel("gsc", "impressions", name, dates, shown[None, :], last_final=end)
+    found = detect([impressions, position], DetectionParams(), day=end)
+    assert [(f.anomaly.metric, f.anomaly.day) for f in found] == [("position", end)]

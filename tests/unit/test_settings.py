@@ -298,16 +298,3 @@ def test_secret_reads_the_named_variable_and_hides_it(monkeypatch: pytest.Monkey
     assert "hunter2" not in repr(value)
     assert "hunter2" not in str(value)
     assert "hunter2" not in f"{value}"
-
-
-def test_country_none_means_no_holidays_at_all(tmp_path: Path) -> None:
-    from datetime import date
-
-    from jobs.detection.holidays import holiday_dates
-
-    path = tmp_path / "barometer.toml"
-    path.write_text(DEMO + 'country = "none"\n', encoding="utf-8")
-    settings = load_settings(path)
-    country = settings.detection_params().countries[settings.properties[0].name]
-    assert holiday_dates(country, date(2026, 12, 20), date(2027, 1, 2)) == frozenset()
-    assert date(2026, 12, 25) in holiday_dates("", date(2026, 12, 20), date(2027, 1, 2))
