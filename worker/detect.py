@@ -13,21 +13,29 @@ are usually written oldest first); a wrong guess only keeps more rows than neede
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import threading
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from jobs.detection.engine import walk
-from jobs.detection.explain import finding_to_json
 from jobs.errors import InputError
 from jobs.reader import newest_date_hint, read_columns, to_panels
 from jobs.window import history_days
 from worker.settings import Settings
 
 __all__ = ["DetectResult", "detect_file"]
+
+log = logging.getLogger(__name__)
+
+
+def _load_engine() -> None:
+    import jobs.detection.engine
+    import jobs.detection.explain  # noqa: F401
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +72,17 @@ def detect_file(settings: Settings, path: Path, *, start: date | None, end: date
     params = settings.detection.params()
     history = timedelta(days=history_days(params))
     first_guess = start or end or newest_date_hint(path)
+    # scipy and the engine (~0.5 s of imports) load on the other core while polars parses,
+    # which releases the GIL
+    loading = threading.Thread(target=_load_engine, name="detect-imports", daemon=True)
+    loading.start()
+    started = time.perf_counter()
     cols = read_columns(path, since=None if first_guess is None else first_guess - history)
+    log.info("read %s: %d rows in %.2fs", path.name, len(cols), time.perf_counter() - started)
+    loading.join()
+    from jobs.detection.engine import walk
+    from jobs.detection.explain import finding_to_json
+
     last = cols.newest()
     if last is None:
         raise InputError(f"{path}: no rows to detect on")
@@ -75,7 +93,15 @@ def detect_file(settings: Settings, path: Path, *, start: date | None, end: date
     panels = to_panels(cols.since(first_day - history), property="csv")
     if not panels:
         raise InputError(f"{path}: no rows to detect on")
+    started = time.perf_counter()
     done = walk(panels, params, start=first_day, end=last_day)
+    log.info(
+        "detected %s..%s over %d series x metric in %.2fs",
+        first_day,
+        last_day,
+        done.series,
+        time.perf_counter() - started,
+    )
     with _open(output) as out:
         for finding in done.findings:
             out.write(json.dumps(finding_to_json(finding), separators=(",", ":")) + "\n")
