@@ -9,12 +9,11 @@ and reused when present.
 - ``scale_detect``: ``barometer detect`` on the newest day of N series x 91 days.
 - ``scale_walk``: ``barometer detect --start`` over the last 28 days of 100k series.
 - ``scale_import``: ``barometer import`` of the 100k file into SQLite and into
-  PostgreSQL (``BAROMETER_BENCH_POSTGRES_URL``, default the test server's ``bench`` db
-  created and dropped here), points/s.
-- ``scale_stored``: the daily detection step from storage (load, detect, store) after
-  that import, for both databases.
+  PostgreSQL (a database of its own on ``BAROMETER_BENCH_POSTGRES_URL``'s server, default
+  the test server, created and dropped here), points/s; then the daily detection step
+  from each (load the window, detect, store the findings) in a child process.
 - ``cold_start``: ``barometer --help``, ``import worker.tasks``, a Celery worker ready
-  (``celery inspect ping`` answered), each best of 3, with ``-X importtime``'s top modules.
+  (answering a ping on its own queue and a leased Redis db), each best of 3, with ``-X importtime``'s top modules.
 """
 
 from __future__ import annotations
@@ -87,13 +86,17 @@ def data_dir() -> Path:
 
 
 def metrics_file(n_series: int, where: Path) -> Path:
-    """N series x 91 days of seasonal counts (``benchmarks.detection``'s generator)."""
-    from benchmarks.detection import _values, _write_csv
-
+    """N series x 91 days of seasonal counts (``benchmarks.detection``'s generator), written
+    by a child process: this one stays small, since a child's peak RSS as ``wait4`` reports it
+    starts from its parent's size at the fork."""
     path = where / f"scale-{n_series}.csv"
     if not path.exists():
         part = path.with_suffix(".part")
-        _write_csv(part, _values(n_series, _DAYS, seed=1))
+        code = (
+            "import sys; from pathlib import Path; from benchmarks.detection import _values, _write_csv; "
+            f"_write_csv(Path(sys.argv[1]), _values({int(n_series)}, {_DAYS}, seed=1))"
+        )
+        subprocess.run([_python(), "-c", code, str(part)], check=True)
         part.rename(path)
     return path
 
