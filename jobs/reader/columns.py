@@ -187,7 +187,7 @@ def read_columns(path: Path, *, since: date | None = None) -> Columns:
     return cols
 
 
-def from_frame(frame: pl.DataFrame, *, path: Path) -> Columns:
+def from_frame(frame: pl.DataFrame | pl.LazyFrame, *, path: Path) -> Columns:
     """Columns of rows that come checked from elsewhere (storage): ``day`` (Date), ``series``
     and ``metric`` (text), ``value`` (float, null for a point to leave out: NaN)."""
     import polars as pl
@@ -199,7 +199,7 @@ def from_frame(frame: pl.DataFrame, *, path: Path) -> Columns:
         pl.col("metric").cast(pl.Categorical(pl.Categories.random())),
         pl.col("value").cast(pl.Float64).fill_null(float("nan")),
     )
-    return _columns(path, typed.collect(), parquet=False)
+    return _columns(path, typed.collect(engine="streaming"), parquet=False)
 
 
 def _columns(path: Path, frame: pl.DataFrame, *, parquet: bool) -> Columns:
