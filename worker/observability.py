@@ -36,12 +36,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import sentry_sdk
 from pydantic import BaseModel
-from sentry_sdk.crons import monitor as _sentry_monitor
-from sentry_sdk.integrations.celery import CeleryIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
-from sentry_sdk.utils import BadDsn
 
 from worker.settings import ConfigError, Settings, secret
 
@@ -215,6 +210,12 @@ def init_sentry(settings: Settings, *, release: str | None = None) -> bool:
     if dsn is None:
         logger.info("Sentry is off: %s is not set", env_name)
         return False
+    # the SDK and its Celery integration (~0.3 s) only when there is a DSN to report to
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+    from sentry_sdk.utils import BadDsn
+
     scrubber = Scrubber(secrets=settings_secrets(settings))
     try:
         sentry_sdk.init(
@@ -240,4 +241,6 @@ def monitor(slug: str) -> AbstractContextManager[None]:
     ``in_progress`` on entry, then ``ok`` or ``error`` with the duration. A no-op while
     Sentry is off. Beat-scheduled Celery tasks are already monitored; use this for work
     started by something else."""
-    return _sentry_monitor(monitor_slug=slug)
+    from sentry_sdk.crons import monitor as sentry_monitor
+
+    return sentry_monitor(monitor_slug=slug)

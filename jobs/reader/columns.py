@@ -110,12 +110,22 @@ def _frame(lazy: pl.LazyFrame, since: date | None) -> pl.DataFrame:
     ).collect(engine="streaming")
 
 
-def _names(column: pl.Series) -> tuple[str, ...]:
-    """A categorical column's names in code order (its codes are dense: private categories)."""
+def _coded(column: pl.Series) -> tuple[tuple[str, ...], npt.NDArray[np.uint32]]:
+    """A categorical column as (names, codes into them). Private categories number the
+    names 0..n-1 as they are met; should a concurrent cast have left a number unused, the
+    codes are renumbered so that every name is used and every code names one."""
     import polars as pl
 
     found = column.unique()
-    return tuple(found.cast(pl.String).gather(found.to_physical().arg_sort()).to_list())
+    physical = found.to_physical().to_numpy()
+    names = found.cast(pl.String).to_list()
+    codes = column.to_physical().to_numpy()
+    order = np.argsort(physical, kind="stable")
+    if physical.size and int(physical[order[-1]]) == physical.size - 1:
+        return tuple(names[i] for i in order.tolist()), codes
+    lut = np.zeros(int(physical.max(initial=0)) + 1, dtype=np.uint32)
+    lut[physical] = np.arange(physical.size, dtype=np.uint32)
+    return tuple(names), lut[codes]
 
 
 def _csv(path: Path) -> pl.LazyFrame:
@@ -187,7 +197,7 @@ def read_columns(path: Path, *, since: date | None = None) -> Columns:
     return cols
 
 
-def from_frame(frame: pl.DataFrame, *, path: Path) -> Columns:
+def from_frame(frame: pl.DataFrame | pl.LazyFrame, *, path: Path) -> Columns:
     """Columns of rows that come checked from elsewhere (storage): ``day`` (Date), ``series``
     and ``metric`` (text), ``value`` (float, null for a point to leave out: NaN)."""
     import polars as pl
@@ -199,18 +209,19 @@ def from_frame(frame: pl.DataFrame, *, path: Path) -> Columns:
         pl.col("metric").cast(pl.Categorical(pl.Categories.random())),
         pl.col("value").cast(pl.Float64).fill_null(float("nan")),
     )
-    return _columns(path, typed.collect(), parquet=False)
+    return _columns(path, typed.collect(engine="streaming"), parquet=False)
 
 
 def _columns(path: Path, frame: pl.DataFrame, *, parquet: bool) -> Columns:
-    series, metric = frame["series"], frame["metric"]
+    series, series_code = _coded(frame["series"])
+    metrics, metric_code = _coded(frame["metric"])
     return Columns(
         path=path,
-        series=_names(series),
-        metrics=_names(metric),
+        series=series,
+        metrics=metrics,
         day=frame["day"].to_numpy(),
-        series_code=series.to_physical().to_numpy(),
-        metric_code=metric.to_physical().to_numpy(),
+        series_code=series_code,
+        metric_code=metric_code,
         value=frame["value"].to_numpy(),
         row=frame["row"].to_numpy(),
         parquet=parquet,

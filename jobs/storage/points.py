@@ -102,7 +102,7 @@ def _copied(
     metrics: Sequence[str],
 ) -> tuple[MetricPanel, ...]:
     """PostgreSQL: the window as one COPY, parsed by polars; flagged points come as NULL (NaN)."""
-    import io
+    import tempfile
     from dataclasses import replace
     from pathlib import Path
 
@@ -119,27 +119,29 @@ def _copied(
         "COPY (SELECT metric, series, day, CASE WHEN flags = 0 THEN value END FROM metric_point "
         f"WHERE {where}) TO STDOUT (FORMAT csv)"
     )
-    buffer = io.BytesIO()
-    raw = engine.raw_connection()
-    try:
-        conn: Any = raw.driver_connection
-        with conn.cursor() as cur, cur.copy(sql, params) as copy:
-            for block in copy:
-                buffer.write(block)
-        conn.rollback()
-    finally:
-        raw.close()
-    if not buffer.tell():
-        return ()
-    buffer.seek(0)
-    schema = {"metric": pl.String, "series": pl.String, "day": pl.Date, "value": pl.Float64}
-    frame = pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
-    panels = to_panels(from_frame(frame, path=Path("metric_point")), property=prop_name)
+    # spooled to a temporary file and scanned from there: the text is never held whole
+    with tempfile.TemporaryDirectory(prefix="barometer-load-") as where:
+        path = Path(where) / "points.csv"
+        raw = engine.raw_connection()
+        try:
+            conn: Any = raw.driver_connection
+            with path.open("wb") as out_file, conn.cursor() as cur, cur.copy(sql, params) as copy:
+                for block in copy:
+                    out_file.write(block)
+            conn.rollback()
+        finally:
+            raw.close()
+        if not path.stat().st_size:
+            return ()
+        schema = {"metric": pl.String, "series": pl.String, "day": pl.Date, "value": pl.Float64}
+        cols = from_frame(pl.scan_csv(path, has_header=False, new_columns=list(schema), schema=schema), path=path)
+    stored = set(cols.metrics)
+    panels = to_panels(cols, property=prop_name)
     n_days = (end - start).days + 1
     dates = tuple(start + timedelta(days=i) for i in range(n_days))
     out = []
     for panel in panels:
-        if panel.metric == "ctr" and "ctr" not in set(frame["metric"].unique()):
+        if panel.metric not in stored:
             continue  # derived by the caller, as the other paths leave it
         grid = np.full((len(panel.series), n_days), np.nan)
         offset = (panel.dates[0] - start).days

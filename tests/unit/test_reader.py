@@ -216,3 +216,19 @@ def test_panels_of_several_metrics_keep_their_own_series(tmp_path: Path) -> None
     assert panels["clicks"].series == ("page:/a",)
     assert panels["clicks"].dates == panels["sessions"].dates
     assert np.isnan(panels["clicks"].values[0, 0])
+
+
+def test_categorical_codes_always_name_their_rows_even_with_a_gap_in_the_numbering() -> None:
+    from jobs.reader.columns import _coded
+
+    dense = pl.Series(["b", "a", "b", "c"]).cast(pl.Categorical(pl.Categories.random()))
+    names, codes = _coded(dense)
+    assert [names[c] for c in codes.tolist()] == ["b", "a", "b", "c"]
+    gappy = (
+        pl.Series(["a", "b", "c", "a"])
+        .cast(pl.Categorical(pl.Categories.random()))
+        .filter(pl.Series([True, False, True, True]))
+    )
+    names, codes = _coded(gappy)
+    assert [names[c] for c in codes.tolist()] == ["a", "c", "a"]
+    assert sorted(names) == ["a", "c"]
