@@ -232,3 +232,25 @@ def test_the_audit_page_lists_changes_with_who(world: World, analyst: tuple[Test
     page = client.get("/audit").text
     assert "cli:root" in page
     assert "user &lt;b&gt;x&lt;/b&gt;" in page
+
+
+def test_a_feedback_link_lands_a_signed_in_reader_on_the_finding_page(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobs.storage import repo
+    from worker import bootstrap
+
+    monkeypatch.setenv("BAROMETER_TEST_LINK_SECRET", "a-long-enough-link-secret-for-tests")
+    app = world.app(public_url="https://barometer.example", link_secret_env="BAROMETER_TEST_LINK_SECRET")
+    target = next(f[0] for f in _findings(world) if f[0] != world.hostile_id and f[2] == "impressions")
+    found = repo.finding_by_id(world.engine, target)
+    assert found is not None
+    [_, false_alarm, _] = bootstrap.links_for(app.state.settings, now=world.clock()).feedback(found)
+    path = false_alarm.url.removeprefix("https://barometer.example")
+    client = TestClient(app, base_url="https://testserver")  # the session cookie is Secure behind https
+    sign_in(client, "ana")
+    assert client.get(path).status_code == 200  # a GET (a link scanner) records nothing
+    landed = client.post(path)  # the page's form, then the redirect
+    assert landed.status_code == 200
+    assert landed.url.path == f"/findings/{target}"
+    assert '<dd id="current-label">false_alarm</dd>' in landed.text

@@ -72,6 +72,7 @@ def test_a_prefetch_records_nothing_and_the_page_s_post_records_the_label(settin
     done = client.post(path)
     assert done.status_code == 200
     assert "Recorded: this change was a false alarm." in done.text
+    assert f'<a href="/findings/{fid}">Open it in the console</a>' in done.text
     assert _labels(settings) == [(fid, "false_alarm")]
     client.post(useful.url.removeprefix("https://barometer.example"))
     assert _labels(settings) == [(fid, "false_alarm"), (fid, "confirmed")]

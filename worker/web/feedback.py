@@ -8,8 +8,10 @@ so these pages need no login and reveal nothing without a valid, unexpired link:
   run no script. A GET never records anything: mail scanners and chat unfurlers prefetch
   links, and a prefetch must not label a finding.
 * ``POST /feedback/{token}``: records the label (:func:`jobs.storage.feedback.record_feedback`,
-  the same as ``barometer feedback``) and says so. Recording the same link twice stores the
-  label again, which changes nothing the detection reads.
+  the same as ``barometer feedback``). A reader signed in to the console lands on the
+  finding's console page (``/findings/{id}``) with the label applied; anyone else gets a
+  short thank-you page that links there. Recording the same link twice stores the label
+  again, which changes nothing the detection reads.
 * ``GET /charts/{token}.png``: the finding's chart (Slack image blocks point here).
 * ``GET /digests/{id}/all?t={token}``: every change of a digest in full.
 
@@ -22,7 +24,7 @@ import html
 import secrets
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alerts.render.email import render_full_list
 from alerts.signing import BadLink, Claim
@@ -87,9 +89,9 @@ def feedback_page(request: Request, token: str) -> HTMLResponse:
     return _page(body, nonce=nonce)
 
 
-@router.post("/feedback/{token}", response_class=HTMLResponse)
-def feedback_record(request: Request, token: str) -> HTMLResponse:
-    """Record the label the link is for."""
+@router.post("/feedback/{token}", response_model=None)
+def feedback_record(request: Request, token: str) -> HTMLResponse | RedirectResponse:
+    """Record the label the link is for; land a console user on the finding's page."""
     try:
         claim = _claim(request, token, "feedback")
         label = Label(claim.label)
@@ -104,8 +106,27 @@ def feedback_record(request: Request, token: str) -> HTMLResponse:
         return _page("<h1>This change is no longer stored</h1><p>Nothing was recorded.</p>", status=404)
     for finding_id in stored:  # the incident's lead and its parts, labelled together
         record_feedback(engine, finding_id, label, note="from a link in a message", now=request.app.state.now())
+    console = f"/findings/{stored[0]}"
+    if _signed_in(request):
+        return RedirectResponse(console, status_code=303)
     words = html.escape(_WORDS.get(label.value, label.value))
-    return _page(f"<h1>Thank you</h1><p>Recorded: this change was {words}. It tunes what is alerted next.</p>")
+    return _page(
+        f"<h1>Thank you</h1><p>Recorded: this change was {words}. It tunes what is alerted next.</p>"
+        f'<p><a href="{console}">Open it in the console</a> (analysts sign in there).</p>'
+    )
+
+
+def _signed_in(request: Request) -> bool:
+    """Does the request carry a live console session? (Never an error: the thank-you page
+    is the answer whenever the console cannot tell.)"""
+    from worker.web.security import SESSION_COOKIE, current_session
+
+    if not request.cookies.get(SESSION_COOKIE):
+        return False
+    try:
+        return current_session(request) is not None
+    except Exception:
+        return False
 
 
 @router.get("/charts/{token}.png")
