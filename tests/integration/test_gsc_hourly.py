@@ -161,7 +161,7 @@ immediate = ["outage", "drop", "spike"]
     text = mail[0].read_text()
     assert "Subject: Alert on search: clicks fell 80%" in text
     assert "Hourly watch: 08:00-10:00 local time (hourly)" in text
-    assert "Kind:     drop" in text
+    assert "sudden drop" in text  # the kind in words
 
 
 def test_the_hour_repeated_when_clocks_go_back_holds_both(world: GoogleWorld, monkeypatch: pytest.MonkeyPatch) -> None:
