@@ -11,7 +11,7 @@ import typer
 
 from jobs.domain import Label
 from jobs.naming import neutralise_bidi
-from worker.cli.options import load_settings
+from worker.cli.options import load_runtime, load_settings
 
 __all__ = ["register"]
 
@@ -29,9 +29,9 @@ def feedback(
 ) -> None:
     """Label a finding; "expected" keeps its points out of every later baseline."""
     from jobs.storage.feedback import record_feedback
-    from worker import audit, bootstrap
+    from worker import audit
 
-    engine = bootstrap.engine(load_settings())
+    engine = load_runtime().engine
     now = datetime.now(UTC)
     result = record_feedback(engine, finding_id, label, note=note, now=now)
     audit.record(
