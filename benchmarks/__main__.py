@@ -195,7 +195,10 @@ settings = load_settings()
 baseline, marks = rss(), []
 days = int(sys.argv[1]) or None
 report = backfill_property(
-    settings, "search", days=days, on_chunk=lambda chunk, points: marks.append((rss(), time.perf_counter()))
+    build_runtime(settings),
+    "search",
+    days=days,
+    on_chunk=lambda chunk, points: marks.append((rss(), time.perf_counter())),
 )
 print(json.dumps({"baseline": baseline, "marks": marks, "days": report.days_loaded, "points": report.points}))
 """

@@ -1,7 +1,8 @@
 """Use cases: what ``barometer run`` and the Celery tasks do, as plain functions.
 
-Each takes the validated settings and names/dates (never live objects), so a task can
-call it with the ids it was given. Each is idempotent and records a job-run row.
+Each takes the entry point's :class:`~worker.runtime.Runtime` (settings, clock, engine,
+sources, summarisers, channels: built once per process or command) and names/dates, so a
+task can call it with the ids it was given. Each is idempotent and records a job-run row.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ per property of the subscription, then ``barometer.deliver`` as the chord callba
 ``barometer.flush_outbox`` (beat, every ``[delivery] flush_every_seconds``) attempts every
 due pending delivery of any digest. Each task reads the time from :func:`worker.clock.clock_for`
 (the wall clock in production); the digest's start moment travels with the chord, so
-every retry reports on the same days and belongs to the same scheduled day.
+every retry reports on the same days and belongs to the same scheduled day. The use cases
+get the worker process's :class:`~worker.runtime.Runtime` (:func:`worker.celery_app.get_runtime`).
 
 Failure handling, per unit:
 

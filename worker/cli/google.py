@@ -128,7 +128,13 @@ def backfill(
     first = _date(start, "--start")
     try:
         report = backfill_property(
-            settings, property_, days=days, start=first, restart=restart, on_start=started, on_chunk=advanced
+            load_runtime(settings),
+            property_,
+            days=days,
+            start=first,
+            restart=restart,
+            on_start=started,
+            on_chunk=advanced,
         )
     except SourceError as exc:
         raise SourceError(f"{exc} (finished days are kept: rerun to continue)") from exc
