@@ -9,6 +9,7 @@ delivery to the outbox.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -130,3 +131,37 @@ def test_links_of_a_long_lived_runtime_are_signed_as_of_each_message(
 
     token = url.split("?t=")[1]
     assert signer.verify(token, purpose="digest", now=moment[0]).finding_id == 7  # not expired: signed just now
+
+
+@pytest.fixture
+def celery_process() -> Iterator[None]:
+    """Put the process's Celery settings and runtime back after the test."""
+    from worker import celery_app
+
+    saved = celery_app._settings, celery_app._runtime, dict(celery_app.app.conf)
+    yield
+    celery_app._settings, celery_app._runtime = saved[0], saved[1]
+    celery_app.app.conf.update(saved[2])
+
+
+@pytest.mark.usefixtures("celery_process")
+def test_a_worker_process_keeps_one_runtime_and_a_forked_child_builds_its_own(sqlite_url: str, tmp_path: Path) -> None:
+    from worker.celery_app import after_fork, app, configure, get_runtime
+
+    settings = _settings(sqlite_url, tmp_path / "outbox")
+    configure(app, settings)
+    first = get_runtime()
+    assert get_runtime() is first  # every task of the process gets the same one
+    with first.engine.connect() as conn:  # a pooled connection, as after a task
+        conn.execute(sa.text("SELECT 1"))
+    parents_pool = first.engine.pool
+
+    after_fork()  # what worker_process_init runs in a new prefork child
+
+    assert first.engine.pool is not parents_pool  # the parent's connections are left to the parent
+    child = get_runtime()
+    assert child is not first
+    with child.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+    configure(app, _settings(sqlite_url, tmp_path / "other"))  # new settings: a new runtime
+    assert get_runtime() is not child
