@@ -139,6 +139,7 @@ def google_daily_run(tmp: Path) -> str:
     import os
 
     from tests.fakes.google_world import GoogleWorld
+    from worker.runtime import build as build_runtime
     from worker.service import run_property
     from worker.settings import load_settings
 
@@ -167,8 +168,8 @@ def google_daily_run(tmp: Path) -> str:
         figures = []
         for label, day in (("first run", today - timedelta(days=1)), ("next day", today)):
             ga4_before, tokens_before, gsc_before = world.ga4.count(), prop.tokens_used, world.gsc.count()
-            ga4 = run_property(settings, "shop", today=day)
-            gsc = run_property(settings, "search", today=day)
+            ga4 = run_property(build_runtime(settings), "shop", today=day)
+            gsc = run_property(build_runtime(settings), "search", today=day)
             figures.append(
                 f"{label}: GA4 {world.ga4.count() - ga4_before} request(s), {prop.tokens_used - tokens_before} tokens, "
                 f"{ga4.points:,} points; GSC {world.gsc.count() - gsc_before} requests, {gsc.points:,} points"
@@ -180,6 +181,7 @@ _BACKFILL_CHILD = """
 import json, resource, sys, time
 from worker.backfill import backfill_property
 from worker.settings import load_settings
+from worker.runtime import build as build_runtime
 
 def rss():
     # VmHWM is this process image's own peak; ru_maxrss can carry the parent's over fork/exec.
@@ -193,7 +195,10 @@ settings = load_settings()
 baseline, marks = rss(), []
 days = int(sys.argv[1]) or None
 report = backfill_property(
-    settings, "search", days=days, on_chunk=lambda chunk, points: marks.append((rss(), time.perf_counter()))
+    build_runtime(settings),
+    "search",
+    days=days,
+    on_chunk=lambda chunk, points: marks.append((rss(), time.perf_counter())),
 )
 print(json.dumps({"baseline": baseline, "marks": marks, "days": report.days_loaded, "points": report.points}))
 """

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -31,9 +32,11 @@ from jobs.detection import incidents
 from jobs.domain import DataDate, Delivery, DeliveryStatus, Digest, Finding, Label, Ongoing, Severity
 from jobs.storage import feedback, llm_calls, repo
 from jobs.storage.runs import latest_failures
-from worker import bootstrap
 from worker.digest_notes import source_of, told_hourly
-from worker.settings import Settings, SubscriptionSettings
+from worker.settings import SubscriptionSettings
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 __all__ = [
     "LOOKBACK_DAYS",
@@ -95,7 +98,7 @@ def params_for(subscription: SubscriptionSettings, *, immediate: bool = False) -
 
 
 def plan_for(
-    settings: Settings,
+    runtime: Runtime,
     subscription: SubscriptionSettings,
     findings: Sequence[Finding],
     *,
@@ -103,7 +106,7 @@ def plan_for(
     at: datetime,
     immediate: bool,
 ) -> Plan:
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     return plan(
         findings,
         params=params_for(subscription, immediate=immediate),
@@ -116,7 +119,7 @@ def plan_for(
 
 
 def build_digest(
-    settings: Settings,
+    runtime: Runtime,
     name: str,
     dates: Mapping[str, date],
     *,
@@ -128,8 +131,9 @@ def build_digest(
 
     ``scheduled_day`` makes it the scheduled digest of that day (its identity); the
     properties without fresh data are named in it and kept as ``missing``."""
+    settings = runtime.settings
     subscription = settings.subscription(name)
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     found: list[Finding] = []
     for prop_name, day in dates.items():
         prop_id = repo.property_id(engine, prop_name)
@@ -137,7 +141,7 @@ def build_digest(
             found += repo.findings_for(engine, prop_id, day)
     at = now()
     key_date = max(dates.values())
-    planned = plan_for(settings, subscription, found, days=list(dates.values()), at=at, immediate=False)
+    planned = plan_for(runtime, subscription, found, days=list(dates.values()), at=at, immediate=False)
     failures = dict(problems)
     for prop_name, day in dates.items():
         failures.update(latest_failures(engine, job="run_property", targets=[prop_name], data_date=day))
@@ -149,7 +153,7 @@ def build_digest(
         since=since or key_date - timedelta(days=FAILURE_WINDOW_DAYS),
         before=key_date,
     )
-    summary = bootstrap.summariser_for(settings, subscription).summarise(planned.leads, data_date=key_date)
+    summary = runtime.summariser(subscription.name).summarise(planned.leads, data_date=key_date)
     ongoing = tuple(
         o
         for prop_name, day in dates.items()
@@ -231,7 +235,7 @@ def follow_up_name(subscription: str, property_name: str) -> str:
 
 
 def build_follow_up(
-    settings: Settings,
+    runtime: Runtime,
     subscription: SubscriptionSettings,
     property_name: str,
     day: date,
@@ -241,7 +245,7 @@ def build_follow_up(
 ) -> Digest:
     """Plan and store (once per subscription, property and day) the follow-up that adds
     ``property_name``'s findings on ``day`` to ``parent``, which went out without them."""
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     name = follow_up_name(subscription.name, property_name)
     stored = repo.find_digest(engine, name, day)
     if stored is not None:
@@ -249,8 +253,8 @@ def build_follow_up(
     prop_id = repo.property_id(engine, property_name)
     found = [] if prop_id is None else list(repo.findings_for(engine, prop_id, day))
     at = now()
-    planned = plan_for(settings, subscription, found, days=[day], at=at, immediate=False)
-    summary = bootstrap.summariser_for(settings, subscription).summarise(planned.leads, data_date=day)
+    planned = plan_for(runtime, subscription, found, days=[day], at=at, immediate=False)
+    summary = runtime.summariser(subscription.name).summarise(planned.leads, data_date=day)
     note = (
         f"Follow-up to the digest for {parent.data_date.isoformat()}: the data of {property_name} for "
         f"{day.isoformat()} arrived after it was sent."
@@ -277,14 +281,15 @@ def build_follow_up(
 
 
 def send_immediate(
-    settings: Settings, property_name: str, day: date, findings: Sequence[Finding], *, now: Clock
+    runtime: Runtime, property_name: str, day: date, findings: Sequence[Finding], *, now: Clock
 ) -> tuple[AlertReport, ...]:
     """Alert every subscription of ``property_name`` that wants some of ``findings`` now.
 
     Idempotent: one alert per (subscription, property, day), stored before it is sent; a
     second call retries its pending deliveries and sends nothing twice.
     """
-    engine = bootstrap.engine(settings)
+    settings = runtime.settings
+    engine = runtime.engine
     reports = []
     for subscription in settings.subscriptions:
         if not subscription.immediate or property_name not in subscription.properties:
@@ -293,10 +298,10 @@ def send_immediate(
         digest = repo.find_digest(engine, name, day)
         if digest is None:
             at = now()
-            planned = plan_for(settings, subscription, findings, days=[day], at=at, immediate=True)
+            planned = plan_for(runtime, subscription, findings, days=[day], at=at, immediate=True)
             if not planned.incidents:
                 continue
-            summariser = bootstrap.summariser_for(settings, subscription, task="alert")
+            summariser = runtime.summariser(subscription.name, task="alert")
             summary = summariser.summarise(planned.leads, data_date=day)
             digest = repo.save_digest(
                 engine,
@@ -316,29 +321,30 @@ def send_immediate(
             if digest.id is not None:
                 llm_calls.link_to_digest(engine, summary.call_ids, digest.id)
         history.record(engine, digest, now=now())
-        reports.append(deliver_alert(settings, subscription, digest, property_name=property_name, now=now))
+        reports.append(deliver_alert(runtime, subscription, digest, property_name=property_name, now=now))
     return tuple(reports)
 
 
-def flush_alerts(settings: Settings, subscription: SubscriptionSettings, *, until: date, now: Clock) -> int:
+def flush_alerts(runtime: Runtime, subscription: SubscriptionSettings, *, until: date, now: Clock) -> int:
     """Retry the pending deliveries of ``subscription``'s immediate alerts of the last
     week up to ``until``; return how many alerts were tried."""
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     ids = history.pending_alerts(engine, subscription=subscription.name, since=until - timedelta(days=7), until=until)
     for digest_id in ids:
         digest = repo.load_digest(engine, digest_id)
         if digest is not None:
-            deliver_alert(settings, subscription, digest, property_name=",".join(digest.properties), now=now)
+            deliver_alert(runtime, subscription, digest, property_name=",".join(digest.properties), now=now)
     return len(ids)
 
 
 def deliver_alert(
-    settings: Settings, subscription: SubscriptionSettings, digest: Digest, *, property_name: str, now: Clock
+    runtime: Runtime, subscription: SubscriptionSettings, digest: Digest, *, property_name: str, now: Clock
 ) -> AlertReport:
     """Deliver a stored alert (immediate or hourly) to the subscription's targets, once each."""
-    channels, targets = bootstrap.channels_for(settings, subscription)
+    settings = runtime.settings
+    channels, targets = runtime.channels(subscription.name)
     deliveries = outbox.deliver(
-        bootstrap.engine(settings),
+        runtime.engine,
         digest=digest,
         targets=targets,
         channels=channels,

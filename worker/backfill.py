@@ -11,15 +11,17 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from jobs.backfill import BackfillReport, Chunk, backfill
 from jobs.errors import BarometerError, InputError
 from jobs.storage import progress, repo
 from jobs.storage.runs import recorded
-from worker import bootstrap
 from worker.google.auth import guard_account
 from worker.service import today_in
-from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 __all__ = ["CHUNK_DAYS", "DEFAULT_DAYS", "GSC_MONTHS", "backfill_property", "months_back"]
 
@@ -38,7 +40,7 @@ def months_back(day: date, months: int) -> date:
 
 
 def backfill_property(
-    settings: Settings,
+    runtime: Runtime,
     name: str,
     *,
     days: int | None = None,
@@ -53,6 +55,7 @@ def backfill_property(
     ``on_start(first, last, days_to_load)`` is called once the range is known;
     ``on_chunk(chunk, points)`` after each stored chunk.
     """
+    settings = runtime.settings
     if days is not None and start is not None:
         raise InputError("--days and --start exclude each other: give one")
     if days is not None and days < 1:
@@ -61,9 +64,9 @@ def backfill_property(
     if spec.source == "csv":
         raise BarometerError(f"property {spec.name!r} has source 'csv': load it with `barometer import`")
     today = today or today_in(spec.timezone)
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     with guard_account(settings, engine, spec), recorded(engine, job="backfill", target=name, data_date=None):
-        source = bootstrap.source_for(spec, today=today, settings=settings)
+        source = runtime.source(spec, today=today)
         last = source.last_final_date(spec, today=today)
         oldest = months_back(today, GSC_MONTHS) if spec.source == "gsc" else None
         first = start or (last - timedelta(days=(days or DEFAULT_DAYS.get(spec.source, 0)) - 1))

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobs.detection import learning
 from jobs.detection.engine import walk
@@ -21,9 +22,10 @@ from jobs.domain import Finding, Label
 from jobs.errors import BarometerError, InputError
 from jobs.pipeline import history_days, learned
 from jobs.storage import feedback, repo
-from worker import bootstrap
 from worker.backtest_chart import render_weeks
-from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 __all__ = ["BacktestReport", "WeekRow", "run_backtest"]
 
@@ -104,12 +106,13 @@ def _rows(found: tuple[Finding, ...], labelled: tuple[feedback.LabelledFinding, 
     return tuple(rows)
 
 
-def run_backtest(settings: Settings, property_name: str, *, days: int, chart: Path | None = None) -> BacktestReport:
+def run_backtest(runtime: Runtime, property_name: str, *, days: int, chart: Path | None = None) -> BacktestReport:
     """Replay the last ``days`` stored final days of ``property_name``; write ``chart`` (PNG) if given."""
+    settings = runtime.settings
     if days < 1:
         raise InputError(f"--days must be at least 1, got {days}")
     spec = settings.property(property_name).spec()
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     prop_id = repo.property_id(engine, spec.name)
     end = None if prop_id is None else (repo.fetched_through(engine, prop_id) or repo.latest_day(engine, prop_id))
     if prop_id is None or end is None:

@@ -79,9 +79,12 @@ def forget_engine(url: str) -> None:
         cached.dispose()
 
 
-def source_for(spec: PropertySpec, *, today: date, settings: Settings | None = None) -> MetricSource:
+def source_for(
+    spec: PropertySpec, *, today: date, settings: Settings | None = None, db: sa.Engine | None = None
+) -> MetricSource:
     """The metric source of one property (``settings`` is needed for GA4 and Search Console:
-    accounts, endpoints, limits). Clients are built lazily, at the first request."""
+    accounts, endpoints, limits; ``db`` is their engine, default :func:`engine`). Clients are
+    built lazily, at the first request."""
     if spec.source == "demo":
         delay = SOURCE_DELAY_DAYS.get(spec.id or "ga4", 2)
         return DemoSource(anchor=today - timedelta(days=delay))
@@ -89,7 +92,7 @@ def source_for(spec: PropertySpec, *, today: date, settings: Settings | None = N
         from worker.google import clients as google_clients  # the Google libraries load only when used
 
         build = google_clients.ga4_source if spec.source == "ga4" else google_clients.gsc_source
-        return build(settings, spec, today=today, engine=engine(settings))
+        return build(settings, spec, today=today, engine=db or engine(settings))
     raise ConfigError(
         f"properties: source {spec.source!r} of property {spec.name!r} cannot be fetched by this version "
         "(use source = 'demo', or load data with `barometer import`)"
@@ -117,13 +120,15 @@ def language_model(endpoint: LLMEndpointSettings, *, task: Task = "digest") -> L
     return OpenAIChatModel(json_mode=endpoint.json_mode, **common)
 
 
-def summariser_for(settings: Settings, subscription: SubscriptionSettings, *, task: Task = "digest") -> Summariser:
+def summariser_for(
+    settings: Settings, subscription: SubscriptionSettings, *, task: Task = "digest", db: sa.Engine | None = None
+) -> Summariser:
     """The summariser of a subscription's digests (``task="digest"``) or real-time alerts (``"alert"``).
 
     Without ``[llm] provider`` it is the deterministic template. Otherwise an
     :class:`LLMSummariser` over the failover chain (``[llm]`` then ``[[llm.fallbacks]]``,
     each with its model for ``task``), recording every call in the database and falling
-    back to the template.
+    back to the template. ``db`` is where calls are recorded (default :func:`engine`).
     """
     template = TemplateSummariser(properties=subscription.properties)
     llm = settings.llm
@@ -132,7 +137,7 @@ def summariser_for(settings: Settings, subscription: SubscriptionSettings, *, ta
         return template
     return LLMSummariser(
         models=[language_model(endpoint, task=task) for endpoint in chain],
-        calls=SqlCallLog(engine(settings)),
+        calls=SqlCallLog(db or engine(settings)),
         fallback=template,
         prices=llm.price_table(),
         task=task,
@@ -160,7 +165,8 @@ def link_signer(settings: Settings) -> Signer | None:
 def links_for(settings: Settings, *, now: datetime | None = None, clock: Callable[[], datetime] | None = None) -> Links:
     """What messages link to: each property's Google report, and (with ``web.public_url`` and
     a link secret) signed feedback, chart and full-list links of ``barometer web``, signed as
-    of ``now`` (else ``clock()``, read only when there is something to sign)."""
+    of ``now`` (else ``clock()``, read at each signing: links kept by a long-lived runtime
+    stay current)."""
     reports: dict[str, tuple[str, str]] = {}
     for p in settings.properties:
         if p.source in ("ga4", "gsc") and p.id:
@@ -169,13 +175,14 @@ def links_for(settings: Settings, *, now: datetime | None = None, clock: Callabl
             reports[p.name] = _DEMO_REPORTS[p.id]
     public = settings.web.public_url
     signer = link_signer(settings) if public else None
-    if signer is not None and now is None:
-        now = (clock or process_clock.now)()
-    return Links(public_url=public, signer=signer, now=now, reports=reports)
+    return Links(public_url=public, signer=signer, now=now, reports=reports, clock=clock or process_clock.now)
 
 
-def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tuple[dict[str, Channel], list[Target]]:
-    """The channels and delivery targets of a subscription.
+def channels_for(
+    settings: Settings, subscription: SubscriptionSettings, *, clock: Callable[[], datetime] | None = None
+) -> tuple[dict[str, Channel], list[Target]]:
+    """The channels and delivery targets of a subscription (links signed by ``clock``, default
+    the one ``[clock]`` names).
 
     * ``email`` over SMTP when ``[smtp] host`` is set, else each address's digest is
       written to ``[outbox] dir`` (one ``.eml`` per recipient);
@@ -188,7 +195,7 @@ def channels_for(settings: Settings, subscription: SubscriptionSettings) -> tupl
     channels: dict[str, Channel] = {}
     targets: list[Target] = []
     smtp = settings.smtp
-    links = links_for(settings, clock=clock_for(settings))
+    links = links_for(settings, clock=clock or clock_for(settings))
     if subscription.email and smtp.host:
         channels["email"] = SmtpChannel(
             host=smtp.host,

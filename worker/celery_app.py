@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
 
 from worker import clock
 from worker.beat import build_hourly_schedule, build_schedule
 from worker.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 __all__ = [
     "TASK_SOFT_TIME_LIMIT",
@@ -30,6 +33,7 @@ __all__ = [
     "app",
     "celery_config",
     "configure",
+    "get_runtime",
     "get_settings",
 ]
 
@@ -44,6 +48,7 @@ TASK_TIME_LIMIT = TASK_SOFT_TIME_LIMIT + 60
 VISIBILITY_TIMEOUT = 2 * 60 * 60
 
 _settings: Settings | None = None
+_runtime: Runtime | None = None
 _settings_lock = threading.Lock()
 
 
@@ -54,6 +59,30 @@ def get_settings() -> Settings:
         if _settings is None:
             _settings = load_settings()
         return _settings
+
+
+def get_runtime() -> Runtime:
+    """The process's :class:`~worker.runtime.Runtime` (engine, sources, summarisers, channels),
+    built on the first task that needs it, after the fork: a prefork child makes its own
+    engine. :func:`configure` drops it; :func:`after_fork` disposes of an inherited one."""
+    global _runtime  # noqa: PLW0603  # the process-wide runtime, built once
+    settings = get_settings()
+    with _settings_lock:
+        if _runtime is None or _runtime.settings is not settings:
+            from worker.runtime import build  # the engine and adapters load with the first task
+
+            _runtime = build(settings)
+        return _runtime
+
+
+def after_fork(**_kwargs: Any) -> None:
+    """In a new prefork child: drop the parent's pooled connections (never close them: they
+    are the parent's) and build a fresh runtime on the first task."""
+    global _runtime
+    with _settings_lock:
+        inherited, _runtime = _runtime, None
+    if inherited is not None:
+        inherited.engine.dispose(close=False)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -93,9 +122,9 @@ def configure(celery: Celery, settings: Settings) -> None:
     Connection pools already opened keep their broker; reconfigure before the first task
     is sent, or to the same broker (tests use one Redis database per process).
     """
-    global _settings  # noqa: PLW0603
+    global _settings, _runtime
     with _settings_lock:
-        _settings = settings
+        _settings, _runtime = settings, None
     celery.conf.update(celery_config(settings))
 
 
@@ -117,6 +146,7 @@ class BarometerCelery(Celery):  # type: ignore[misc]  # celery ships no type inf
 
 app = BarometerCelery("barometer", include=["worker.tasks", "worker.hourly_tasks"])
 app.add_defaults(_startup_config)
+signals.worker_process_init.connect(after_fork)
 
 
 def _init_observability(**_kwargs: Any) -> None:

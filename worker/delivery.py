@@ -20,6 +20,7 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from alerts import deliveries, outbox
 from alerts.channels import Channel, UnavailableChannel
@@ -27,9 +28,11 @@ from alerts.deliveries import DeliveryLine
 from jobs.domain import Delivery, DeliveryStatus, Digest
 from jobs.storage import repo
 from jobs.storage.layout import base_subscription
-from worker import bootstrap
 from worker.clock import Clock
-from worker.settings import ConfigError, Settings
+from worker.settings import ConfigError
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 __all__ = ["FlushReport", "channels_of", "flush_outbox", "retry_deliveries"]
 
@@ -49,20 +52,22 @@ class FlushReport:
     overdue: int
 
 
-def channels_of(settings: Settings, digest: Digest) -> dict[str, Channel]:
+def channels_of(runtime: Runtime, digest: Digest) -> dict[str, Channel]:
     """The channels of ``digest``'s subscription as configured now."""
+    settings = runtime.settings
     name = base_subscription(digest.subscription)
     try:
         subscription = settings.subscription(name)
     except ConfigError:
         reason = f"subscription {name!r} is no longer configured"
         return {channel: UnavailableChannel(channel, reason=reason) for channel in _CHANNEL_NAMES}
-    channels, _ = bootstrap.channels_for(settings, subscription)
+    channels, _ = runtime.channels(subscription.name)
     return channels
 
 
-def _attempt(settings: Settings, digest_id: int, *, now: Clock, force: bool) -> tuple[Delivery, ...]:
-    engine = bootstrap.engine(settings)
+def _attempt(runtime: Runtime, digest_id: int, *, now: Clock, force: bool) -> tuple[Delivery, ...]:
+    settings = runtime.settings
+    engine = runtime.engine
     digest = repo.load_digest(engine, digest_id)
     if digest is None:
         return ()
@@ -70,17 +75,18 @@ def _attempt(settings: Settings, digest_id: int, *, now: Clock, force: bool) -> 
         engine,
         digest=digest,
         targets=(),
-        channels=channels_of(settings, digest),
+        channels=channels_of(runtime, digest),
         now=now,
         max_attempts=settings.delivery.max_attempts,
         force=force,
     )
 
 
-def flush_outbox(settings: Settings, *, now: Clock, force: bool = False, skip: Collection[int] = ()) -> FlushReport:
+def flush_outbox(runtime: Runtime, *, now: Clock, force: bool = False, skip: Collection[int] = ()) -> FlushReport:
     """Report overdue deliveries, then attempt every due pending delivery of any digest
     but those in ``skip`` (digests the caller has just attempted)."""
-    engine = bootstrap.engine(settings)
+    settings = runtime.settings
+    engine = runtime.engine
     at = now()
     limit = timedelta(hours=settings.delivery.pending_alert_hours)
     overdue = deliveries.mark_overdue(engine, older_than=limit, now=at)
@@ -100,7 +106,7 @@ def flush_outbox(settings: Settings, *, now: Clock, force: bool = False, skip: C
     ids = tuple(i for i in deliveries.pending_digests(engine, now=at, force=force) if i not in skip)
     results: list[Delivery] = []
     for digest_id in ids:
-        results += _attempt(settings, digest_id, now=now, force=force)
+        results += _attempt(runtime, digest_id, now=now, force=force)
     report = FlushReport(
         digests=len(ids),
         sent=sum(1 for d in results if d.status is DeliveryStatus.SENT and d.sent_at is not None and d.sent_at >= at),
@@ -121,12 +127,12 @@ def flush_outbox(settings: Settings, *, now: Clock, force: bool = False, skip: C
 
 
 def retry_deliveries(
-    settings: Settings, *, ids: Sequence[int] = (), failed: bool = False, since: date | None = None, now: Clock
+    runtime: Runtime, *, ids: Sequence[int] = (), failed: bool = False, since: date | None = None, now: Clock
 ) -> tuple[tuple[DeliveryLine, Delivery], ...]:
     """Resend deliveries ``ids`` (or every failed one with ``failed``, of digests dated
     ``since`` or later) now; return each with its outcome. Raises AlertsError for an
     unknown id or one already sent."""
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     if failed:
         chosen = deliveries.list_deliveries(engine, statuses=(DeliveryStatus.FAILED,), since=since)
         ids = [line.id for line in chosen]
@@ -135,5 +141,5 @@ def retry_deliveries(
     lines = deliveries.requeue(engine, ids, now=now())
     outcomes: dict[int, Delivery] = {}
     for digest_id in dict.fromkeys(line.digest_id for line in lines):
-        outcomes |= {d.id: d for d in _attempt(settings, digest_id, now=now, force=True) if d.id is not None}
+        outcomes |= {d.id: d for d in _attempt(runtime, digest_id, now=now, force=True) if d.id is not None}
     return tuple((line, outcomes[line.id]) for line in lines if line.id in outcomes)

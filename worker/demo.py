@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from jobs.domain import Severity
 from worker import bootstrap
+from worker.runtime import build as build_runtime
 from worker.service import Clock, DailyReport, run_daily, utcnow
 from worker.settings import (
     OutboxSettings,
@@ -89,11 +91,10 @@ DEMO_USER = "demo"
 DEMO_DATABASE = "sqlite:///barometer-demo.db"
 
 
-def demo_user(settings: Settings, *, now: datetime) -> str:
-    """Create the demo's console user (an analyst) in the demo database; return its new password."""
+def demo_user(engine: sa.Engine, *, now: datetime) -> str:
+    """Create the demo's console user (an analyst) in the demo database ``engine``; return its new password."""
     from worker.web.users import Role, add_user, list_users, remove_user
 
-    engine = bootstrap.engine(settings)
     if any(user.name == DEMO_USER for user in list_users(engine)):  # a server database is not reset
         remove_user(engine, DEMO_USER)
     password = secrets.token_urlsafe(12)
@@ -127,7 +128,7 @@ def run_demo(
     _reset_sqlite(database_url)
     demo = demo_settings(settings, outbox=outbox, database_url=database_url, emails=emails)
     before = {p: p.stat().st_mtime_ns for p in outbox.glob("*")} if outbox.is_dir() else {}
-    report = run_daily(demo, now=now)
+    report = run_daily(build_runtime(demo, clock=now), now=now)
     after = sorted(outbox.glob("*")) if outbox.is_dir() else []
     files = tuple(p for p in after if before.get(p) != p.stat().st_mtime_ns)
     return DemoOutcome(report=report, files=files, seconds=time.monotonic() - started)

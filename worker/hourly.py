@@ -47,12 +47,13 @@ from jobs.sources.ga4_hourly import Ga4HourlySource, HourlyFetch, reserve_for
 from jobs.storage import repo
 from jobs.storage.runs import recorded
 from jobs.storage.tables import JobRunRow
-from worker import bootstrap, hourly_alerts
+from worker import hourly_alerts
 from worker.google.auth import guard_account
 from worker.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from jobs.sources.gsc_hourly import GscHourlySource
+    from worker.runtime import Runtime
 
 __all__ = ["HourlyResult", "hourly_metrics", "run_hourly"]
 
@@ -105,8 +106,9 @@ def _daily_running(engine: sa.Engine, name: str, *, now: datetime) -> bool:
     return bool(found)
 
 
-def run_hourly(settings: Settings, name: str, *, now: Clock) -> HourlyResult:
+def run_hourly(runtime: Runtime, name: str, *, now: Clock) -> HourlyResult:
     """One hourly run of property ``name`` at ``now()`` (see the module docstring)."""
+    settings = runtime.settings
     prop = settings.property(name)
     if not prop.hourly:
         raise ConfigError(f"properties: {name!r} is not watched by the hour (set hourly = true)")
@@ -114,7 +116,7 @@ def run_hourly(settings: Settings, name: str, *, now: Clock) -> HourlyResult:
     at = now().astimezone(UTC)
     local_now = at.astimezone(ZoneInfo(spec.timezone)).replace(tzinfo=None)
     today = local_now.date()
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     prop_id = repo.ensure_property(engine, spec)
     if _daily_running(engine, name, now=at):
         log.info("property %s: the daily run is in progress; this hour's watch yields to it", name)
@@ -126,7 +128,7 @@ def run_hourly(settings: Settings, name: str, *, now: Clock) -> HourlyResult:
         log.info("property %s: the hourly watch sends nothing this hour: %s", name, short)
         return HourlyResult(name, 0, 0, 0, 0, skipped=short)
     with guard_account(settings, engine, spec), recorded(engine, job="run_hourly", target=name, data_date=today):
-        points, realtime = _fetch(settings, spec, prop_id, metrics, today=today, local_now=local_now, observed_at=at)
+        points, realtime = _fetch(runtime, spec, prop_id, metrics, today=today, local_now=local_now, observed_at=at)
         history_start = today - timedelta(days=7 * (params.weeks + 1))
         panels = store.load_hourly(engine, prop_id, prop_name=name, start=history_start, end=today, metrics=metrics)
         lag = settings.hourly.gsc_max_lag_hours if spec.source == "gsc" else settings.hourly.ga4_max_lag_hours
@@ -135,8 +137,8 @@ def run_hourly(settings: Settings, name: str, *, now: Clock) -> HourlyResult:
         stored = store.save_hourly_findings(engine, prop_id, found)
         store.record_incidents(engine, prop_id, stored, at=at)
     slot = hour_floor(local_now)
-    alerts = hourly_alerts.send_hourly(settings, name, stored, slot=slot, now=now)
-    recovered = _recover(settings, name, prop_id, panels, frontier, slot=slot, now=now)
+    alerts = hourly_alerts.send_hourly(runtime, name, stored, slot=slot, now=now)
+    recovered = _recover(runtime, name, prop_id, panels, frontier, slot=slot, now=now)
     log.info(
         "property %s hourly at %s: %d points, %d findings, %d alerts, %d recovered",
         name,
@@ -160,7 +162,7 @@ def _ga4_short(settings: Settings, engine: sa.Engine, prop_id: int, spec: Proper
 
 
 def _fetch(
-    settings: Settings,
+    runtime: Runtime,
     spec: PropertySpec,
     prop_id: int,
     metrics: tuple[str, ...],
@@ -169,7 +171,8 @@ def _fetch(
     local_now: datetime,
     observed_at: datetime,
 ) -> tuple[int, tuple[RealtimeWindow, ...]]:
-    engine = bootstrap.engine(settings)
+    settings = runtime.settings
+    engine = runtime.engine
     weeks = settings.hourly.weeks
     oldest = today - timedelta(days=7 * (weeks + 1))
     if spec.source == "gsc":  # Search Console keeps hourly rows for the last 10 days only
@@ -238,7 +241,7 @@ def _detect(
 
 
 def _recover(
-    settings: Settings,
+    runtime: Runtime,
     name: str,
     prop_id: int,
     panels: tuple[HourlyPanel, ...],
@@ -247,7 +250,8 @@ def _recover(
     slot: datetime,
     now: Clock,
 ) -> int:
-    engine = bootstrap.engine(settings)
+    settings = runtime.settings
+    engine = runtime.engine
     params = settings.hourly.params()
     by_metric = {p.metric: p for p in panels}
     done = []
@@ -264,5 +268,5 @@ def _recover(
         if incident.alerted_at is not None:
             done.append((incident, back))
     if done:
-        hourly_alerts.send_recovered(settings, name, done, slot=slot, now=now)
+        hourly_alerts.send_recovered(runtime, name, done, slot=slot, now=now)
     return len(done)

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import sqlalchemy as sa
 
@@ -29,8 +29,10 @@ from jobs.hourly import store
 from jobs.hourly.domain import HourlyFinding
 from jobs.storage import repo
 from jobs.storage.tables import AlertLogRow
-from worker import alerting, bootstrap
-from worker.settings import Settings
+from worker import alerting
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 __all__ = ["hourly_alert_name", "send_hourly", "send_recovered"]
 
@@ -52,12 +54,13 @@ def _window(h: HourlyFinding) -> str:
 
 
 def send_hourly(
-    settings: Settings, property_name: str, found: Sequence[HourlyFinding], *, slot: datetime, now: Clock
+    runtime: Runtime, property_name: str, found: Sequence[HourlyFinding], *, slot: datetime, now: Clock
 ) -> int:
     """Alert the subscriptions that want ``found`` now; return the alerts with a delivery sent."""
+    settings = runtime.settings
     if not found:
         return 0
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     windows = {h.finding.id: h for h in found}
     day = slot.date()
     sent = 0
@@ -69,13 +72,11 @@ def send_hourly(
         if digest is None:
             at = now()
             findings = [h.finding for h in found]
-            planned = alerting.plan_for(settings, subscription, findings, days=[day], at=at, immediate=True)
+            planned = alerting.plan_for(runtime, subscription, findings, days=[day], at=at, immediate=True)
             if not planned.incidents:
                 continue
             incidents = tuple(_noted(i, windows) for i in planned.incidents)
-            summary = bootstrap.summariser_for(settings, subscription, task="alert").summarise(
-                planned.leads, data_date=day
-            )
+            summary = runtime.summariser(subscription.name, task="alert").summarise(planned.leads, data_date=day)
             digest = repo.save_digest(
                 engine,
                 Digest(
@@ -92,7 +93,7 @@ def send_hourly(
                 ),
             )
         history.record(engine, digest, now=now())
-        report = alerting.deliver_alert(settings, subscription, digest, property_name=property_name, now=now)
+        report = alerting.deliver_alert(runtime, subscription, digest, property_name=property_name, now=now)
         first = min((d.sent_at for d in report.deliveries if d.sent_at is not None), default=None)
         if first is not None:
             ids = [f.id for f in digest.findings if f.id is not None]
@@ -118,7 +119,7 @@ def _told(engine: sa.Engine, finding_id: int) -> set[str]:
 
 
 def send_recovered(
-    settings: Settings,
+    runtime: Runtime,
     property_name: str,
     recovered: Sequence[tuple[store.OpenIncident, datetime]],
     *,
@@ -126,7 +127,8 @@ def send_recovered(
     now: Clock,
 ) -> int:
     """One follow-up per subscription that was alerted about any of ``recovered``."""
-    engine = bootstrap.engine(settings)
+    settings = runtime.settings
+    engine = runtime.engine
     day = slot.date()
     tz = settings.property(property_name).timezone
     sent = 0
@@ -155,7 +157,7 @@ def send_recovered(
                 immediate=True,
             ),
         )
-        report = alerting.deliver_alert(settings, subscription, digest, property_name=property_name, now=now)
+        report = alerting.deliver_alert(runtime, subscription, digest, property_name=property_name, now=now)
         sent += any(d.status is DeliveryStatus.SENT for d in report.deliveries)
     log.info("property %s: %d recovery follow-ups sent", property_name, sent)
     return sent

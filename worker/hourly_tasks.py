@@ -14,7 +14,7 @@ from typing import Any
 
 from jobs.errors import BarometerError
 from worker import clock
-from worker.celery_app import app, get_settings
+from worker.celery_app import app, get_runtime
 from worker.tasks import TRANSIENT_ERRORS
 
 __all__ = ["hourly"]
@@ -26,7 +26,7 @@ def _hourly(task: Any, name: str) -> dict[str, Any]:
     from worker.hourly import run_hourly  # with the run: the worker starts without it
 
     try:
-        result = run_hourly(get_settings(), name, now=clock.now)
+        result = run_hourly(get_runtime(), name, now=clock.now)
     except TRANSIENT_ERRORS as exc:
         if task.request.retries < task.max_retries:
             log.warning("property %s hourly: transient failure, will retry: %s", name, exc)

@@ -1,7 +1,8 @@
 """Use cases: what ``barometer run`` and the Celery tasks do, as plain functions.
 
-Each takes the validated settings and names/dates (never live objects), so a task can
-call it with the ids it was given. Each is idempotent and records a job-run row.
+Each takes the entry point's :class:`~worker.runtime.Runtime` (settings, clock, engine,
+sources, summarisers, channels: built once per process or command) and names/dates, so a
+task can call it with the ids it was given. Each is idempotent and records a job-run row.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from alerts import history, outbox
@@ -19,9 +21,11 @@ from jobs.errors import BarometerError
 from jobs.storage import repo
 from jobs.storage.layout import base_subscription
 from jobs.storage.runs import latest_failures, recorded
-from worker import alerting, bootstrap, delivery, tuning, weekly
+from worker import alerting, delivery, tuning, weekly
 from worker.google.auth import guard_account
-from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 __all__ = [
     "Clock",
@@ -95,24 +99,25 @@ class DailyReport:
     flushed: delivery.FlushReport | None = None
 
 
-def report_date(settings: Settings, property_name: str, *, today: date) -> date:
+def report_date(runtime: Runtime, property_name: str, *, today: date) -> date:
     """The newest date the property's source has finished counting.
 
     Imported CSV data counts as final: its newest stored day.
     """
+    settings = runtime.settings
     spec = settings.property(property_name).spec()
     if spec.source == "csv":
-        engine = bootstrap.engine(settings)
+        engine = runtime.engine
         prop_id = repo.property_id(engine, spec.name)
         newest = None if prop_id is None else repo.latest_day(engine, prop_id)
         if newest is None:
             raise BarometerError(f"property {spec.name!r} has no data yet: load it with `barometer import`")
         return newest
-    return bootstrap.source_for(spec, today=today, settings=settings).last_final_date(spec, today=today)
+    return runtime.source(spec, today=today).last_final_date(spec, today=today)
 
 
 def run_property(
-    settings: Settings,
+    runtime: Runtime,
     name: str,
     *,
     data_date: date | None = None,
@@ -125,11 +130,12 @@ def run_property(
     A failure of the alerts is logged (ERROR) and does not fail the run: the digest
     carries the same findings later.
     """
+    settings = runtime.settings
     spec = settings.property(name).spec()
     today = today or today_in(spec.timezone)
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     with guard_account(settings, engine, spec):
-        last_final = report_date(settings, name, today=today)
+        last_final = report_date(runtime, name, today=today)
         day = data_date or last_final
         if day > last_final:
             raise BarometerError(
@@ -139,19 +145,20 @@ def run_property(
         with recorded(engine, job="run_property", target=name, data_date=day):
             points = 0
             if spec.source != "csv":
-                points = _fetch(settings, spec, day=day, last_final=last_final, today=today)
+                points = _fetch(runtime, spec, day=day, last_final=last_final, today=today)
             findings = pipeline.detect_day(engine, spec, params, day=day, last_final=last_final)
     log.info("property %s: %d points fetched, %d findings on %s", name, points, len(findings), day)
     alerts: tuple[alerting.AlertReport, ...] = ()
     try:
-        alerts = alerting.send_immediate(settings, name, day, findings, now=now)
+        alerts = alerting.send_immediate(runtime, name, day, findings, now=now)
     except Exception:  # the digest still carries these findings; never lose the run over an alert
         log.exception("property %s: immediate alerts for %s failed", name, day)
     return PropertyResult(property=name, data_date=day, points=points, findings=len(findings), alerts=alerts)
 
 
-def _fetch(settings: Settings, spec: PropertySpec, *, day: date, last_final: date, today: date) -> int:
-    engine = bootstrap.engine(settings)
+def _fetch(runtime: Runtime, spec: PropertySpec, *, day: date, last_final: date, today: date) -> int:
+    settings = runtime.settings
+    engine = runtime.engine
     plan = pipeline.plan_fetch(
         fetched_through=repo.fetched_through(engine, repo.ensure_property(engine, spec)),
         last_final=last_final,
@@ -159,27 +166,28 @@ def _fetch(settings: Settings, spec: PropertySpec, *, day: date, last_final: dat
         today=today,
         history=pipeline.history_days(settings.detection_params()),
     )
-    source = bootstrap.source_for(spec, today=today, settings=settings)
+    source = runtime.source(spec, today=today)
     return pipeline.fetch(engine, source, spec, plan=plan, last_final=last_final)
 
 
 def _data_dates(
-    settings: Settings, names: Sequence[str], *, data_date: date | None, now: Clock
+    runtime: Runtime, names: Sequence[str], *, data_date: date | None, now: Clock
 ) -> tuple[dict[str, date], dict[str, str]]:
     """Each property's report date, and the reason for each whose date cannot be known."""
+    settings = runtime.settings
     if data_date is not None:
         return dict.fromkeys(names, data_date), {}
     dates, problems = {}, {}
     for name in names:
         try:
-            dates[name] = report_date(settings, name, today=today_in(settings.property(name).timezone, now=now))
+            dates[name] = report_date(runtime, name, today=today_in(settings.property(name).timezone, now=now))
         except BarometerError as exc:
             problems[name] = str(exc)
     return dates, problems
 
 
 def deliver_subscription(
-    settings: Settings,
+    runtime: Runtime,
     name: str,
     *,
     data_date: date | None = None,
@@ -203,10 +211,11 @@ def deliver_subscription(
     once, as a follow-up. Pending immediate alerts are retried first. With
     ``quiet_digest`` off, a day with nothing new and no notices sends nothing.
     """
+    settings = runtime.settings
     subscription = settings.subscription(name)
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     moment = started or now()
-    dates, problems = _data_dates(settings, subscription.properties, data_date=data_date, now=lambda: moment)
+    dates, problems = _data_dates(runtime, subscription.properties, data_date=data_date, now=lambda: moment)
     scheduled = today_in(subscription.timezone, now=lambda: moment) if data_date is None else None
     existing = (
         repo.find_scheduled(engine, name, scheduled)
@@ -219,15 +228,15 @@ def deliver_subscription(
         )
     key_date = existing.data_date if existing is not None else max(dates.values())
     with recorded(engine, job="deliver", target=name, data_date=key_date):
-        alerting.flush_alerts(settings, subscription, until=key_date, now=now)
+        alerting.flush_alerts(runtime, subscription, until=key_date, now=now)
         build = weekly.build_weekly if subscription.cadence == "weekly" else alerting.build_digest
-        digest = existing or build(settings, name, dates, problems=problems, now=now, scheduled_day=scheduled)
+        digest = existing or build(runtime, name, dates, problems=problems, now=now, scheduled_day=scheduled)
         history.record(engine, digest, now=now())  # idempotent: repairs a crash right after the save
-        follow_ups = _follow_ups(settings, digest, dates, problems, now=now, force=force)
+        follow_ups = _follow_ups(runtime, digest, dates, problems, now=now, force=force)
         if not digest.findings and not digest.notices and not subscription.quiet_digest:
             log.info("subscription %s: nothing new to report on %s and quiet digests are off", name, key_date)
             return DeliveryReport(name, key_date, digest.id, (), follow_ups)
-        deliveries = _send(settings, digest, now=now, force=force)
+        deliveries = _send(runtime, digest, now=now, force=force)
     report = DeliveryReport(name, key_date, digest.id, deliveries, follow_ups)
     log.info(
         "subscription %s: digest %s for %s: %d sent, %d pending, %d failed",
@@ -241,10 +250,11 @@ def deliver_subscription(
     return report
 
 
-def _send(settings: Settings, digest: Digest, *, now: Clock, force: bool) -> tuple[Delivery, ...]:
-    channels, targets = bootstrap.channels_for(settings, settings.subscription(base_subscription(digest.subscription)))
+def _send(runtime: Runtime, digest: Digest, *, now: Clock, force: bool) -> tuple[Delivery, ...]:
+    settings = runtime.settings
+    channels, targets = runtime.channels(base_subscription(digest.subscription))
     return outbox.deliver(
-        bootstrap.engine(settings),
+        runtime.engine,
         digest=digest,
         targets=targets,
         channels=channels,
@@ -255,7 +265,7 @@ def _send(settings: Settings, digest: Digest, *, now: Clock, force: bool) -> tup
 
 
 def _follow_ups(
-    settings: Settings,
+    runtime: Runtime,
     digest: Digest,
     dates: dict[str, date],
     problems: dict[str, str],
@@ -265,10 +275,11 @@ def _follow_ups(
 ) -> tuple[DeliveryReport, ...]:
     """Send, once each, the properties ``digest`` went out without that have data now
     (only for subscriptions with ``follow_up`` on)."""
+    settings = runtime.settings
     subscription = settings.subscription(digest.subscription)
     if not subscription.follow_up or not digest.missing:
         return ()
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     reports = []
     for prop in digest.missing:
         day = dates.get(prop)
@@ -278,9 +289,9 @@ def _follow_ups(
             or latest_failures(engine, job="run_property", targets=[prop], data_date=day)
         ):
             continue  # still without data
-        follow = alerting.build_follow_up(settings, subscription, prop, day, parent=digest, now=now)
+        follow = alerting.build_follow_up(runtime, subscription, prop, day, parent=digest, now=now)
         history.record(engine, follow, now=now())
-        deliveries = _send(settings, follow, now=now, force=force)
+        deliveries = _send(runtime, follow, now=now, force=force)
         reports.append(DeliveryReport(follow.subscription, day, follow.id, deliveries))
         log.info("subscription %s: follow-up %s with %s's data for %s", subscription.name, follow.id, prop, day)
     return tuple(reports)
@@ -291,7 +302,7 @@ def _follow_up_rows(report: DeliveryReport) -> tuple[Delivery, ...]:
 
 
 def run_daily(
-    settings: Settings,
+    runtime: Runtime,
     *,
     data_date: date | None = None,
     only_property: str | None = None,
@@ -305,6 +316,7 @@ def run_daily(
     ``force`` (a run started by a person): pending deliveries are attempted now, even
     those waiting out a backoff.
     """
+    settings = runtime.settings
     names = [p.name for p in settings.properties if only_property in (None, p.name)]
     if only_property is not None and not names:
         settings.property(only_property)  # raises the "no property named" error
@@ -312,7 +324,7 @@ def run_daily(
     for prop_name in names:
         tz = settings.property(prop_name).timezone
         try:
-            results.append(run_property(settings, prop_name, data_date=data_date, today=today_in(tz, now=now), now=now))
+            results.append(run_property(runtime, prop_name, data_date=data_date, today=today_in(tz, now=now), now=now))
         except BarometerError as exc:
             failures[prop_name] = str(exc)
             log.warning("property %s failed: %s", prop_name, exc)
@@ -322,9 +334,9 @@ def run_daily(
     subscriptions = [s for s in settings.subscriptions if set(s.properties) & set(names)]
     started = now()
     deliveries = tuple(
-        deliver_subscription(settings, s.name, data_date=data_date, now=now, started=started, force=force)
+        deliver_subscription(runtime, s.name, data_date=data_date, now=now, started=started, force=force)
         for s in subscriptions
     )
     attempted = {d.digest_id for report in deliveries for d in (*report.deliveries, *_follow_up_rows(report))}
-    flushed = delivery.flush_outbox(settings, now=now, force=force, skip=attempted)
+    flushed = delivery.flush_outbox(runtime, now=now, force=force, skip=attempted)
     return DailyReport(tuple(results), failures, deliveries, flushed)

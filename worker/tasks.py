@@ -5,7 +5,8 @@ per property of the subscription, then ``barometer.deliver`` as the chord callba
 ``barometer.flush_outbox`` (beat, every ``[delivery] flush_every_seconds``) attempts every
 due pending delivery of any digest. Each task reads the time from :func:`worker.clock.clock_for`
 (the wall clock in production); the digest's start moment travels with the chord, so
-every retry reports on the same days and belongs to the same scheduled day.
+every retry reports on the same days and belongs to the same scheduled day. The use cases
+get the worker process's :class:`~worker.runtime.Runtime` (:func:`worker.celery_app.get_runtime`).
 
 Failure handling, per unit:
 
@@ -31,11 +32,10 @@ import sqlalchemy.exc
 from celery import chord, group
 
 from jobs.errors import BarometerError, SourceTransientError
-from worker.celery_app import app, get_settings
-from worker.clock import clock_for
+from worker.celery_app import app, get_runtime
 
 if TYPE_CHECKING:
-    from worker.settings import Settings
+    from worker.runtime import Runtime
 
 # worker.service and worker.delivery (detection, storage, rendering, channels) are imported
 # by the task that needs them: a worker is ready, and a beat or CLI process that only
@@ -71,7 +71,7 @@ def _run_property(task: Any, name: str, data_date: str | None, today: str | None
     from worker import service
 
     try:
-        result = service.run_property(get_settings(), name, data_date=_day(data_date), today=_day(today))
+        result = service.run_property(get_runtime(), name, data_date=_day(data_date), today=_day(today))
     except TRANSIENT_ERRORS as exc:
         if task.request.retries < task.max_retries:
             log.warning("property %s: transient failure, will retry: %s", name, exc)
@@ -112,13 +112,13 @@ def _deliver(
     failed = [r["property"] for r in results if not r.get("ok", False)]
     if failed:
         log.warning("subscription %s: delivering without fresh data for %s", subscription, ", ".join(failed))
-    settings = get_settings()
-    clock = clock_for(settings)
+    runtime = get_runtime()
+    settings, clock = runtime.settings, runtime.clock
     # The start moment fixes which days are reported on; the live clock decides what is due.
     moment = datetime.fromisoformat(now) if now else clock()
-    report = service.deliver_subscription(settings, subscription, data_date=_day(data_date), now=clock, started=moment)
+    report = service.deliver_subscription(runtime, subscription, data_date=_day(data_date), now=clock, started=moment)
     if task.request.retries == 0:  # every digest run also attempts the other digests' due deliveries
-        delivery.flush_outbox(settings, now=clock, skip={report.digest_id} if report.digest_id else ())
+        delivery.flush_outbox(runtime, now=clock, skip={report.digest_id} if report.digest_id else ())
     outcome = {
         "subscription": report.subscription,
         "data_date": report.data_date.isoformat(),
@@ -143,13 +143,13 @@ def _deliver(
     return outcome
 
 
-def _report_day(settings: Settings, name: str, *, today: date) -> str | None:
+def _report_day(runtime: Runtime, name: str, *, today: date) -> str | None:
     """The property's report date, or None when it cannot be known (its run then fails on
     its own and the digest names it; the other properties go on)."""
     from worker import service
 
     try:
-        return service.report_date(settings, name, today=today).isoformat()
+        return service.report_date(runtime, name, today=today).isoformat()
     except BarometerError as exc:
         log.warning("property %s: no report date: %s", name, exc)
         return None
@@ -163,12 +163,13 @@ def _digest(subscription: str, data_date: str | None = None) -> dict[str, Any]:
     """
     from worker import service
 
-    settings = get_settings()
-    started = clock_for(settings)()
+    runtime = get_runtime()
+    settings = runtime.settings
+    started = runtime.clock()
     names = settings.subscription(subscription).properties
     todays = {name: service.today_in(settings.property(name).timezone, now=lambda: started) for name in names}
     if data_date is None:
-        dates = {name: _report_day(settings, name, today=todays[name]) for name in names}
+        dates = {name: _report_day(runtime, name, today=todays[name]) for name in names}
     else:
         dates = dict.fromkeys(names, date.fromisoformat(data_date).isoformat())
     # Task ids chosen here so the caller can look up each property's outcome.
@@ -207,8 +208,8 @@ def _flush_outbox() -> dict[str, int]:
     """Attempt every due pending delivery of any digest (beat, every few minutes)."""
     from worker import delivery
 
-    settings = get_settings()
-    report = delivery.flush_outbox(settings, now=clock_for(settings))
+    runtime = get_runtime()
+    report = delivery.flush_outbox(runtime, now=runtime.clock)
     return {
         "digests": report.digests,
         "sent": report.sent,

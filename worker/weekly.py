@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from alerts import history
 from alerts.mutes import active_mutes
 from alerts.policy import PolicyParams, plan
 from jobs.domain import DataDate, Digest, Finding
 from jobs.storage import llm_calls, repo
-from worker import bootstrap
 from worker.digest_notes import source_of
-from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 __all__ = ["WEEK_DAYS", "build_weekly"]
 
@@ -28,7 +30,7 @@ WEEK_DAYS = 7
 
 
 def build_weekly(
-    settings: Settings,
+    runtime: Runtime,
     name: str,
     dates: Mapping[str, date],
     *,
@@ -41,8 +43,9 @@ def build_weekly(
     in full); one seen earlier in the week only has recovered (listed with its last finding).
     Mutes and the severity floor apply; nothing is held back as "already told": the week is
     told whole."""
+    settings = runtime.settings
     subscription = settings.subscription(name)
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     latest: dict[str, Finding] = {}
     for prop_name, day in dates.items():
         prop_id = repo.property_id(engine, prop_name)
@@ -64,7 +67,7 @@ def build_weekly(
     params = PolicyParams(min_severity=subscription.min_severity, dedup_days=0, escalation=subscription.escalation)
     planned = plan(still, params=params, subscription=name, mutes=active_mutes(engine, now=at))
     key_date = max(dates.values())
-    summary = bootstrap.summariser_for(settings, subscription).summarise(planned.leads, data_date=key_date)
+    summary = runtime.summariser(subscription.name).summarise(planned.leads, data_date=key_date)
     notices = [f"{prop}: no fresh data ({reason})" for prop, reason in sorted(problems.items())]
     digest = Digest(
         subscription=name,

@@ -21,7 +21,7 @@ and the full list of a digest ``{public_url}/digests/{id}/all?t={token}``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from urllib.parse import quote, urlencode
@@ -100,6 +100,14 @@ class Links:
     now: datetime | None = None
     reports: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     full_list: str = ""
+    #: Read at each signing when ``now`` is None: links made once by a long-lived process
+    #: (a Celery worker's runtime) are signed as of the message, not as of the process start.
+    clock: Callable[[], datetime] | None = None
+
+    def _now(self) -> datetime | None:
+        if self.now is not None:
+            return self.now
+        return self.clock() if self.clock is not None else None
 
     def report(self, finding: Finding) -> ReportLink | None:
         a = finding.anomaly
@@ -115,10 +123,11 @@ class Links:
         return None
 
     def _signed(self, purpose: str, finding: Finding, label: str = "", also: Sequence[Finding] = ()) -> str:
-        if not self.public_url or self.signer is None or self.now is None or finding.id is None:
+        now = self._now() if self.public_url and self.signer is not None and finding.id is not None else None
+        if now is None or self.signer is None or finding.id is None:
             return ""
         ids = [finding.id, *(f.id for f in also if f.id is not None)]
-        return self.signer.sign(purpose, ids if also else finding.id, now=self.now, label=label)
+        return self.signer.sign(purpose, ids if also else finding.id, now=now, label=label)
 
     def feedback(self, finding: Finding, *, also: Sequence[Finding] = ()) -> tuple[ReportLink, ...]:
         """One signed link per feedback label for ``finding`` (and the findings ``also`` told
@@ -139,7 +148,8 @@ class Links:
         """Where "and N more" points: the outbox's copy, or the signed page of ``barometer web``."""
         if self.full_list:
             return self.full_list
-        if not self.public_url or self.signer is None or self.now is None or digest_id is None:
+        now = self._now() if self.public_url and self.signer is not None and digest_id is not None else None
+        if now is None or self.signer is None or digest_id is None:
             return ""
-        token = self.signer.sign("digest", digest_id, now=self.now)
+        token = self.signer.sign("digest", digest_id, now=now)
         return f"{self.public_url}/digests/{digest_id}/all?t={token}"

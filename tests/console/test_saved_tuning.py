@@ -12,6 +12,7 @@ from tests.console.world import NOW
 from worker import bootstrap, tuning
 from worker.clock import ManualClock
 from worker.demo import demo_settings
+from worker.runtime import build as build_runtime
 from worker.service import run_daily
 from worker.settings import Settings
 
@@ -23,7 +24,7 @@ def _found(tmp: Path, *, saved: tuning.Knobs | None) -> dict[tuple[str, str], in
     engine = bootstrap.engine(settings)
     if saved is not None:
         tuning.save(engine, "shop", "sessions", saved, actor="ana", now=NOW)
-    run_daily(settings, now=ManualClock(NOW))
+    run_daily(build_runtime(settings), now=ManualClock(NOW))
     f, p = FindingRow.__table__, PropertyRow.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(p.c.name, f.c.metric, sa.func.count()).join(p).group_by(p.c.name, f.c.metric))

@@ -35,6 +35,7 @@ from worker.beat import ZonedEntry, ZonedRedBeatScheduler
 from worker.celery_app import configure
 from worker.clock import set_file_clock
 from worker.commands import import_csv
+from worker.runtime import build as build_runtime
 from worker.settings import Settings, load_settings
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(240)]
@@ -121,9 +122,11 @@ def stack_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[o
         settings = load_settings(config)
         if not database_url.startswith("sqlite"):
             db.upgrade(db.create_engine(database_url))
-        import_csv(settings, harness.metrics_csv(tmp_path / "shop.csv", DATA_DAY), property_name="shop")
+        import_csv(build_runtime(settings), harness.metrics_csv(tmp_path / "shop.csv", DATA_DAY), property_name="shop")
         if search_data:
-            import_csv(settings, harness.metrics_csv(tmp_path / "search.csv", DATA_DAY), property_name="search")
+            import_csv(
+                build_runtime(settings), harness.metrics_csv(tmp_path / "search.csv", DATA_DAY), property_name="search"
+            )
         bootstrap.forget_engine(database_url)
         client = Celery("fault-client", set_as_current=False)
         configure(client, settings)
@@ -249,7 +252,11 @@ def test_a_property_failing_then_recovering_is_still_one_digest_for_the_day(
     with harness.stopping(beat, worker):
         stack.digest()  # "search" has no data: it fails, the digest names it
         stack.wait_delivered()
-        import_csv(stack.settings, harness.metrics_csv(tmp_path / "search.csv", DATA_DAY), property_name="search")
+        import_csv(
+            build_runtime(stack.settings),
+            harness.metrics_csv(tmp_path / "search.csv", DATA_DAY),
+            property_name="search",
+        )
         bootstrap.forget_engine(stack.database_url)
         tally = stack.settle()  # the day's digest again, "search" recovered
     tally.record("a property failing, then recovering")

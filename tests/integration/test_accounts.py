@@ -25,6 +25,7 @@ from tests.fakes.google_world import CLIENT_ID, SECRET_KEY, GoogleWorld
 from tests.fakes.sentry import FakeSentry
 from worker import bootstrap
 from worker.observability import init_sentry
+from worker.runtime import build as build_runtime
 from worker.service import run_daily
 from worker.settings import Settings, load_settings
 
@@ -185,14 +186,14 @@ def test_a_revoked_token_is_reported_once_and_other_accounts_keep_working(
         assert init_sentry(settings, release="barometer@test")
 
         with caplog.at_level(logging.INFO):
-            first = run_daily(settings, now=lambda: NOW)
+            first = run_daily(build_runtime(settings), now=lambda: NOW)
         sentry_sdk.flush()
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(sentry.events) == 1
         caplog.clear()
 
         with caplog.at_level(logging.INFO):
-            second = run_daily(settings, now=lambda: NOW + timedelta(days=1))
+            second = run_daily(build_runtime(settings), now=lambda: NOW + timedelta(days=1))
         sentry_sdk.flush()
         assert len(sentry.events) == 1  # not reported again
         assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
@@ -226,7 +227,7 @@ def test_signing_in_again_clears_the_mark(world: GoogleWorld) -> None:
     token = world.oauth.add_refresh_token(client_id=CLIENT_ID)
     _store_token(settings, "client", token)
     world.oauth.revoke(token)
-    run_daily(settings, now=lambda: NOW)
+    run_daily(build_runtime(settings), now=lambda: NOW)
     engine = bootstrap.engine(settings)
     stored = accounts.load_account(engine, "client")
     assert stored is not None
@@ -235,7 +236,7 @@ def test_signing_in_again_clears_the_mark(world: GoogleWorld) -> None:
     world.oauth.add_code("4/again")
     _sign_in(world, world.root / "barometer.toml", "client", code="4/again")
 
-    report = run_daily(settings, now=lambda: NOW + timedelta(days=1))
+    report = run_daily(build_runtime(settings), now=lambda: NOW + timedelta(days=1))
     assert sorted(p.property for p in report.properties) == ["agency-shop", "client-shop"]
     assert report.failures == {}
 

@@ -19,6 +19,7 @@ from jobs.storage import repo
 from tests.fakes import finding
 from tests.fakes.smtp import Received, SmtpServer, free_port
 from worker import alerting, bootstrap, service
+from worker.runtime import build as build_runtime
 from worker.settings import PropertySettings, Settings, SMTPSettings, StorageSettings, SubscriptionSettings
 
 D1 = date(2026, 11, 16)
@@ -71,7 +72,7 @@ def store(settings: Settings, day: date, *findings: Finding) -> tuple[Finding, .
 
 
 def digest_day(settings: Settings, day: date, clock: Clock) -> service.DeliveryReport:
-    return service.deliver_subscription(settings, "marketing", data_date=day, now=clock)
+    return service.deliver_subscription(build_runtime(settings), "marketing", data_date=day, now=clock)
 
 
 def text(message: Received) -> str:
@@ -168,10 +169,12 @@ def test_an_immediate_alert_goes_out_once_and_the_digest_says_it_was_sent(sqlite
         finding(metric="keyEvents", observed=0, expected=52, kind=Kind.OUTAGE, severity=Severity.CRITICAL),
         finding(observed=681, expected=1093),
     )
-    [report] = alerting.send_immediate(settings, "shop", D1, saved, now=clock)
+    [report] = alerting.send_immediate(build_runtime(settings), "shop", D1, saved, now=clock)
     assert report.sent == 1
-    assert alerting.send_immediate(settings, "shop", D1, saved, now=clock)[0].sent == 1  # the same alert, not resent
-    assert alerting.send_immediate(settings, "search", D1, (), now=clock) == ()
+    assert (
+        alerting.send_immediate(build_runtime(settings), "shop", D1, saved, now=clock)[0].sent == 1
+    )  # the same alert, not resent
+    assert alerting.send_immediate(build_runtime(settings), "search", D1, (), now=clock) == ()
     clock.current += timedelta(hours=2)
     digest_day(settings, D1, clock)
     alert, digest = smtp.received

@@ -20,6 +20,7 @@ from tests.fakes.smtp import SmtpServer, self_signed_tls
 from tests.fakes.webhook import FakeWebhook
 from tests.integration.test_alerting import store
 from worker import service
+from worker.runtime import build as build_runtime
 from worker.settings import (
     PropertySettings,
     Settings,
@@ -99,8 +100,10 @@ def test_each_channel_gets_the_digest_once_escaped(sqlite_url: str, endpoints: E
     settings = _settings(sqlite_url, endpoints)
     _hostile_day(settings)
     now = datetime(2026, 11, 17, 7, 0, tzinfo=UTC)
-    first = service.deliver_subscription(settings, "marketing", data_date=DAY, now=lambda: now)
-    again = service.deliver_subscription(settings, "marketing", data_date=DAY, now=lambda: now + timedelta(hours=1))
+    first = service.deliver_subscription(build_runtime(settings), "marketing", data_date=DAY, now=lambda: now)
+    again = service.deliver_subscription(
+        build_runtime(settings), "marketing", data_date=DAY, now=lambda: now + timedelta(hours=1)
+    )
 
     assert sorted((d.channel, d.recipient, d.status) for d in first.deliveries) == [
         ("email", "team@shop.example", DeliveryStatus.SENT),
@@ -135,7 +138,7 @@ def test_slack_rate_limits_are_waited_out_and_nothing_is_doubled(sqlite_url: str
     endpoints.api.respond((429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"}))
     endpoints.hook.respond((429, "rate_limited", {"Retry-After": "0"}))
     now = datetime(2026, 11, 17, 7, 0, tzinfo=UTC)
-    report = service.deliver_subscription(settings, "marketing", data_date=DAY, now=lambda: now)
+    report = service.deliver_subscription(build_runtime(settings), "marketing", data_date=DAY, now=lambda: now)
     assert report.sent == 4
     assert (len(endpoints.api.requests), len(endpoints.api.posts)) == (2, 1)
     assert len(endpoints.hook.bodies) == 2  # the 429'd attempt and the accepted one
@@ -148,7 +151,7 @@ def test_an_unset_secret_fails_that_delivery_loudly_and_the_others_still_go_out(
     settings = _settings(sqlite_url, endpoints)
     _hostile_day(settings)
     report = service.deliver_subscription(
-        settings, "marketing", data_date=DAY, now=lambda: datetime(2026, 11, 17, 7, 0, tzinfo=UTC)
+        build_runtime(settings), "marketing", data_date=DAY, now=lambda: datetime(2026, 11, 17, 7, 0, tzinfo=UTC)
     )
     failed = [d for d in report.deliveries if d.status is DeliveryStatus.FAILED]
     assert [(d.channel, d.error) for d in failed] == [
@@ -162,7 +165,7 @@ def test_a_wrong_bot_token_or_channel_is_a_permanent_failure(sqlite_url: str, en
     settings = _settings(sqlite_url, endpoints, slack_channel="#no-such-channel")
     _hostile_day(settings)
     report = service.deliver_subscription(
-        settings, "marketing", data_date=DAY, now=lambda: datetime(2026, 11, 17, 7, 0, tzinfo=UTC)
+        build_runtime(settings), "marketing", data_date=DAY, now=lambda: datetime(2026, 11, 17, 7, 0, tzinfo=UTC)
     )
     [failed] = [d for d in report.deliveries if d.status is DeliveryStatus.FAILED]
     assert (

@@ -13,6 +13,7 @@ import pytest
 from alerts.history import problem_key
 from jobs.storage import repo
 from worker import bootstrap, db, service
+from worker.runtime import build as build_runtime
 from worker.settings import OutboxSettings, PropertySettings, Settings, StorageSettings, SubscriptionSettings
 
 NOW = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
@@ -50,7 +51,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 def test_each_problem_is_alerted_once_unless_it_escalates(settings: Settings, tmp_path: Path) -> None:
     days = [LAST - timedelta(days=n) for n in (3, 2, 1, 0)]
     for day in days:
-        report = service.run_daily(settings, data_date=day, now=lambda: NOW)
+        report = service.run_daily(build_runtime(settings), data_date=day, now=lambda: NOW)
         assert report.failures == {}
         assert [(d.sent, d.pending, d.failed) for d in report.deliveries] == [(1, 0, 0)]
     engine = bootstrap.engine(settings)
@@ -75,8 +76,10 @@ def test_each_problem_is_alerted_once_unless_it_escalates(settings: Settings, tm
 def test_a_tracking_break_is_alerted_immediately_once_and_the_digest_notes_it(
     settings: Settings, tmp_path: Path
 ) -> None:
-    first = service.run_daily(settings, now=lambda: NOW)  # GA4 final through today - 2: the key events outage
-    again = service.run_daily(settings, now=lambda: NOW + timedelta(hours=1))
+    first = service.run_daily(
+        build_runtime(settings), now=lambda: NOW
+    )  # GA4 final through today - 2: the key events outage
+    again = service.run_daily(build_runtime(settings), now=lambda: NOW + timedelta(hours=1))
     [alert] = [a for p in first.properties for a in p.alerts]
     assert (alert.property_name, alert.sent) == ("shop", 1)
     assert [a.digest_id for p in again.properties for a in p.alerts] == [alert.digest_id]  # the same alert, not resent

@@ -25,6 +25,7 @@ from tests.fakes.smtp import SmtpServer
 from tests.fakes.webhook import FakeWebhook
 from tests.integration.test_alerting import store
 from worker import bootstrap, service
+from worker.runtime import build as build_runtime
 from worker.settings import (
     PropertySettings,
     Settings,
@@ -98,7 +99,7 @@ def test_every_channel_shows_bidi_controls_neutralised(sqlite_url: str, endpoint
         finding(metric="clicks", series=QUERY, observed=900, expected=300, kind=Kind.SPIKE),
     )
     report = service.deliver_subscription(
-        settings, "marketing", data_date=DAY, now=lambda: datetime(2026, 11, 17, 7, tzinfo=UTC)
+        build_runtime(settings), "marketing", data_date=DAY, now=lambda: datetime(2026, 11, 17, 7, tzinfo=UTC)
     )
     bootstrap.forget_engine(sqlite_url)
     assert report.sent == 4

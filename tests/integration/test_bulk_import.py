@@ -18,6 +18,7 @@ from jobs.storage import repo
 from jobs.storage.bulk import store_columns
 from worker import db
 from worker.commands import import_csv
+from worker.runtime import build as build_runtime
 from worker.settings import load_settings
 
 D = date(2026, 3, 1)
@@ -73,7 +74,7 @@ def test_import_stores_every_value_and_a_second_import_replaces(
     other = repo.ensure_property(engine, PropertySpec("other", "csv"))
     repo.upsert_points(engine, other, [Observation("other", "total", "clicks", D, 5.0)])
 
-    assert import_csv(settings, _csv(tmp_path / "a.csv", rows), property_name="shop") == len(rows)
+    assert import_csv(build_runtime(settings), _csv(tmp_path / "a.csv", rows), property_name="shop") == len(rows)
     stored = _points(engine, "shop")
     assert len(stored) == len(rows)
     assert stored["page:/ä,quoted", "position", D + timedelta(days=3)] == (32.25, 0)
@@ -86,7 +87,7 @@ def test_import_stores_every_value_and_a_second_import_replaces(
     first = f'{D.isoformat()},"total",clicks,0.0'
     assert first in rows
     again = [f'{D.isoformat()},"total",clicks,7' if r == first else r for r in rows]
-    import_csv(settings, _csv(tmp_path / "b.csv", again), property_name="shop")
+    import_csv(build_runtime(settings), _csv(tmp_path / "b.csv", again), property_name="shop")
     stored = _points(engine, "shop")
     assert stored["total", "clicks", D] == (7.0, int(PointFlag.EXCLUDED))
     assert len(stored) == len(rows)
@@ -105,7 +106,7 @@ def test_a_bad_file_stores_nothing_and_the_index_stays(
     with pytest.raises(
         InputError, match=r"^bad\.csv:32: duplicate row for 2026-03-01 total clicks \(first at line 2\)$"
     ):
-        import_csv(load_settings(), _csv(tmp_path / "bad.csv", rows), property_name="shop")
+        import_csv(build_runtime(load_settings()), _csv(tmp_path / "bad.csv", rows), property_name="shop")
     engine = db.create_engine(url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM metric_point")).scalar() == 0

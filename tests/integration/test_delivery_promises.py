@@ -19,6 +19,7 @@ from tests.fakes.slack import FakeSlackWebhook
 from tests.fakes.smtp import SmtpServer, free_port
 from worker import bootstrap, delivery, service
 from worker.clock import set_file_clock
+from worker.runtime import build as build_runtime
 from worker.settings import Settings, load_settings
 
 TEAM = "team@shop.example"
@@ -102,14 +103,14 @@ def settings(tmp_path: Path, port: int) -> Iterator[Settings]:
 
 def test_pending_deliveries_of_older_digests_are_flushed(settings: Settings, port: int) -> None:
     clock = Clock()
-    first = service.deliver_subscription(settings, "marketing", data_date=D1, now=clock)  # SMTP is down
+    first = service.deliver_subscription(build_runtime(settings), "marketing", data_date=D1, now=clock)  # SMTP is down
     assert (first.sent, first.pending) == (0, 1)
 
     clock.advance(timedelta(days=1))
     with SmtpServer(port=port) as smtp:
         # The next day's run handles its own digest and the older one still pending.
-        report = service.run_daily(settings, data_date=D2, now=clock)
-        flushed = delivery.flush_outbox(settings, now=clock)
+        report = service.run_daily(build_runtime(settings), data_date=D2, now=clock)
+        flushed = delivery.flush_outbox(build_runtime(settings), now=clock)
         arrived = sorted(m.message["Subject"].split(" ")[-1] for m in smtp.received)
 
     assert [d.sent for d in report.deliveries] == [1]
@@ -120,13 +121,13 @@ def test_pending_deliveries_of_older_digests_are_flushed(settings: Settings, por
 
 def test_flush_outbox_sends_every_due_pending_delivery_of_any_digest(settings: Settings, port: int) -> None:
     clock = Clock()
-    service.deliver_subscription(settings, "marketing", data_date=D1, now=clock)
-    service.deliver_subscription(settings, "marketing", data_date=D2, now=clock)
+    service.deliver_subscription(build_runtime(settings), "marketing", data_date=D1, now=clock)
+    service.deliver_subscription(build_runtime(settings), "marketing", data_date=D2, now=clock)
     with SmtpServer(port=port) as smtp:
-        early = delivery.flush_outbox(settings, now=clock)  # still backing off: nothing is due
+        early = delivery.flush_outbox(build_runtime(settings), now=clock)  # still backing off: nothing is due
         clock.advance(timedelta(minutes=2))
-        due = delivery.flush_outbox(settings, now=clock)
-        again = delivery.flush_outbox(settings, now=clock)
+        due = delivery.flush_outbox(build_runtime(settings), now=clock)
+        again = delivery.flush_outbox(build_runtime(settings), now=clock)
         received = len(smtp.received)
 
     assert (early.sent, due.sent, again.sent) == (0, 2, 0)
@@ -141,13 +142,15 @@ def test_a_delivery_pending_too_long_is_logged_once_and_named_in_the_next_digest
         monkeypatch.setenv("SLACK_HOOK", hook.url)
         settings = load_settings(write_config(tmp_path, port, subscription='slack_webhook_env = "SLACK_HOOK"'))
         clock = Clock()
-        service.deliver_subscription(settings, "marketing", data_date=D1, now=clock)  # email down, Slack up
+        service.deliver_subscription(
+            build_runtime(settings), "marketing", data_date=D1, now=clock
+        )  # email down, Slack up
         caplog.set_level(logging.WARNING)
         for _ in range(3):  # SMTP stays down up to the 6 h limit
             clock.advance(timedelta(hours=2))
-            delivery.flush_outbox(settings, now=clock)
+            delivery.flush_outbox(build_runtime(settings), now=clock)
         overdue = [r for r in caplog.records if r.levelno == logging.ERROR and "still pending" in r.getMessage()]
-        service.deliver_subscription(settings, "marketing", data_date=D2, now=clock)
+        service.deliver_subscription(build_runtime(settings), "marketing", data_date=D2, now=clock)
         bootstrap.forget_engine(settings.storage.database_url)
 
     assert len(overdue) == 1
@@ -165,12 +168,12 @@ def test_a_failed_property_does_not_move_the_digest_day_and_a_rerun_sends_no_sec
     clock = Clock()
     from worker.commands import import_csv
 
-    import_csv(settings, write_csv(tmp_path / "shop.csv", D1), property_name="shop")
+    import_csv(build_runtime(settings), write_csv(tmp_path / "shop.csv", D1), property_name="shop")
     with SmtpServer(port=port) as smtp:
-        first = service.run_daily(settings, now=clock)  # "search" has no data yet: it fails
-        import_csv(settings, write_csv(tmp_path / "search.csv", D2), property_name="search")
+        first = service.run_daily(build_runtime(settings), now=clock)  # "search" has no data yet: it fails
+        import_csv(build_runtime(settings), write_csv(tmp_path / "search.csv", D2), property_name="search")
         clock.advance(timedelta(hours=3))
-        again = service.run_daily(settings, now=clock)  # same scheduled day, "search" recovered
+        again = service.run_daily(build_runtime(settings), now=clock)  # same scheduled day, "search" recovered
         messages = [m.message for m in smtp.received]
     bootstrap.forget_engine(settings.storage.database_url)
 
@@ -188,13 +191,13 @@ def test_with_follow_up_a_recovered_property_is_sent_once_as_a_follow_up(tmp_pat
     clock = Clock()
     from worker.commands import import_csv
 
-    import_csv(settings, write_csv(tmp_path / "shop.csv", D1), property_name="shop")
+    import_csv(build_runtime(settings), write_csv(tmp_path / "shop.csv", D1), property_name="shop")
     with SmtpServer(port=port) as smtp:
-        service.run_daily(settings, now=clock)
-        import_csv(settings, write_csv(tmp_path / "search.csv", D2), property_name="search")
+        service.run_daily(build_runtime(settings), now=clock)
+        import_csv(build_runtime(settings), write_csv(tmp_path / "search.csv", D2), property_name="search")
         for _ in range(3):  # later runs that day: one follow-up, never a second copy
             clock.advance(timedelta(hours=1))
-            service.run_daily(settings, now=clock)
+            service.run_daily(build_runtime(settings), now=clock)
         subjects = [m.message["Subject"] for m in smtp.received]
     bootstrap.forget_engine(settings.storage.database_url)
 

@@ -21,6 +21,7 @@ from jobs.storage import repo
 from tests.fakes import finding
 from tests.fakes.smtp import SmtpServer
 from worker import bootstrap, service
+from worker.runtime import build as build_runtime
 from worker.settings import PropertySettings, Settings, SMTPSettings, StorageSettings, SubscriptionSettings
 
 DAY = date(2026, 12, 5)
@@ -66,7 +67,7 @@ def test_the_daily_digest_says_alerted_at_instead_of_repeating_an_hourly_inciden
     store.set_alerted(engine, [stored[0].finding.id or 0], at=datetime(2026, 12, 5, 9, 40, tzinfo=UTC))
 
     report = service.deliver_subscription(
-        settings, "marketing", data_date=DAY, now=lambda: datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
+        build_runtime(settings), "marketing", data_date=DAY, now=lambda: datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
     )
     assert report.sent == 1
     [received] = smtp.received

@@ -20,6 +20,7 @@ from jobs.storage import feedback, repo
 from tests.fakes import DATA_DATE, finding
 from worker import bootstrap, db
 from worker.backtest import run_backtest
+from worker.runtime import build as build_runtime
 from worker.settings import load_settings
 
 SPEC = PropertySpec(name="shop", source="demo", id="ga4")
@@ -124,7 +125,7 @@ def test_backtest_replays_weeks_and_counts_labelled_false_alarms(sqlite_url: str
     feedback.record_feedback(engine, email.id, Label.FALSE_ALARM, note="the newsletter, every month", now=NOW)
 
     chart = tmp_path / "weeks.png"
-    report = run_backtest(settings, "shop", days=56, chart=chart)
+    report = run_backtest(build_runtime(settings), "shop", days=56, chart=chart)
     assert report.end == ANCHOR
     assert report.start == ANCHOR - timedelta(days=55)
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -147,4 +148,4 @@ def test_backtest_replays_weeks_and_counts_labelled_false_alarms(sqlite_url: str
     assert sum(r.findings for r in report.rows) == len(report.findings)
 
     with pytest.raises(BarometerError, match="--days must be at least 1"):
-        run_backtest(settings, "shop", days=0)
+        run_backtest(build_runtime(settings), "shop", days=0)

@@ -21,6 +21,7 @@ from jobs.errors import SourceQuotaError
 from tests.fakes.google_ga4 import Ga4Property
 from tests.fakes.google_world import GoogleWorld
 from worker.backfill import backfill_property
+from worker.runtime import build as build_runtime
 from worker.settings import load_settings
 
 BAROMETER = str(Path(sys.executable).with_name("barometer"))
@@ -127,16 +128,16 @@ def test_backfill_stops_on_low_quota_and_the_next_run_continues(world: GoogleWor
         chunks.append((chunk.start, chunk.end))
 
     with pytest.raises(SourceQuotaError, match=r"only 1999 quota tokens per hour left \(keeping 2000 in reserve\)"):
-        backfill_property(settings, "shop", days=100, today=today, on_chunk=record)
+        backfill_property(build_runtime(settings), "shop", days=100, today=today, on_chunk=record)
     assert chunks == [(date(2025, 11, 29), date(2025, 12, 26)), (date(2025, 12, 27), date(2026, 1, 23))]
     assert world.ga4.count() == 2  # stopped before the third request
 
     prop.tokens_per_hour = 40_000  # an hour later
-    report = backfill_property(settings, "shop", days=100, today=today, on_chunk=record)
+    report = backfill_property(build_runtime(settings), "shop", days=100, today=today, on_chunk=record)
     assert (report.days_loaded, report.days_skipped) == (44, 56)
     assert chunks[2:] == [(date(2026, 1, 24), date(2026, 2, 20)), (date(2026, 2, 21), date(2026, 3, 8))]
     assert world.ga4.count() == 4
 
-    again = backfill_property(settings, "shop", days=100, today=today)
+    again = backfill_property(build_runtime(settings), "shop", days=100, today=today)
     assert (again.days_loaded, again.days_skipped) == (0, 100)
     assert world.ga4.count() == 4

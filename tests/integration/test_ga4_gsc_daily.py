@@ -14,6 +14,7 @@ from jobs.domain import PointFlag
 from jobs.storage import repo
 from tests.fakes.google_world import GoogleWorld
 from worker import bootstrap
+from worker.runtime import build as build_runtime
 from worker.service import run_property
 from worker.settings import Settings, load_settings
 
@@ -43,7 +44,7 @@ def test_ga4_next_run_fetches_only_new_and_settling_days(world: GoogleWorld) -> 
     settings = load_settings(world.write_config(properties=[shop | {"breakdowns": ["landingPage"]}]))
     history = pipeline.history_days(settings.detection.params())
 
-    first = run_property(settings, "shop", today=TODAY)
+    first = run_property(build_runtime(settings), "shop", today=TODAY)
 
     assert first.data_date == TODAY - timedelta(days=2)
     (ranges,) = {tuple(r["dateRanges"][0].values()) for r in world.ga4.reports}
@@ -57,7 +58,7 @@ def test_ga4_next_run_fetches_only_new_and_settling_days(world: GoogleWorld) -> 
     prop.add(TODAY, {"landingPage": "/"}, sessions=40)
     world.ga4.requests.clear()
 
-    second = run_property(settings, "shop", today=TODAY + timedelta(days=1))
+    second = run_property(build_runtime(settings), "shop", today=TODAY + timedelta(days=1))
 
     assert world.ga4.count() == 1  # totals and the breakdown in one batch
     assert {tuple(r["dateRanges"][0].values()) for r in world.ga4.reports} == {
@@ -76,7 +77,7 @@ def test_gsc_next_run_refetches_days_until_they_are_final(world: GoogleWorld) ->
     search = {"name": "search", "source": "gsc", "id": "sc-domain:shop.example", "account": "agency"}
     settings = load_settings(world.write_config(properties=[search]))
 
-    first = run_property(settings, "search", today=TODAY)
+    first = run_property(build_runtime(settings), "search", today=TODAY)
     assert first.data_date == TODAY - timedelta(days=3)
     stored = _stored(settings, "search")
     assert stored[TODAY - timedelta(days=2), "total", "clicks"] == (10.0, PointFlag.INCOMPLETE)
@@ -85,7 +86,7 @@ def test_gsc_next_run_refetches_days_until_they_are_final(world: GoogleWorld) ->
     site.final_through = TODAY - timedelta(days=2)
     before = len(world.gsc.queries)
 
-    second = run_property(settings, "search", today=TODAY + timedelta(days=1))
+    second = run_property(build_runtime(settings), "search", today=TODAY + timedelta(days=1))
 
     assert second.data_date == TODAY - timedelta(days=2)
     asked = {q["startDate"] for q in world.gsc.queries[before:] if q["startDate"] == q["endDate"]}

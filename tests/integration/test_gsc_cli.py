@@ -18,6 +18,7 @@ import pytest
 from tests.fakes.google_gsc import GscSite
 from tests.fakes.google_world import GoogleWorld
 from worker.backfill import GSC_MONTHS, backfill_property, months_back
+from worker.runtime import build as build_runtime
 from worker.settings import load_settings
 
 BAROMETER = str(Path(sys.executable).with_name("barometer"))
@@ -140,7 +141,7 @@ def test_backfill_loads_sixteen_months_by_default(world: GoogleWorld) -> None:
     _populate(site, [date(2025, 1, 1), date(2026, 3, 7)])
     settings = load_settings(_config(world, breakdowns=()))
 
-    report = backfill_property(settings, "search", today=today)
+    report = backfill_property(build_runtime(settings), "search", today=today)
 
     assert report.start == months_back(today, GSC_MONTHS) == date(2024, 11, 10)
     assert report.end == date(2026, 3, 7)

@@ -24,6 +24,7 @@ from tests.fakes.google_world import GoogleWorld
 from worker import bootstrap, db
 from worker.google import clients
 from worker.hourly import run_hourly
+from worker.runtime import build as build_runtime
 from worker.settings import Settings, load_settings
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -150,7 +151,7 @@ immediate = ["outage", "drop", "spike"]
     store.upsert_hours(engine, prop_id, earlier, incomplete=set())
     _site_hours(world, first=date(2026, 11, 29), until=NOW.replace(minute=0), collapse=COLLAPSE)
 
-    result = run_hourly(settings, "search", now=lambda: NOW)
+    result = run_hourly(build_runtime(settings), "search", now=lambda: NOW)
 
     assert result.skipped == ""
     assert result.alerts == 1

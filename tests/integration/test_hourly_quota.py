@@ -16,6 +16,7 @@ from tests.fakes.google_world import GoogleWorld
 from worker import bootstrap, db
 from worker.google import clients
 from worker.hourly import run_hourly
+from worker.runtime import build as build_runtime
 from worker.settings import Settings, load_settings
 
 NOW = datetime(2026, 12, 7, 10, 10, tzinfo=UTC)
@@ -72,7 +73,7 @@ def test_repeated_hourly_runs_leave_the_daily_run_its_ga4_reserve(
     for run in range(30):  # hourly load: beat's runs, retries, manual runs within the hour
         clock.at = NOW + timedelta(minutes=run)
         try:
-            result = run_hourly(settings, "shop", now=clock)
+            result = run_hourly(build_runtime(settings), "shop", now=clock)
             outcomes.append(result.skipped or "ran")
         except BarometerError as exc:
             outcomes.append(str(exc))

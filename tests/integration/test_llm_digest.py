@@ -25,6 +25,7 @@ from tests.fakes import DATA_DATE, HOSTILE_PAGE, Clock, sample_digest
 from tests.fakes.llm import Content, FakeLLM
 from tests.fakes.smtp import SmtpServer
 from worker import bootstrap, service
+from worker.runtime import build as build_runtime
 from worker.settings import Settings, load_settings
 
 MODELS = {"openai": "gpt-4.1", "anthropic": "claude-haiku-4-5"}
@@ -68,7 +69,7 @@ def deliver(settings: Settings) -> service.DeliveryReport:
     engine = bootstrap.engine(settings)
     prop_id = repo.ensure_property(engine, PropertySpec("shop", "csv"))
     repo.save_findings(engine, prop_id, sample_digest().findings)
-    return service.deliver_subscription(settings, "marketing", data_date=DATA_DATE, now=Clock())
+    return service.deliver_subscription(build_runtime(settings), "marketing", data_date=DATA_DATE, now=Clock())
 
 
 def outbox_message(tmp_path: Path) -> tuple[EmailMessage, dict[str, object]]:
@@ -200,7 +201,7 @@ def test_an_answer_pinging_the_channel_never_reaches_slack(tmp_path: Path, llm: 
 def test_a_second_run_for_the_day_asks_no_model(tmp_path: Path, llm: FakeLLM) -> None:
     settings = make_settings(tmp_path, llm)
     first = deliver(settings)
-    second = service.deliver_subscription(settings, "marketing", data_date=DATA_DATE, now=Clock())
+    second = service.deliver_subscription(build_runtime(settings), "marketing", data_date=DATA_DATE, now=Clock())
     assert first.digest_id == second.digest_id
     assert len(llm.requests) == 1
 

@@ -14,6 +14,7 @@ from jobs.storage import repo
 from tests.fakes import finding
 from tests.fakes.smtp import SmtpServer
 from worker import bootstrap, service
+from worker.runtime import build as build_runtime
 from worker.settings import PropertySettings, Settings, SMTPSettings, StorageSettings, SubscriptionSettings
 
 DAY = date(2026, 12, 5)
@@ -53,7 +54,7 @@ def test_the_weekly_summary_tells_what_is_open_and_what_recovered(settings: Sett
         repo.save_findings(engine, prop, [_on(days_before, f)])
 
     report = service.deliver_subscription(
-        settings, "marketing", data_date=DAY, now=lambda: datetime(2026, 12, 7, 7, tzinfo=UTC)
+        build_runtime(settings), "marketing", data_date=DAY, now=lambda: datetime(2026, 12, 7, 7, tzinfo=UTC)
     )
     assert report.sent == 1
     [received] = smtp.received

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jobs.errors import InputError
-from worker.cli.options import load_settings
+from worker.cli.options import load_runtime, load_settings
 
 if TYPE_CHECKING:  # imported when a command runs: `barometer --help` stays fast
     from alerts.mutes import Mute
@@ -101,14 +101,13 @@ def mute(
     '*/*/query:*brand*'. A muted finding is listed in the digest as not alerted, with the reason.
     """
     from alerts.mutes import add_mute, list_mutes
-    from worker import bootstrap
 
     settings = load_settings()
     now = datetime.now(UTC)
     if pattern == "list":
         if for_ or until or reason or subscription:
             raise InputError("mute list: takes no --for, --until, --reason or --subscription (only --all)")
-        mutes = list_mutes(bootstrap.engine(settings), now=now, include_inactive=all_)
+        mutes = list_mutes(load_runtime(settings).engine, now=now, include_inactive=all_)
         typer.echo(_table(mutes, now) if mutes else "no mutes in force" if not all_ else "no mutes")
         return
     if all_:
@@ -123,7 +122,7 @@ def mute(
         raise InputError(f"--until: {end:%Y-%m-%d %H:%M} UTC is not in the future")
     from worker import audit
 
-    engine = bootstrap.engine(settings)
+    engine = load_runtime(settings).engine
     created = add_mute(engine, pattern=pattern, until=end, reason=reason, subscription=subscription or "", now=now)
     audit.record(
         engine,
@@ -139,9 +138,9 @@ def mute(
 def unmute(mute_id: Annotated[int, typer.Argument(help="The mute's id (see 'barometer mute list').")]) -> None:
     """End a mute now: what it silenced is alerted again from the next digest on."""
     from alerts.mutes import remove_mute
-    from worker import audit, bootstrap
+    from worker import audit
 
-    engine, now = bootstrap.engine(load_settings()), datetime.now(UTC)
+    engine, now = load_runtime().engine, datetime.now(UTC)
     removed = remove_mute(engine, mute_id, now=now)
     audit.record(
         engine, actor=audit.cli_actor(), action="unmute", target=f"mute {mute_id}", detail=removed.pattern, now=now

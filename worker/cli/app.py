@@ -19,7 +19,7 @@ from worker.cli.detection import register as register_detection_commands
 from worker.cli.google import register as register_google
 from worker.cli.llm import describe_llm, eval_app, llm_app
 from worker.cli.options import date_option as _date
-from worker.cli.options import load_settings
+from worker.cli.options import load_runtime, load_settings
 from worker.cli.users import tokens_app, users_app
 
 if TYPE_CHECKING:
@@ -89,7 +89,8 @@ def demo(
     typer.echo(outcome.describe())
     emails = tuple(email or ())
     password = demo_user(
-        demo_settings(settings, outbox=outbox, database_url=database, emails=emails), now=datetime.now(UTC)
+        load_runtime(demo_settings(settings, outbox=outbox, database_url=database, emails=emails)).engine,
+        now=datetime.now(UTC),
     )
     serve = "barometer web --demo" + ("" if database == DEMO_DATABASE else f" --database {database}")
     typer.echo(f"console: run `{serve}`, open http://127.0.0.1:{settings.web.port}/ and sign in as")
@@ -104,12 +105,11 @@ def run(
     """Run the daily pipeline once, in-process: fetch, detect, summarise, deliver.
 
     Started by a person, it attempts every pending delivery now (backoffs are skipped)."""
-    from worker.clock import clock_for
     from worker.service import run_daily
 
-    settings = _settings()
+    runtime = load_runtime()
     report = run_daily(
-        settings, data_date=_date(date_, "--date"), only_property=property_, now=clock_for(settings), force=True
+        runtime, data_date=_date(date_, "--date"), only_property=property_, now=runtime.clock, force=True
     )
     for result in report.properties:
         typer.echo(f"{result.property}: {result.findings} finding(s) on {result.data_date} ({result.points} points)")
@@ -144,7 +144,7 @@ def fetch(
     first, last = _date(start, "--start"), _date(end, "--end")
     assert first is not None
     assert last is not None
-    written = fetch_range(_settings(), property_, start=first, end=last)
+    written = fetch_range(load_runtime(), property_, start=first, end=last)
     typer.echo(f"{property_}: stored {written} points from {first} to {last}")
 
 
@@ -156,7 +156,7 @@ def import_(
     """Load a metrics CSV into a property's history (imported days count as final)."""
     from worker.commands import import_csv
 
-    written = import_csv(_settings(), file, property_name=property_)
+    written = import_csv(load_runtime(), file, property_name=property_)
     typer.echo(f"{property_}: imported {written} points from {file}")
 
 
@@ -171,7 +171,7 @@ def export(
     from worker.commands import export_csv
 
     written = export_csv(
-        _settings(), property_name=property_, output=output, start=_date(start, "--start"), end=_date(end, "--end")
+        load_runtime(), property_name=property_, output=output, start=_date(start, "--start"), end=_date(end, "--end")
     )
     if str(output) != "-":
         typer.echo(f"{property_}: exported {written} rows to {output}")
@@ -262,7 +262,7 @@ def _describe_tuning(settings: Settings) -> None:
     """The detection settings saved from the console's /tuning page (they win over the file)."""
     from sqlalchemy.engine import make_url
 
-    from worker import bootstrap, tuning
+    from worker import tuning
     from worker.settings import ConfigError
 
     url = make_url(settings.storage.database_url)
@@ -270,7 +270,7 @@ def _describe_tuning(settings: Settings) -> None:
         typer.echo("tuning: none saved (no database yet)")  # checking the file never creates a database
         return
     try:
-        engine = bootstrap.engine(settings)
+        engine = load_runtime(settings).engine
     except (ConfigError, OSError, sa_errors()) as exc:
         typer.echo(f"tuning: not read ({type(exc).__name__}: the database is not reachable or not migrated)")
         return

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from jobs.errors import InputError
-from worker.cli.options import date_option, load_settings
+from worker.cli.options import date_option, load_runtime, load_settings
 
 __all__ = ["deliveries_app"]
 
@@ -33,7 +33,6 @@ def deliveries_list(
     """One line per delivery: id, subscription, date, channel, recipient, status, attempts, last error."""
     from alerts.deliveries import list_deliveries
     from jobs.domain import DeliveryStatus
-    from worker import bootstrap
 
     wanted = status or ["pending", "failed"]
     for value in wanted:
@@ -43,7 +42,7 @@ def deliveries_list(
     if subscription is not None:
         settings.subscription(subscription)  # raises "no subscription named ..."
     lines = list_deliveries(
-        bootstrap.engine(settings),
+        load_runtime(settings).engine,
         statuses=[DeliveryStatus(v) for v in wanted],
         subscription=subscription,
         since=date_option(since, "--since"),
@@ -81,23 +80,22 @@ def deliveries_retry(
 ) -> None:
     """Resend failed (or pending) deliveries now, after the fault is fixed; the resend is recorded."""
     from jobs.domain import DeliveryStatus
-    from worker.clock import clock_for
     from worker.delivery import retry_deliveries
 
     if bool(ids) == failed:
         raise InputError("deliveries retry: give delivery ids or --failed (not both)")
     if since is not None and not failed:
         raise InputError("--since: only with --failed")
-    settings = load_settings()
+    runtime = load_runtime()
     results = retry_deliveries(
-        settings, ids=ids or (), failed=failed, since=date_option(since, "--since"), now=clock_for(settings)
+        runtime, ids=ids or (), failed=failed, since=date_option(since, "--since"), now=runtime.clock
     )
     if not results:
         typer.echo("no failed deliveries to retry")
         return
-    from worker import audit, bootstrap
+    from worker import audit
 
-    engine = bootstrap.engine(settings)
+    engine = runtime.engine
     for line, outcome in results:
         audit.record(
             engine,
@@ -105,7 +103,7 @@ def deliveries_retry(
             action="retry",
             target=f"delivery {line.id}",
             detail=f"delivery {line.id} ({line.channel} {line.recipient}): {outcome.status.value}",
-            now=clock_for(settings)(),
+            now=runtime.clock(),
         )
     for line, outcome in results:
         what = f"delivery {line.id} ({line.channel} {line.recipient})"

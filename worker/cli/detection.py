@@ -11,7 +11,7 @@ import typer
 
 from jobs.domain import Label
 from jobs.naming import neutralise_bidi
-from worker.cli.options import load_settings
+from worker.cli.options import load_runtime
 
 __all__ = ["register"]
 
@@ -29,9 +29,9 @@ def feedback(
 ) -> None:
     """Label a finding; "expected" keeps its points out of every later baseline."""
     from jobs.storage.feedback import record_feedback
-    from worker import audit, bootstrap
+    from worker import audit
 
-    engine = bootstrap.engine(load_settings())
+    engine = load_runtime().engine
     now = datetime.now(UTC)
     result = record_feedback(engine, finding_id, label, note=note, now=now)
     audit.record(
@@ -62,7 +62,7 @@ def backtest(
     from worker.backtest import run_backtest
 
     chart = output or Path(f"backtest-{property_}.png")
-    report = run_backtest(load_settings(), property_, days=days, chart=chart)
+    report = run_backtest(load_runtime(), property_, days=days, chart=chart)
     for line in report.lines():
         typer.echo(line)
     typer.echo(f"chart written to {chart}")

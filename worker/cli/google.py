@@ -15,7 +15,7 @@ import typer
 
 from jobs.errors import InputError, SourceError
 from worker.cli.options import date_option as _date
-from worker.cli.options import load_settings
+from worker.cli.options import load_runtime, load_settings
 
 __all__ = ["accounts_app", "properties_app", "register"]
 
@@ -34,7 +34,6 @@ def accounts_add(
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the sign-in.")] = 300,
 ) -> None:
     """Authorise a Google user and store the refresh token encrypted (needs --oauth)."""
-    from worker import bootstrap
     from worker.google.auth import SCOPES, authorise_oauth
 
     if not oauth:
@@ -45,7 +44,7 @@ def accounts_add(
     if not 0 <= port <= 65535:
         raise InputError(f"--port: expected 0-65535, got {port}")
     settings = load_settings()
-    engine = bootstrap.engine(settings)
+    engine = load_runtime(settings).engine
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if callable(reconfigure):
         reconfigure(line_buffering=True)  # the URL must show before the command waits
@@ -63,11 +62,10 @@ def accounts_list(
     check: Annotated[bool, typer.Option("--check", help="Ask Google for a token for each account.")] = False,
 ) -> None:
     """Show every account and whether it works (ok / needs re-auth / not authorised / cannot decrypt)."""
-    from worker import bootstrap
     from worker.google.auth import account_statuses, check_accounts
 
     settings = load_settings()
-    engine = bootstrap.engine(settings)
+    engine = load_runtime(settings).engine
     unusable = check_accounts(settings, engine) if check else {}
     statuses = tuple(unusable.get(s.name, s) for s in account_statuses(settings, engine))
     if not statuses:
@@ -93,11 +91,10 @@ def properties_discover(
     account: Annotated[str, typer.Option("--account", help="Account name from barometer.toml.")],
 ) -> None:
     """Print ready-to-paste properties (TOML) for everything the account can read."""
-    from worker import bootstrap
     from worker.google.discover import discover, to_toml
 
     settings = load_settings()
-    found = discover(settings, bootstrap.engine(settings), account)
+    found = discover(settings, load_runtime(settings).engine, account)
     for problem in found.problems:
         typer.echo(f"warning: {problem}", err=True)
     if not found.properties:
@@ -131,7 +128,13 @@ def backfill(
     first = _date(start, "--start")
     try:
         report = backfill_property(
-            settings, property_, days=days, start=first, restart=restart, on_start=started, on_chunk=advanced
+            load_runtime(settings),
+            property_,
+            days=days,
+            start=first,
+            restart=restart,
+            on_start=started,
+            on_chunk=advanced,
         )
     except SourceError as exc:
         raise SourceError(f"{exc} (finished days are kept: rerun to continue)") from exc

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from jobs.errors import BarometerError, InputError
-from worker.cli.options import load_settings
+from worker.cli.options import load_runtime, load_settings
 
 if TYPE_CHECKING:  # imported when a command runs: `barometer --help` stays fast
     from jobs.domain import LLMCall
@@ -72,10 +72,9 @@ def llm_log(
 ) -> None:
     """Show the newest LLM calls: provider, model, prompt version, tokens, cost, latency, outcome."""
     from jobs.storage import llm_calls
-    from worker import bootstrap
 
     settings = load_settings()
-    engine = bootstrap.engine(settings)
+    engine = load_runtime(settings).engine
     calls = llm_calls.recent_calls(engine, limit=limit)
     if not calls:
         typer.echo("no LLM calls recorded yet")

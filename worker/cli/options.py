@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 from jobs.errors import InputError
 
 if TYPE_CHECKING:
+    from worker.runtime import Runtime
     from worker.settings import Settings
 
-__all__ = ["date_option", "load_settings"]
+__all__ = ["date_option", "load_runtime", "load_settings"]
 
 
 def load_settings() -> Settings:
@@ -19,6 +20,14 @@ def load_settings() -> Settings:
     from worker.settings import load_settings as load
 
     return load()
+
+
+def load_runtime(settings: Settings | None = None) -> Runtime:
+    """The command's :class:`~worker.runtime.Runtime` (of ``settings``, default the loaded ones):
+    a command builds one and hands it to the use cases it runs."""
+    from worker.runtime import build
+
+    return build(settings if settings is not None else load_settings())
 
 
 def date_option(value: str | None, option: str) -> date | None:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from jobs.errors import InputError
-from worker.cli.options import load_settings
+from worker.cli.options import load_runtime
 
 __all__ = ["tokens_app", "users_app"]
 
@@ -42,7 +42,7 @@ def users_add(
     ] = False,
 ) -> None:
     """Create a console user; the password (at least 10 characters) is stored as an argon2 hash."""
-    from worker import audit, bootstrap
+    from worker import audit
     from worker.web.users import Role, add_user
 
     chosen = _role(role)
@@ -55,7 +55,7 @@ def users_add(
             raise InputError("the two passwords differ")
     else:
         raise InputError("give the password on standard input with --password-stdin")
-    engine = bootstrap.engine(load_settings())
+    engine = load_runtime().engine
     now = datetime.now(UTC)
     user = add_user(engine, name, role=chosen, password=password, now=now)
     audit.record(
@@ -67,10 +67,9 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """Console users and their roles."""
-    from worker import bootstrap
     from worker.web.users import list_users
 
-    users = list_users(bootstrap.engine(load_settings()))
+    users = list_users(load_runtime().engine)
     if not users:
         typer.echo("no users (add one with `barometer users add NAME --role admin --password-stdin`)")
     for user in users:
@@ -80,10 +79,10 @@ def users_list() -> None:
 @users_app.command("remove")
 def users_remove(name: Annotated[str, typer.Argument(help="Sign-in name.")]) -> None:
     """Delete a console user and end their sessions at once."""
-    from worker import audit, bootstrap
+    from worker import audit
     from worker.web.users import remove_user
 
-    engine = bootstrap.engine(load_settings())
+    engine = load_runtime().engine
     removed = remove_user(engine, name)
     audit.record(
         engine, actor=audit.cli_actor(), action="user_remove", target=f"user {removed.name}", now=datetime.now(UTC)
@@ -97,12 +96,12 @@ def tokens_create(
     role: Annotated[str, typer.Option(help=_ROLES)] = "viewer",
 ) -> None:
     """Create an API token and print it once (send it as `Authorization: Bearer TOKEN`)."""
-    from worker import audit, bootstrap
+    from worker import audit
     from worker.web.users import Role, create_token
 
     chosen = _role(role)
     assert isinstance(chosen, Role)
-    engine = bootstrap.engine(load_settings())
+    engine = load_runtime().engine
     now = datetime.now(UTC)
     token = create_token(engine, name, role=chosen, now=now)
     audit.record(
@@ -115,10 +114,9 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list() -> None:
     """API tokens (names and roles; the tokens themselves are not stored)."""
-    from worker import bootstrap
     from worker.web.users import list_tokens
 
-    found = list_tokens(bootstrap.engine(load_settings()))
+    found = list_tokens(load_runtime().engine)
     if not found:
         typer.echo("no tokens")
     for name, role, created in found:
@@ -128,10 +126,10 @@ def tokens_list() -> None:
 @tokens_app.command("remove")
 def tokens_remove(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
     """Revoke an API token at once."""
-    from worker import audit, bootstrap
+    from worker import audit
     from worker.web.users import remove_token
 
-    engine = bootstrap.engine(load_settings())
+    engine = load_runtime().engine
     remove_token(engine, name)
     audit.record(engine, actor=audit.cli_actor(), action="token_remove", target=f"token {name}", now=datetime.now(UTC))
     typer.echo(f"token {name} removed")

@@ -16,11 +16,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from worker import bootstrap
 from worker.service import Clock, utcnow
 from worker.settings import Settings
 from worker.web import api, feedback, pages_admin, pages_auth, pages_findings, pages_ops, pages_tuning
-from worker.web.security import NotSignedIn, SecurityHeaders, csrf_protect, login_redirect
+from worker.web.security import NotSignedIn, SecurityHeaders, csrf_protect, login_redirect, runtime_of
 from worker.web.sessions import LoginThrottle
 from worker.web.templating import render
 
@@ -59,7 +58,7 @@ def create_app(settings: Settings, *, now: Clock = utcnow) -> FastAPI:
         """Liveness and database reachability, for the compose health check and load balancers."""
         body: dict[str, Any] = {"status": "ok"}
         try:
-            with bootstrap.engine(request.app.state.settings).connect() as conn:
+            with runtime_of(request).engine.connect() as conn:  # built here if the database was away
                 conn.execute(sa.text("SELECT 1"))
         except Exception as exc:  # the reason is for ops; the status code is the contract
             body = {"status": "unavailable", "database": type(exc).__name__}

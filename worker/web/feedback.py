@@ -33,6 +33,7 @@ from jobs.storage import repo
 from jobs.storage.feedback import record_feedback
 from worker import bootstrap
 from worker.settings import Settings
+from worker.web.security import runtime_of
 
 __all__ = ["router"]
 
@@ -99,8 +100,7 @@ def feedback_record(request: Request, token: str) -> HTMLResponse | RedirectResp
         return _bad(exc)
     except ValueError:
         return _bad(BadLink("this link asks for a label barometer does not know"))
-    settings: Settings = request.app.state.settings
-    engine = bootstrap.engine(settings)
+    engine = runtime_of(request).engine
     stored = [i for i in claim.finding_ids if repo.finding_by_id(engine, i) is not None]
     if not stored:
         return _page("<h1>This change is no longer stored</h1><p>Nothing was recorded.</p>", status=404)
@@ -139,7 +139,7 @@ def chart(request: Request, token: str) -> Response:
         claim = _claim(request, token, "chart")
     except BadLink as exc:
         return _bad(exc)
-    finding = repo.finding_by_id(bootstrap.engine(request.app.state.settings), claim.finding_id)
+    finding = repo.finding_by_id(runtime_of(request).engine, claim.finding_id)
     if finding is None or finding.chart is None:
         return Response(status_code=404)
     png = render_chart(finding.chart, title=title(finding))
@@ -155,9 +155,9 @@ def full_list(request: Request, digest_id: int, t: str = "") -> HTMLResponse:
             raise BadLink("this link is for another digest")
     except BadLink as exc:
         return _bad(exc)
-    settings: Settings = request.app.state.settings
-    digest = repo.load_digest(bootstrap.engine(settings), digest_id)
+    runtime = runtime_of(request)
+    digest = repo.load_digest(runtime.engine, digest_id)
     if digest is None:
         return _page("<h1>This digest is no longer stored</h1>", status=404)
-    links = bootstrap.links_for(settings, now=request.app.state.now())
+    links = runtime.links(now=request.app.state.now())
     return HTMLResponse(render_full_list(digest, links=links), headers={"Referrer-Policy": "no-referrer"})

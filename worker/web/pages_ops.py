@@ -29,7 +29,7 @@ from jobs.storage.tables import DeliveryRow, DigestRow
 from worker import audit
 from worker.cli.alerts import parse_duration
 from worker.delivery import retry_deliveries
-from worker.web.security import Analyst, Viewer, engine_of, flash_url
+from worker.web.security import Analyst, Viewer, engine_of, flash_url, runtime_of
 from worker.web.templating import render
 
 __all__ = ["router"]
@@ -57,9 +57,9 @@ def deliveries(request: Request, user: Viewer, status: str = "") -> Response:
 
 @router.post("/deliveries/{delivery_id}/retry")
 def retry(request: Request, delivery_id: int, user: Analyst) -> Response:
-    settings, now = request.app.state.settings, request.app.state.now
+    runtime, now = runtime_of(request), request.app.state.now
     try:
-        results = retry_deliveries(settings, ids=[delivery_id], now=now)
+        results = retry_deliveries(runtime, ids=[delivery_id], now=now)
     except AlertsError as exc:
         return RedirectResponse(flash_url("/deliveries", str(exc), error=True), status_code=303)
     outcome = ", ".join(
