@@ -88,9 +88,9 @@ def walk_pair(
     for key, scorer in two.scorers.items():
         other = one.scorers.get(key)
         if other is not None and _scored_alike(scorer, other):
-            scorer.cache = other.cache
+            scorer.cache, scorer.fits = other.cache, other.fits
             if scorer.volume is not None and other.volume is not None and _scored_alike(scorer.volume, other.volume):
-                scorer.volume.cache = other.volume.cache
+                scorer.volume.cache, scorer.volume.fits = other.volume.cache, other.volume.fits
     return _walk(one, start=start, end=end), _walk(two, start=start, end=end)
 
 

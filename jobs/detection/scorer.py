@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import numpy as np
 
 from jobs.detection.holidays import WIDEN, holiday_dates
 from jobs.detection.panels import aligned, dimension_groups, name_parts, parents
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
-from jobs.detection.stats import DayScores, IntArray, Model, Pool, score_day
+from jobs.detection.stats import DayFit, DayScores, IntArray, Model, Pool, finish_day, fit_day
 from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, FloatArray, MetricPanel
 
 __all__ = ["LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
@@ -68,6 +67,8 @@ class Scorer:
     #: per series, the largest p-value a finding may have (the metric's, or a learned one)
     max_p: FloatArray = field(init=False)
     cache: dict[int, DayScores] = field(default_factory=dict)
+    #: per day, every series' pool-free fit (:meth:`fit`), lent to :meth:`rows_at`
+    fits: dict[int, DayFit] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -99,39 +100,59 @@ class Scorer:
 
     def at(self, col: int) -> DayScores:
         if col not in self.cache:
-            self.cache[col] = score_day(
+            den = self.denominators[:, col] if self.denominators is not None else None
+            holiday = col in self.holiday_cols  # scored on its own values, with a wider interval
+            self.cache[col] = finish_day(
+                self.fit(col),
+                self.panel.values[:, col] if holiday else self.values[:, col],
+                groups=self.groups,
+                shown=den,
+                weights=self.weights[:, col] if self.weights is not None else None,
+                intervals=False,
+                widen=WIDEN if holiday else 1.0,
+            )
+        return self.cache[col]
+
+    def fit(self, col: int) -> DayFit:
+        """Every series' pool-free fit on ``col`` (:func:`jobs.detection.stats.fit_day`), kept."""
+        if col not in self.fits:
+            self.fits[col] = fit_day(
                 self.values,
                 col,
                 model=self.model,
                 training_days=self.mp.training_days,
-                groups=self.groups,
                 denominators=self.denominators,
-                intervals=False,
                 weights=self.weights,
-                **self._holiday(col),
             )
-        return self.cache[col]
-
-    def _holiday(self, col: int, rows: IntArray | None = None) -> dict[str, Any]:
-        """On a holiday: the day's own values (blanked in :attr:`values`) and a wider interval."""
-        if col not in self.holiday_cols:
-            return {}
-        raw = self.panel.values[:, col] if rows is None else self.panel.values[rows, col]
-        return {"observed": raw, "widen": WIDEN}
+        return self.fits[col]
 
     def rows_at(self, col: int, rows: IntArray, pool: Pool) -> DayScores:
-        """Scores of ``rows`` only on ``col``, with the given pooled noise parameters."""
+        """Scores of ``rows`` only on ``col``, with the given pooled noise parameters.
+
+        A day already fitted for the whole panel (a walk passed it) lends its rows' fits;
+        otherwise only ``rows`` are fitted. Each series is fitted on its own history, so the
+        scores are the same either way."""
         den = self.denominators[rows] if self.denominators is not None else None
-        return score_day(
-            self.values[rows],
-            col,
-            model=self.model,
-            training_days=self.mp.training_days,
+        weights = self.weights[rows] if self.weights is not None else None
+        if col in self.fits:
+            day = self.fits[col].take(rows)
+        else:
+            day = fit_day(
+                self.values[rows],
+                col,
+                model=self.model,
+                training_days=self.mp.training_days,
+                denominators=den,
+                weights=weights,
+            )
+        return finish_day(
+            day,
+            self.values[rows, col],
             groups=self.groups[rows],
-            denominators=den,
+            shown=den[:, col] if den is not None else None,
+            weights=weights[:, col] if weights is not None else None,
             fixed_pool=pool,
             intervals=False,
-            weights=self.weights[rows] if self.weights is not None else None,
         )
 
     def p_values(self, s: DayScores) -> FloatArray:
