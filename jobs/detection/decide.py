@@ -41,7 +41,7 @@ from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.runs import ONGOING, Runs, z_scores
 from jobs.detection.scorer import Scorer
-from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, score_day
+from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model
 from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind, Severity
 
 __all__ = ["explained_finding", "panel_findings"]
@@ -277,21 +277,11 @@ def _charts(scorer: Scorer, col: int, s: DayScores, rows: list[int]) -> list[Cha
     """Actual vs the expected band over the last 8 weeks up to ``col``, for ``rows`` only."""
     idx = np.asarray(rows, dtype=np.int64)
     values = scorer.values[idx]
-    den = scorer.denominators[idx] if scorer.denominators is not None else None
     first = max(0, col - _CHART_DAYS + 1)
     band = np.full((3, idx.size, col + 1 - first), np.nan)
     pool = s.pool.take(idx)
     for c in range(first, col + 1):
-        day = score_day(
-            values,
-            c,
-            model=scorer.model,
-            training_days=scorer.mp.training_days,
-            groups=scorer.groups[idx],
-            denominators=den,
-            fixed_pool=pool,
-            weights=scorer.weights[idx] if scorer.weights is not None else None,
-        )
+        day = scorer.rows_at(c, idx, pool, intervals=True)
         band[:, :, c - first] = (day.expected, day.lower, day.upper)
     dates = scorer.panel.dates[first : col + 1]
     return [make_chart(dates, values[n, first : col + 1], band[0, n], band[1, n], band[2, n]) for n in range(idx.size)]

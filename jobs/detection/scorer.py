@@ -126,33 +126,31 @@ class Scorer:
             )
         return self.fits[col]
 
-    def rows_at(self, col: int, rows: IntArray, pool: Pool) -> DayScores:
-        """Scores of ``rows`` only on ``col``, with the given pooled noise parameters.
-
-        A day already fitted for the whole panel (a walk passed it) lends its rows' fits;
-        otherwise only ``rows`` are fitted. Each series is fitted on its own history, so the
-        scores are the same either way."""
-        den = self.denominators[rows] if self.denominators is not None else None
-        weights = self.weights[rows] if self.weights is not None else None
+    def fit_rows(self, col: int, rows: IntArray) -> DayFit:
+        """The fits of ``rows`` on ``col``: lent by a day already fitted for the whole panel
+        (a walk passed it), else fitted for ``rows`` only. Each series is fitted on its own
+        history, so they are the same either way."""
         if col in self.fits:
-            day = self.fits[col].take(rows)
-        else:
-            day = fit_day(
-                self.values[rows],
-                col,
-                model=self.model,
-                training_days=self.mp.training_days,
-                denominators=den,
-                weights=weights,
-            )
+            return self.fits[col].take(rows)
+        return fit_day(
+            self.values[rows],
+            col,
+            model=self.model,
+            training_days=self.mp.training_days,
+            denominators=self.denominators[rows] if self.denominators is not None else None,
+            weights=self.weights[rows] if self.weights is not None else None,
+        )
+
+    def rows_at(self, col: int, rows: IntArray, pool: Pool, *, intervals: bool = False) -> DayScores:
+        """Scores of ``rows`` only on ``col``, with the given pooled noise parameters."""
         return finish_day(
-            day,
+            self.fit_rows(col, rows),
             self.values[rows, col],
             groups=self.groups[rows],
-            shown=den[:, col] if den is not None else None,
-            weights=weights[:, col] if weights is not None else None,
+            shown=self.denominators[rows, col] if self.denominators is not None else None,
+            weights=self.weights[rows, col] if self.weights is not None else None,
             fixed_pool=pool,
-            intervals=False,
+            intervals=intervals,
         )
 
     def p_values(self, s: DayScores) -> FloatArray:
