@@ -88,9 +88,10 @@ def walk_pair(
     for key, scorer in two.scorers.items():
         other = one.scorers.get(key)
         if other is not None and _scored_alike(scorer, other):
-            scorer.cache, scorer.fits = other.cache, other.fits
+            scorer.cache, scorer.fits, scorer.partial = other.cache, other.fits, other.partial
             if scorer.volume is not None and other.volume is not None and _scored_alike(scorer.volume, other.volume):
                 scorer.volume.cache, scorer.volume.fits = other.volume.cache, other.volume.fits
+                scorer.volume.partial = other.volume.partial
     return _walk(one, start=start, end=end), _walk(two, start=start, end=end)
 
 

@@ -69,6 +69,8 @@ class Scorer:
     cache: dict[int, DayScores] = field(default_factory=dict)
     #: per day, every series' pool-free fit (:meth:`fit`), lent to :meth:`rows_at`
     fits: dict[int, DayFit] = field(default_factory=dict)
+    #: per day not fitted for the whole panel, the rows fitted so far (sorted) and their fits
+    partial: dict[int, tuple[IntArray, DayFit]] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -127,19 +129,29 @@ class Scorer:
         return self.fits[col]
 
     def fit_rows(self, col: int, rows: IntArray) -> DayFit:
-        """The fits of ``rows`` on ``col``: lent by a day already fitted for the whole panel
-        (a walk passed it), else fitted for ``rows`` only. Each series is fitted on its own
-        history, so they are the same either way."""
+        """The fits of ``rows`` on ``col``: lent by a day already fitted for
+        the whole panel (a walk passed it), else by the rows fitted for earlier requests on
+        that day, the others fitted now and kept. Each series is fitted on its own history,
+        so they are the same either way."""
         if col in self.fits:
             return self.fits[col].take(rows)
-        return fit_day(
-            self.values[rows],
-            col,
-            model=self.model,
-            training_days=self.mp.training_days,
-            denominators=self.denominators[rows] if self.denominators is not None else None,
-            weights=self.weights[rows] if self.weights is not None else None,
-        )
+        known, day = self.partial.get(col, (np.zeros(0, dtype=np.int64), None))
+        missing = np.setdiff1d(rows, known)
+        if day is None or missing.size:
+            fitted = fit_day(
+                self.values[missing],
+                col,
+                model=self.model,
+                training_days=self.mp.training_days,
+                denominators=self.denominators[missing] if self.denominators is not None else None,
+                weights=self.weights[missing] if self.weights is not None else None,
+            )
+            known = np.concatenate([known, missing])
+            day = fitted if day is None else DayFit.stack([day, fitted])
+            order = np.argsort(known, kind="stable")
+            known, day = known[order], day.take(order)
+            self.partial[col] = (known, day)
+        return day.take(np.searchsorted(known, rows))
 
     def rows_at(self, col: int, rows: IntArray, pool: Pool, *, intervals: bool = False) -> DayScores:
         """Scores of ``rows`` only on ``col``, with the given pooled noise parameters."""

@@ -182,6 +182,23 @@ class DayFit:
             ref,
         )
 
+    @staticmethod
+    def stack(parts: list[DayFit]) -> DayFit:
+        """The rows of ``parts`` (fits of one day), one after the other."""
+        first = parts[0]
+        refs = [p.ref for p in parts if p.ref is not None]
+        ref: FloatArray | None = np.concatenate(refs) if len(refs) == len(parts) else None
+        return DayFit(
+            first.model,
+            first.weeks,
+            np.concatenate([p.expected for p in parts]),
+            np.concatenate([p.season for p in parts]),
+            np.concatenate([p.own for p in parts]),
+            np.concatenate([p.sampling for p in parts]),
+            np.concatenate([p.informative for p in parts]),
+            ref,
+        )
+
 
 def fit_day(
     values: FloatArray,
