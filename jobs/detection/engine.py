@@ -89,6 +89,7 @@ def walk_pair(
         other = one.scorers.get(key)
         if other is not None and _scored_alike(scorer, other):
             scorer.cache, scorer.fits, scorer.partial = other.cache, other.fits, other.partial
+            scorer.charts = other.charts
             if scorer.volume is not None and other.volume is not None and _scored_alike(scorer.volume, other.volume):
                 scorer.volume.cache, scorer.volume.fits = other.volume.cache, other.volume.fits
                 scorer.volume.partial = other.volume.partial

@@ -20,7 +20,7 @@ from jobs.detection.holidays import WIDEN, holiday_dates
 from jobs.detection.panels import aligned, dimension_groups, name_parts, parents
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.detection.stats import DayFit, DayScores, IntArray, Model, Pool, finish_day, fit_day
-from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, FloatArray, MetricPanel
+from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, ChartData, FloatArray, MetricPanel
 
 __all__ = ["LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
 
@@ -71,6 +71,8 @@ class Scorer:
     fits: dict[int, DayFit] = field(default_factory=dict)
     #: per day not fitted for the whole panel, the rows fitted so far (sorted) and their fits
     partial: dict[int, tuple[IntArray, DayFit]] = field(default_factory=dict)
+    #: (day, row) -> the row's chart on that day (:func:`jobs.detection.decide._charts`)
+    charts: dict[tuple[int, int], ChartData] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
