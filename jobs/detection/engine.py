@@ -69,7 +69,10 @@ def walk(panels: Sequence[MetricPanel], params: DetectionParams, *, start: date,
     """Walk forward over ``start``..``end``: each day decided as :func:`detect` would on it.
 
     Findings are ordered by day, then most severe first. Scores are shared between days,
-    not data: the decision on D never sees a row dated after D.
+    not data: the decision on D never sees a row dated after D. Each day is fitted once for
+    the whole panel; the look-backs (runs) and chart bands of later days take their rows'
+    fits from it rather than fitting those rows again (a series' fit on a day depends on its
+    own history before that day only, so the findings are those of :func:`detect`).
     """
     return _walk(_Engine(panels, params), start=start, end=end)
 
