@@ -40,14 +40,14 @@ from jobs.detection.bursts import OUTAGE_RATIO, overrides
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.runs import ONGOING, Runs, z_scores
-from jobs.detection.scorer import Scorer
+from jobs.detection.scorer import HISTORY_LOOKED_AT, Scorer
 from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model
 from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind, Severity
 
 __all__ = ["explained_finding", "panel_findings"]
 
 BoolArray = npt.NDArray[np.bool_]
-_CHART_DAYS = 56
+_CHART_DAYS = HISTORY_LOOKED_AT
 #: The three-day test's bar is this much stricter than a single day's: runs of days share
 #: more than the model knows (a level drifting, a week of news), so runs are likelier.
 _RUN_STRICTER = 0.1

@@ -25,7 +25,7 @@ from jobs.detection.decide import panel_findings
 from jobs.detection.explain import finding_sort_key
 from jobs.detection.params import DetectionParams
 from jobs.detection.ratios import fold_ratios
-from jobs.detection.scorer import Scorer, build_scorers
+from jobs.detection.scorer import HISTORY_LOOKED_AT, Scorer, build_scorers
 from jobs.domain import Finding, MetricPanel
 
 __all__ = ["Walk", "detect", "detect_range", "walk", "walk_pair"]
@@ -114,6 +114,10 @@ def _walk(engine: _Engine, *, start: date, end: date) -> Walk:
     while day <= end:
         out.extend(engine.day(day))
         day += timedelta(days=1)
+        for scorer in engine.scorers.values():  # no later day looks further back than a chart
+            for one in (scorer, scorer.volume):
+                if one is not None:
+                    one.forget_fits((day - one.panel.dates[0]).days - HISTORY_LOOKED_AT)
     seen = scored = 0
     for scorer in engine.scorers.values():
         days = list(scorer.cache.values())

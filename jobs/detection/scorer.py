@@ -22,7 +22,7 @@ from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.detection.stats import DayFit, DayScores, IntArray, Model, Pool, finish_day, fit_day
 from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, ChartData, FloatArray, MetricPanel
 
-__all__ = ["LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
+__all__ = ["HISTORY_LOOKED_AT", "LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
 
 #: Metric -> the count metric that carries it (a rate's denominator; position's impressions).
 VOLUME_OF: dict[str, str] = {**RATE_DENOMINATORS, "position": "impressions"}
@@ -30,6 +30,8 @@ VOLUME_OF: dict[str, str] = {**RATE_DENOMINATORS, "position": "impressions"}
 #: (level shifts, ongoing shifts, a total that moved) rather than reporting it.
 LOOSE = 0.05
 BoolArray = np.ndarray
+#: The furthest back, in days, that deciding a day looks at other days' scores (its chart).
+HISTORY_LOOKED_AT = 56
 
 
 def _proportions(panel: MetricPanel) -> bool:
@@ -154,6 +156,12 @@ class Scorer:
             known, day = known[order], day.take(order)
             self.partial[col] = (known, day)
         return day.take(np.searchsorted(known, rows))
+
+    def forget_fits(self, before: int) -> None:
+        """Drop the fits of the days before column ``before`` (a walk is past needing them)."""
+        for kept in (self.fits, self.partial):
+            for col in [c for c in kept if c < before]:
+                del kept[col]
 
     def rows_at(self, col: int, rows: IntArray, pool: Pool, *, intervals: bool = False) -> DayScores:
         """Scores of ``rows`` only on ``col``, with the given pooled noise parameters."""
