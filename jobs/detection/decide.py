@@ -40,14 +40,14 @@ from jobs.detection.bursts import OUTAGE_RATIO, overrides
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.runs import ONGOING, Runs, z_scores
-from jobs.detection.scorer import Scorer
-from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model, score_day
+from jobs.detection.scorer import HISTORY_LOOKED_AT, Scorer
+from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model
 from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind, Severity
 
 __all__ = ["explained_finding", "panel_findings"]
 
 BoolArray = npt.NDArray[np.bool_]
-_CHART_DAYS = 56
+_CHART_DAYS = HISTORY_LOOKED_AT
 #: The three-day test's bar is this much stricter than a single day's: runs of days share
 #: more than the model knows (a level drifting, a week of news), so runs are likelier.
 _RUN_STRICTER = 0.1
@@ -274,24 +274,20 @@ def _concentration(s: DayScores, rows: list[int], anomaly: Anomaly) -> float:
 
 
 def _charts(scorer: Scorer, col: int, s: DayScores, rows: list[int]) -> list[ChartData]:
-    """Actual vs the expected band over the last 8 weeks up to ``col``, for ``rows`` only."""
-    idx = np.asarray(rows, dtype=np.int64)
-    values = scorer.values[idx]
-    den = scorer.denominators[idx] if scorer.denominators is not None else None
-    first = max(0, col - _CHART_DAYS + 1)
-    band = np.full((3, idx.size, col + 1 - first), np.nan)
-    pool = s.pool.take(idx)
-    for c in range(first, col + 1):
-        day = score_day(
-            values,
-            c,
-            model=scorer.model,
-            training_days=scorer.mp.training_days,
-            groups=scorer.groups[idx],
-            denominators=den,
-            fixed_pool=pool,
-            weights=scorer.weights[idx] if scorer.weights is not None else None,
-        )
-        band[:, :, c - first] = (day.expected, day.lower, day.upper)
-    dates = scorer.panel.dates[first : col + 1]
-    return [make_chart(dates, values[n, first : col + 1], band[0, n], band[1, n], band[2, n]) for n in range(idx.size)]
+    """Actual vs the expected band over the last 8 weeks up to ``col``, for ``rows`` only.
+    A row's chart on a day depends on that day's scores (``s``, the same for every walk that
+    shares them), so it is kept in ``scorer.charts`` and drawn once."""
+    todo = [r for r in rows if (col, r) not in scorer.charts]
+    if todo:
+        idx = np.asarray(todo, dtype=np.int64)
+        values = scorer.values[idx]
+        first = max(0, col - _CHART_DAYS + 1)
+        band = np.full((3, idx.size, col + 1 - first), np.nan)
+        pool = s.pool.take(idx)
+        for c in range(first, col + 1):
+            day = scorer.rows_at(c, idx, pool, intervals=True)
+            band[:, :, c - first] = (day.expected, day.lower, day.upper)
+        dates = scorer.panel.dates[first : col + 1]
+        for n, r in enumerate(todo):
+            scorer.charts[col, r] = make_chart(dates, values[n, first : col + 1], band[0, n], band[1, n], band[2, n])
+    return [scorer.charts[col, r] for r in rows]

@@ -25,7 +25,7 @@ from jobs.detection.decide import panel_findings
 from jobs.detection.explain import finding_sort_key
 from jobs.detection.params import DetectionParams
 from jobs.detection.ratios import fold_ratios
-from jobs.detection.scorer import Scorer, build_scorers
+from jobs.detection.scorer import HISTORY_LOOKED_AT, Scorer, build_scorers
 from jobs.domain import Finding, MetricPanel
 
 __all__ = ["Walk", "detect", "detect_range", "walk", "walk_pair"]
@@ -69,7 +69,10 @@ def walk(panels: Sequence[MetricPanel], params: DetectionParams, *, start: date,
     """Walk forward over ``start``..``end``: each day decided as :func:`detect` would on it.
 
     Findings are ordered by day, then most severe first. Scores are shared between days,
-    not data: the decision on D never sees a row dated after D.
+    not data: the decision on D never sees a row dated after D. Each day is fitted once for
+    the whole panel; the look-backs (runs) and chart bands of later days take their rows'
+    fits from it rather than fitting those rows again (a series' fit on a day depends on its
+    own history before that day only, so the findings are those of :func:`detect`).
     """
     return _walk(_Engine(panels, params), start=start, end=end)
 
@@ -88,9 +91,11 @@ def walk_pair(
     for key, scorer in two.scorers.items():
         other = one.scorers.get(key)
         if other is not None and _scored_alike(scorer, other):
-            scorer.cache = other.cache
+            scorer.cache, scorer.fits, scorer.partial = other.cache, other.fits, other.partial
+            scorer.charts = other.charts
             if scorer.volume is not None and other.volume is not None and _scored_alike(scorer.volume, other.volume):
-                scorer.volume.cache = other.volume.cache
+                scorer.volume.cache, scorer.volume.fits = other.volume.cache, other.volume.fits
+                scorer.volume.partial = other.volume.partial
     return _walk(one, start=start, end=end), _walk(two, start=start, end=end)
 
 
@@ -109,6 +114,10 @@ def _walk(engine: _Engine, *, start: date, end: date) -> Walk:
     while day <= end:
         out.extend(engine.day(day))
         day += timedelta(days=1)
+        for scorer in engine.scorers.values():  # no later day looks further back than a chart
+            for one in (scorer, scorer.volume):
+                if one is not None:
+                    one.forget_fits((day - one.panel.dates[0]).days - HISTORY_LOOKED_AT)
     seen = scored = 0
     for scorer in engine.scorers.values():
         days = list(scorer.cache.values())

@@ -13,17 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import numpy as np
 
 from jobs.detection.holidays import WIDEN, holiday_dates
 from jobs.detection.panels import aligned, dimension_groups, name_parts, parents
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
-from jobs.detection.stats import DayScores, IntArray, Model, Pool, score_day
-from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, FloatArray, MetricPanel
+from jobs.detection.stats import DayFit, DayScores, IntArray, Model, Pool, finish_day, fit_day
+from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, ChartData, FloatArray, MetricPanel
 
-__all__ = ["LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
+__all__ = ["HISTORY_LOOKED_AT", "LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
 
 #: Metric -> the count metric that carries it (a rate's denominator; position's impressions).
 VOLUME_OF: dict[str, str] = {**RATE_DENOMINATORS, "position": "impressions"}
@@ -31,6 +30,8 @@ VOLUME_OF: dict[str, str] = {**RATE_DENOMINATORS, "position": "impressions"}
 #: (level shifts, ongoing shifts, a total that moved) rather than reporting it.
 LOOSE = 0.05
 BoolArray = np.ndarray
+#: The furthest back, in days, that deciding a day looks at other days' scores (its chart).
+HISTORY_LOOKED_AT = 56
 
 
 def _proportions(panel: MetricPanel) -> bool:
@@ -68,6 +69,12 @@ class Scorer:
     #: per series, the largest p-value a finding may have (the metric's, or a learned one)
     max_p: FloatArray = field(init=False)
     cache: dict[int, DayScores] = field(default_factory=dict)
+    #: per day, every series' pool-free fit (:meth:`fit`), lent to :meth:`rows_at`
+    fits: dict[int, DayFit] = field(default_factory=dict)
+    #: per day not fitted for the whole panel, the rows fitted so far (sorted) and their fits
+    partial: dict[int, tuple[IntArray, DayFit]] = field(default_factory=dict)
+    #: (day, row) -> the row's chart on that day (:func:`jobs.detection.decide._charts`)
+    charts: dict[tuple[int, int], ChartData] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -99,39 +106,73 @@ class Scorer:
 
     def at(self, col: int) -> DayScores:
         if col not in self.cache:
-            self.cache[col] = score_day(
+            den = self.denominators[:, col] if self.denominators is not None else None
+            holiday = col in self.holiday_cols  # scored on its own values, with a wider interval
+            self.cache[col] = finish_day(
+                self.fit(col),
+                self.panel.values[:, col] if holiday else self.values[:, col],
+                groups=self.groups,
+                shown=den,
+                weights=self.weights[:, col] if self.weights is not None else None,
+                intervals=False,
+                widen=WIDEN if holiday else 1.0,
+            )
+        return self.cache[col]
+
+    def fit(self, col: int) -> DayFit:
+        """Every series' pool-free fit on ``col`` (:func:`jobs.detection.stats.fit_day`), kept."""
+        if col not in self.fits:
+            self.fits[col] = fit_day(
                 self.values,
                 col,
                 model=self.model,
                 training_days=self.mp.training_days,
-                groups=self.groups,
                 denominators=self.denominators,
-                intervals=False,
                 weights=self.weights,
-                **self._holiday(col),
             )
-        return self.cache[col]
+        return self.fits[col]
 
-    def _holiday(self, col: int, rows: IntArray | None = None) -> dict[str, Any]:
-        """On a holiday: the day's own values (blanked in :attr:`values`) and a wider interval."""
-        if col not in self.holiday_cols:
-            return {}
-        raw = self.panel.values[:, col] if rows is None else self.panel.values[rows, col]
-        return {"observed": raw, "widen": WIDEN}
+    def fit_rows(self, col: int, rows: IntArray) -> DayFit:
+        """The fits of ``rows`` on ``col``: lent by a day already fitted for
+        the whole panel (a walk passed it), else by the rows fitted for earlier requests on
+        that day, the others fitted now and kept. Each series is fitted on its own history,
+        so they are the same either way."""
+        if col in self.fits:
+            return self.fits[col].take(rows)
+        known, day = self.partial.get(col, (np.zeros(0, dtype=np.int64), None))
+        missing = np.setdiff1d(rows, known)
+        if day is None or missing.size:
+            fitted = fit_day(
+                self.values[missing],
+                col,
+                model=self.model,
+                training_days=self.mp.training_days,
+                denominators=self.denominators[missing] if self.denominators is not None else None,
+                weights=self.weights[missing] if self.weights is not None else None,
+            )
+            known = np.concatenate([known, missing])
+            day = fitted if day is None else DayFit.stack([day, fitted])
+            order = np.argsort(known, kind="stable")
+            known, day = known[order], day.take(order)
+            self.partial[col] = (known, day)
+        return day.take(np.searchsorted(known, rows))
 
-    def rows_at(self, col: int, rows: IntArray, pool: Pool) -> DayScores:
+    def forget_fits(self, before: int) -> None:
+        """Drop the fits of the days before column ``before`` (a walk is past needing them)."""
+        for kept in (self.fits, self.partial):
+            for col in [c for c in kept if c < before]:
+                del kept[col]
+
+    def rows_at(self, col: int, rows: IntArray, pool: Pool, *, intervals: bool = False) -> DayScores:
         """Scores of ``rows`` only on ``col``, with the given pooled noise parameters."""
-        den = self.denominators[rows] if self.denominators is not None else None
-        return score_day(
-            self.values[rows],
-            col,
-            model=self.model,
-            training_days=self.mp.training_days,
+        return finish_day(
+            self.fit_rows(col, rows),
+            self.values[rows, col],
             groups=self.groups[rows],
-            denominators=den,
+            shown=self.denominators[rows, col] if self.denominators is not None else None,
+            weights=self.weights[rows, col] if self.weights is not None else None,
             fixed_pool=pool,
-            intervals=False,
-            weights=self.weights[rows] if self.weights is not None else None,
+            intervals=intervals,
         )
 
     def p_values(self, s: DayScores) -> FloatArray:

@@ -41,7 +41,19 @@ from jobs.detection.baseline import MIN_WEEKS, Fit, fit, fit_rate, nanmean, nanm
 from jobs.detection.dispersion import Pool, excess, pooled, robust_excess, shrink
 from jobs.domain import FloatArray
 
-__all__ = ["BURST_EXCLUDED", "MEAN_ERROR", "MIN_WEEKS", "DayScores", "Model", "Pool", "nanmedian", "score_day"]
+__all__ = [
+    "BURST_EXCLUDED",
+    "MEAN_ERROR",
+    "MIN_WEEKS",
+    "DayFit",
+    "DayScores",
+    "Model",
+    "Pool",
+    "finish_day",
+    "fit_day",
+    "nanmedian",
+    "score_day",
+]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -69,7 +81,7 @@ _BURST_SCREEN = 2.5
 _SCREEN = 0.08
 #: A day's weight counts at most this far below (and its inverse above) the series' median.
 _MIN_WEIGHT = 0.02
-#: Series fitted together by the count model (see :func:`_score_counts`).
+#: Series fitted together by the count model (see :func:`_fit_counts`).
 _BLOCK = 4096
 
 
@@ -123,26 +135,125 @@ def score_day(
     ``values`` for later baselines) and ``widen`` multiplies the predictive variance;
     ``weights`` (same shape as ``values``) are the impressions behind an average (position):
     a day's variance is taken inversely proportional to them.
+
+    The same as :func:`fit_day` followed by :func:`finish_day`.
     """
+    day = fit_day(values, col, model=model, training_days=training_days, denominators=denominators, weights=weights)
+    return finish_day(
+        day,
+        values[:, col] if observed is None else observed,
+        groups=groups,
+        shown=denominators[:, col] if denominators is not None else None,
+        weights=weights[:, col] if weights is not None else None,
+        fixed_pool=fixed_pool,
+        intervals=intervals,
+        widen=widen,
+    )
+
+
+@dataclass(frozen=True)
+class DayFit:
+    """Each series' fit for one day before its noise is pooled with its group's: expected
+    value, weekday factor, own noise estimate and its sampling variance. It depends on the
+    history before the day only, each series on its own, so a walk fits a day once and
+    scores any subset of its rows (:meth:`take`) with any pooled parameters from it."""
+
+    model: Model
+    weeks: int
+    expected: FloatArray
+    season: FloatArray
+    own: FloatArray
+    sampling: FloatArray
+    #: the series that inform the group's pooled parameters
+    informative: BoolArray
+    #: continuous with weights: each series' median weight over the window
+    ref: FloatArray | None = None
+
+    def take(self, rows: IntArray) -> DayFit:
+        ref = self.ref[rows] if self.ref is not None else None
+        return DayFit(
+            self.model,
+            self.weeks,
+            self.expected[rows],
+            self.season[rows],
+            self.own[rows],
+            self.sampling[rows],
+            self.informative[rows],
+            ref,
+        )
+
+    @staticmethod
+    def stack(parts: list[DayFit]) -> DayFit:
+        """The rows of ``parts`` (fits of one day), one after the other."""
+        first = parts[0]
+        refs = [p.ref for p in parts if p.ref is not None]
+        ref: FloatArray | None = np.concatenate(refs) if len(refs) == len(parts) else None
+        return DayFit(
+            first.model,
+            first.weeks,
+            np.concatenate([p.expected for p in parts]),
+            np.concatenate([p.season for p in parts]),
+            np.concatenate([p.own for p in parts]),
+            np.concatenate([p.sampling for p in parts]),
+            np.concatenate([p.informative for p in parts]),
+            ref,
+        )
+
+
+def fit_day(
+    values: FloatArray,
+    col: int,
+    *,
+    model: Model,
+    training_days: int,
+    denominators: FloatArray | None = None,
+    weights: FloatArray | None = None,
+) -> DayFit:
+    """The pool-free part of :func:`score_day`: every series of ``values`` fitted on the
+    whole weeks before ``col`` (``weeks`` 0 and NaN everywhere without enough of them)."""
     s = values.shape[0]
     weeks = min(training_days, col) // 7
-    observed = (values[:, col] if observed is None else observed).astype(np.float64)
     if weeks < MIN_WEEKS:
         nan = np.full(s, np.nan)
-        return DayScores(observed, nan, nan, nan, nan, nan, Pool(nan, nan), nan, nan)
+        return DayFit(model, 0, nan, nan, nan, nan, np.zeros(s, dtype=np.bool_))
     points = weeks * 7
     window = values[:, col - points : col].reshape(s, weeks, 7)
-    ctx = _Context(observed, groups, (1.0 + MEAN_ERROR / weeks) * widen, fixed_pool, intervals)
     if model is Model.COUNT:
-        return _score_counts(window, ctx)  # copies the window block by block
+        return _fit_counts(window, model, weeks)  # copies the window block by block
     history = window.astype(np.float64, copy=True)
     if model is Model.RATE and denominators is not None:
         shown = denominators[:, col - points : col].reshape(s, weeks, 7)
-        return _score_rates(history, shown, denominators[:, col], ctx)
+        return _fit_rates(history, shown, model, weeks)
     if weights is None:
-        return _score_continuous(history, ctx)
+        return _fit_continuous(history, model, weeks)
     w_hist = weights[:, col - points : col].reshape(s, weeks, 7)
-    return _score_continuous(history, ctx, weights=(w_hist, weights[:, col]))
+    return _fit_continuous(history, model, weeks, w_hist=w_hist)
+
+
+def finish_day(
+    day: DayFit,
+    observed: FloatArray,
+    *,
+    groups: IntArray,
+    shown: FloatArray | None = None,
+    weights: FloatArray | None = None,
+    fixed_pool: Pool | None = None,
+    intervals: bool = True,
+    widen: float = 1.0,
+) -> DayScores:
+    """Scores of ``observed`` (the day's values of the rows of ``day``) from their fit: noise
+    pooled over ``groups`` (or ``fixed_pool``), tails and, on request, intervals. ``shown``
+    are the day's denominators of a rate, ``weights`` its weights of an average."""
+    observed = np.asarray(observed).astype(np.float64)
+    if day.weeks < MIN_WEEKS:
+        nan = np.full(observed.shape[0], np.nan)
+        return DayScores(observed, nan, nan, nan, nan, nan, Pool(nan, nan), nan, nan)
+    ctx = _Context(observed, groups, (1.0 + MEAN_ERROR / day.weeks) * widen, fixed_pool, intervals)
+    if day.model is Model.COUNT:
+        return _finish_counts(day, ctx)
+    if day.model is Model.RATE and shown is not None:
+        return _finish_rates(day, shown, ctx)
+    return _finish_continuous(day, ctx, weights if day.ref is not None else None)
 
 
 @dataclass(frozen=True)
@@ -226,14 +337,19 @@ def _count_noise(history: FloatArray) -> tuple[FloatArray, FloatArray, FloatArra
     return f.expected, _season(f), own, sampling, level
 
 
-def _score_counts(window: FloatArray, ctx: _Context) -> DayScores:
+def _fit_counts(window: FloatArray, model: Model, weeks: int) -> DayFit:
     # Blocks of series, not the whole panel at once: the (block, K, 7) temporaries stay in
     # cache and the allocator reuses them, where panel-sized ones (45 MB at 100,000 series x
     # 8 weeks) would each be fresh memory, faulted in page by page. Same numbers either way.
     n = window.shape[0]
     blocks = [_count_noise(window[a : a + _BLOCK].astype(np.float64)) for a in range(0, max(n, 1), _BLOCK)]
     expected, season, own, sampling, level = (np.concatenate(part) for part in zip(*blocks, strict=True))
-    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, level >= 5.0)
+    return DayFit(model, weeks, expected, season, own, sampling, np.asarray(level >= 5.0))
+
+
+def _finish_counts(day: DayFit, ctx: _Context) -> DayScores:
+    expected, season, own, sampling = day.expected, day.season, day.own, day.sampling
+    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, day.informative)
     alpha, alpha_var = shrink(own, sampling, pool)
     alpha = np.maximum(alpha, 0.0)
     mu = np.maximum(expected, 0.5)
@@ -259,7 +375,7 @@ def _score_counts(window: FloatArray, ctx: _Context) -> DayScores:
     )
 
 
-def _score_rates(history: FloatArray, shown_hist: FloatArray, shown: FloatArray, ctx: _Context) -> DayScores:
+def _fit_rates(history: FloatArray, shown_hist: FloatArray, model: Model, weeks: int) -> DayFit:
     valid = np.isfinite(history) & np.isfinite(shown_hist) & (shown_hist > 0)
     n_hist = np.where(valid, shown_hist, np.nan)
     clicks = np.where(valid, np.round(history * shown_hist), np.nan)
@@ -274,10 +390,15 @@ def _score_rates(history: FloatArray, shown_hist: FloatArray, shown: FloatArray,
     m = n_hist * f.fitted
     own, sampling = excess(clicks - m, m, m * (1 - f.fitted), f)
     informative = nanmedian(n_hist.reshape(n_hist.shape[0], -1), axis=1) >= 100.0
-    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, informative)
+    return DayFit(model, weeks, f.expected, _season(f), own, sampling, np.asarray(informative))
+
+
+def _finish_rates(day: DayFit, shown: FloatArray, ctx: _Context) -> DayScores:
+    own, sampling = day.own, day.sampling
+    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, day.informative)
     tau, tau_var = shrink(own, sampling, pool)
     tau = np.maximum(tau, 0.0)
-    p0 = np.clip(f.expected, 1e-9, 1 - 1e-9)
+    p0 = np.clip(day.expected, 1e-9, 1 - 1e-9)
     with np.errstate(invalid="ignore", divide="ignore"):
         n = np.where(shown > 0, shown, np.nan)
         mean = n * p0
@@ -288,38 +409,38 @@ def _score_rates(history: FloatArray, shown_hist: FloatArray, shown: FloatArray,
     # a binomial's variance is a little below a Poisson's: the Poisson-log-normal is conservative
     p_low, p_high = _tails(c, np.nan_to_num(mean, nan=1.0), np.maximum(np.nan_to_num(var, nan=1.0), 1e-9), df)
     half = noise.t_isf(0.025, df) * sd_rate
-    bad = np.isnan(ctx.observed) | np.isnan(f.expected) | np.isnan(n)
+    bad = np.isnan(ctx.observed) | np.isnan(day.expected) | np.isnan(n)
     return DayScores(
         observed=ctx.observed,
-        expected=f.expected,
-        lower=np.clip(f.expected - half, 0.0, 1.0),
-        upper=np.clip(f.expected + half, 0.0, 1.0),
+        expected=day.expected,
+        lower=np.clip(day.expected - half, 0.0, 1.0),
+        upper=np.clip(day.expected + half, 0.0, 1.0),
         p_low=np.where(bad, np.nan, np.minimum(p_low, 1.0)),
         p_high=np.where(bad, np.nan, np.minimum(p_high, 1.0)),
         pool=pool,
         sd=sd_rate,
-        season=_season(f),
+        season=day.season,
     )
 
 
-def _relative_weights(
-    weights: tuple[FloatArray, FloatArray] | None, shape: tuple[int, ...]
-) -> tuple[FloatArray, FloatArray]:
-    """Each history day's and today's weight over the series' median weight (1 without)."""
-    if weights is None:
-        return np.ones(shape), np.ones(shape[0])
-    w_hist, w_today = weights
+def _weight_ref(w_hist: FloatArray) -> FloatArray:
+    """Each series' median weight over the window (positive weights only)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        ref = nanmedian(np.where(w_hist > 0, w_hist, np.nan).reshape(shape[0], -1), axis=1)
-        rel_hist = np.clip(np.nan_to_num(w_hist / ref[:, None, None], nan=1.0), _MIN_WEIGHT, 1.0 / _MIN_WEIGHT)
-        rel_today = np.clip(np.nan_to_num(w_today / ref, nan=1.0), _MIN_WEIGHT, 1.0 / _MIN_WEIGHT)
-    return rel_hist, rel_today
+        return nanmedian(np.where(w_hist > 0, w_hist, np.nan).reshape(w_hist.shape[0], -1), axis=1)
 
 
-def _score_continuous(
-    history: FloatArray, ctx: _Context, *, weights: tuple[FloatArray, FloatArray] | None = None
-) -> DayScores:
-    rel_hist, rel_today = _relative_weights(weights, history.shape)
+def _relative(w: FloatArray, ref: FloatArray) -> FloatArray:
+    """A day's weight over the series' median weight, within the clip."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.clip(np.nan_to_num(w / ref, nan=1.0), _MIN_WEIGHT, 1.0 / _MIN_WEIGHT)
+
+
+def _fit_continuous(history: FloatArray, model: Model, weeks: int, *, w_hist: FloatArray | None = None) -> DayFit:
+    ref: FloatArray | None = None
+    rel_hist = np.ones(history.shape)
+    if w_hist is not None:
+        ref = _weight_ref(w_hist)
+        rel_hist = _relative(w_hist, ref[:, None, None])
 
     def own_var(h: FloatArray, f: Fit) -> tuple[FloatArray, FloatArray]:
         # variance per unit weight: a day on twice the impressions counts twice as precise
@@ -335,21 +456,29 @@ def _score_continuous(
         z = resid / np.sqrt(np.maximum(first, 1e-12))[:, None, None]
     f = fit(np.where(np.abs(z) > _OUTLIER_Z, np.nan, history), multiplicative=False)
     own, sampling = own_var(np.where(np.abs(z) > _OUTLIER_Z, np.nan, history), f)
-    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, f.n >= 14)
+    return DayFit(model, weeks, f.expected, _season(f), own, sampling, np.asarray(f.n >= 14), ref)
+
+
+def _finish_continuous(day: DayFit, ctx: _Context, weights: FloatArray | None) -> DayScores:
+    rel_today = np.ones(day.expected.shape[0])
+    if weights is not None and day.ref is not None:
+        rel_today = _relative(weights, day.ref)
+    own, sampling = day.own, day.sampling
+    pool = ctx.fixed_pool if ctx.fixed_pool is not None else pooled(own, sampling, ctx.groups, day.informative)
     log_var, log_var_var = shrink(own, sampling, pool, floor=0.05)
     var = np.exp(log_var) * ctx.inflation / rel_today
     df = np.clip(2.0 / np.maximum(log_var_var, 1e-12), noise.DF_MIN, noise.DF_MAX)
     sd = np.sqrt(var)
-    z_today = (ctx.observed - f.expected) / sd
+    z_today = (ctx.observed - day.expected) / sd
     half = noise.t_isf(0.025, df) * sd
     return DayScores(
         observed=ctx.observed,
-        expected=f.expected,
-        lower=f.expected - half,
-        upper=f.expected + half,
+        expected=day.expected,
+        lower=day.expected - half,
+        upper=day.expected + half,
         p_low=np.asarray(special.stdtr(df, z_today), dtype=np.float64),
         p_high=np.asarray(special.stdtr(df, -z_today), dtype=np.float64),
         pool=pool,
         sd=sd,
-        season=_season(f),
+        season=day.season,
     )
