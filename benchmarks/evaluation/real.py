@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.evaluation.scoring import Flag
+from benchmarks.evaluation.scoring import Flag, Rates
 
 __all__ = [
     "KINDS",
@@ -242,7 +242,7 @@ def _bursts(series: RealSeries, usual: np.ndarray, first: int, taken: np.ndarray
 
 
 @dataclass
-class RealScore:
+class RealScore(Rates):
     events: int = 0
     detected: int = 0
     false_alarms: int = 0
@@ -250,20 +250,6 @@ class RealScore:
     by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [detected, events]
     false: list[Flag] = field(default_factory=list)
     missed: list[RealEvent] = field(default_factory=list)
-
-    @property
-    def precision(self) -> float:
-        found = self.detected + self.false_alarms
-        return self.detected / found if found else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.detected / self.events if self.events else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
     @property
     def fa_per_series_year(self) -> float:

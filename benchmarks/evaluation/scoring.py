@@ -36,15 +36,13 @@ class Flag(NamedTuple):
     day: date
 
 
-@dataclass(frozen=True)
-class Score:
+class Rates:
+    """Precision, recall and F1 of anything that counts ``events``, ``detected`` and
+    ``false_alarms`` (the synthetic and the real-traffic scores alike)."""
+
     events: int
     detected: int
     false_alarms: int
-    series_days: int
-    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (detected, events)
-    missed: tuple[Label, ...] = ()
-    false: tuple[Flag, ...] = ()
 
     @property
     def precision(self) -> float:
@@ -59,6 +57,17 @@ class Score:
     def f1(self) -> float:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass(frozen=True)
+class Score(Rates):
+    events: int
+    detected: int
+    false_alarms: int
+    series_days: int
+    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (detected, events)
+    missed: tuple[Label, ...] = ()
+    false: tuple[Flag, ...] = ()
 
     @property
     def fa_per_1000(self) -> float:

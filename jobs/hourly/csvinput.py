@@ -12,7 +12,6 @@ everything else is as in the daily file (:mod:`jobs.csvio`): ``series`` is ``tot
 from __future__ import annotations
 
 import csv
-import math
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from jobs.detection.panels import series_order
-from jobs.domain import COUNT_METRICS
 from jobs.errors import InputError
 from jobs.hourly.domain import HOUR, HourlyPanel
+from jobs.reader.exact import checked_value
 
 __all__ = ["HEADER", "is_hourly", "parse_hour", "read_hourly_csv"]
 
@@ -80,14 +79,7 @@ class _Rows:
                 hour = self.hours[text] = int((parse_hour(text) - _EPOCH) // HOUR)
             except ValueError as exc:
                 raise InputError(f"{where}: {exc}") from None
-        try:
-            value = float(v)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise InputError(f"{where}: value {v!r} is not a number")
-        if value < 0 and m in COUNT_METRICS:
-            raise InputError(f"{where}: {m} is a count and cannot be negative, got {v}")
+        value = checked_value(m, v, where)
         self.hour.append(hour)
         self.series_code.append(self.series.setdefault(s, len(self.series)))
         self.metric_code.append(self.metrics.setdefault(m, len(self.metrics)))

@@ -24,7 +24,16 @@ from pathlib import Path
 from jobs.domain import COUNT_METRICS
 from jobs.errors import InputError
 
-__all__ = ["Record", "check_record", "first_mistake", "line_of", "parse_date", "read_records", "records"]
+__all__ = [
+    "Record",
+    "check_record",
+    "checked_value",
+    "first_mistake",
+    "line_of",
+    "parse_date",
+    "read_records",
+    "records",
+]
 
 
 #: (row index among the data records, physical line, fields); blank records included.
@@ -60,6 +69,12 @@ def check_record(fields: list[str], where: str) -> tuple[date, float] | None:
     day = parse_date(day_text)
     if day is None:
         raise InputError(f"{where}: date {day_text!r} is not YYYY-MM-DD")
+    return day, checked_value(metric, value_text, where)
+
+
+def checked_value(metric: str, value_text: str, where: str) -> float:
+    """``value_text`` as a number, or the one-line error at ``where`` ("FILE:LINE"): not a
+    finite number, or a negative count. Shared by the daily and the hourly readers."""
     try:
         value = float(value_text)
     except ValueError:
@@ -68,7 +83,7 @@ def check_record(fields: list[str], where: str) -> tuple[date, float] | None:
         raise InputError(f"{where}: value {value_text!r} is not a number")
     if value < 0 and metric in COUNT_METRICS:
         raise InputError(f"{where}: {metric} is a count and cannot be negative, got {value_text}")
-    return day, value
+    return value
 
 
 def first_mistake(path: Path, *, through: int | None = None) -> None:
