@@ -10,6 +10,7 @@ __all__ = [
     "SourceError",
     "SourceQuotaError",
     "SourceTransientError",
+    "UnknownPropertyError",
 ]
 
 
@@ -19,6 +20,10 @@ class BarometerError(Exception):
 
 class InputError(BarometerError):
     """Bad user input (a CSV, a date, a name). The message names the place and the fix."""
+
+
+class UnknownPropertyError(BarometerError):
+    """Points were to be stored under a property id that is not in the database."""
 
 
 class SourceError(BarometerError):

@@ -5,16 +5,17 @@ per row) and go in streamed chunks of :data:`CHUNK_ROWS`, all in one transaction
 failure stores nothing. Existing points are replaced, except that an analyst's EXCLUDED
 mark survives (as in :func:`jobs.storage.repo.upsert_points`).
 
-- SQLite: ``executemany`` of the upsert over rows sorted in primary-key order (the key's
-  B-tree grows at its end instead of being rewritten page by page), with import-only
-  pragmas on the connection (a large page cache, a two-thread sort; put back
-  afterwards). Into an empty table the covering index is dropped and
-  built once at the end, inside the same transaction.
+The rows go in key order, (metric, day, series) with names in byte order, so the one
+B-tree a point is written to (the table is keyed in day order, migration 0010) grows at
+its end instead of being rewritten page by page.
+
+- SQLite: ``executemany`` of the upsert into the rowid-less table, with an import-only
+  page cache on the connection (put back afterwards).
 - PostgreSQL: ``COPY`` (psycopg), each chunk written as CSV text by polars. Into a
   property with no stored points in the file's date range the rows are copied straight
   into ``metric_point``; otherwise into a temporary table, merged with one
   ``INSERT ... SELECT ... ON CONFLICT``. Then ``VACUUM (ANALYZE)``, so the next panel load
-  reads the covering index alone.
+  is an index-only scan of the key.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import sqlalchemy as sa
 
 from jobs.domain import PointFlag
 from jobs.reader import Columns
+from jobs.storage.repo import lock_property
 
 __all__ = ["CHUNK_ROWS", "store_columns"]
 
@@ -38,18 +40,17 @@ CHUNK_ROWS = 250_000
 _COLUMNS = "property_id, metric, series, day, value, flags"
 _KEY = "(property_id, metric, series, day)"
 _KEEP = f"value = excluded.value, flags = (metric_point.flags & {int(PointFlag.EXCLUDED)}) | excluded.flags"
-_INDEX = "ix_metric_point_metric_day"
-_INDEX_SQL = f"CREATE INDEX {_INDEX} ON metric_point (property_id, metric, day, series, value, flags)"
 
 
 def _key_order(cols: Columns) -> npt.NDArray[np.int64]:
-    """Row positions in (metric, series, day) order, names compared as the database does
-    (code points: Python's str order is UTF-8 byte order)."""
+    """Row positions in the key's (metric, day, series) order, names compared as the
+    database does (code points: Python's str order is UTF-8 byte order, which is SQLite's
+    and PostgreSQL's ``COLLATE "C"``)."""
     series_rank = np.empty(len(cols.series), dtype=np.int64)
     series_rank[sorted(range(len(cols.series)), key=cols.series.__getitem__)] = np.arange(len(cols.series))
     metric_rank = np.empty(len(cols.metrics), dtype=np.int64)
     metric_rank[sorted(range(len(cols.metrics)), key=cols.metrics.__getitem__)] = np.arange(len(cols.metrics))
-    return np.lexsort((cols.day, series_rank[cols.series_code], metric_rank[cols.metric_code]))
+    return np.lexsort((series_rank[cols.series_code], cols.day, metric_rank[cols.metric_code]))
 
 
 def _chunks(cols: Columns, order: npt.NDArray[np.int64]) -> Iterator[tuple[list[Any], ...]]:
@@ -81,26 +82,20 @@ def _sqlite(engine: sa.Engine, prop_id: int, cols: Columns) -> None:
     try:
         dbapi: Any = raw.driver_connection
         dbapi.commit()
-        # a 128 MB page cache and both cores sorting the covering index (WAL's synchronous=NORMAL
-        # stays: one fsync at checkpoints, and a crash cannot corrupt the database)
-        for pragma in ("cache_size=-131072", "threads=2"):
-            dbapi.execute(f"PRAGMA {pragma}")
+        # a 128 MB page cache (WAL's synchronous=NORMAL stays: one fsync at checkpoints, and a
+        # crash cannot corrupt the database)
+        dbapi.execute("PRAGMA cache_size=-131072")
         try:
             dbapi.execute("BEGIN IMMEDIATE")
-            empty = dbapi.execute("SELECT 1 FROM metric_point LIMIT 1").fetchone() is None
-            if empty:
-                dbapi.execute(f"DROP INDEX IF EXISTS {_INDEX}")
+            lock_property(dbapi, prop_id)
             for metric, series, day, value in _chunks(cols, _key_order(cols)):
                 dbapi.executemany(sql, zip(metric, series, day, value, strict=True))
-            if empty:
-                dbapi.execute(_INDEX_SQL)
             dbapi.commit()
         except BaseException:
             dbapi.rollback()
             raise
         finally:
-            for pragma in ("cache_size=-2000", "threads=0"):
-                dbapi.execute(f"PRAGMA {pragma}")
+            dbapi.execute("PRAGMA cache_size=-2000")
     finally:
         raw.close()
 
@@ -132,15 +127,12 @@ def _postgresql(engine: sa.Engine, prop_id: int, cols: Columns) -> None:
     try:
         conn: Any = raw.driver_connection
         with conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM metric_point LIMIT 1")
-            empty = cur.fetchone() is None
+            lock_property(conn, prop_id)
             cur.execute(
                 "SELECT 1 FROM metric_point WHERE property_id = %s AND day BETWEEN %s AND %s LIMIT 1",
                 (prop_id, first, last),
             )
             target = "metric_point" if cur.fetchone() is None else "import_point"
-            if empty:  # nobody's points to read meanwhile: build the covering index once, at the end
-                cur.execute(f"DROP INDEX IF EXISTS {_INDEX}")
             if target != "metric_point":
                 cur.execute(f"CREATE TEMP TABLE {target} (LIKE metric_point INCLUDING DEFAULTS) ON COMMIT DROP")
             with cur.copy(f"COPY {target} ({_COLUMNS}) FROM STDIN WITH (FORMAT csv)") as copy:
@@ -151,10 +143,6 @@ def _postgresql(engine: sa.Engine, prop_id: int, cols: Columns) -> None:
                     f"INSERT INTO metric_point ({_COLUMNS}) SELECT {_COLUMNS} FROM {target} "
                     f"ON CONFLICT {_KEY} DO UPDATE SET {_KEEP}"
                 )
-            if empty:
-                # sorted in memory rather than in temp files (server memory, this transaction only)
-                cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
-                cur.execute(_INDEX_SQL)
         # statistics and the visibility map now, not at autovacuum's leisure: the next panel
         # load is then an index-only scan (measured: 8.2 s -> 4.6 s for 7.1M points)
         conn.autocommit = True  # VACUUM runs outside a transaction

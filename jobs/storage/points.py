@@ -4,10 +4,10 @@ PostgreSQL streams the window out with ``COPY (SELECT ...) TO STDOUT`` as CSV, w
 polars parses into columns (:func:`jobs.reader.from_frame`) and
 :func:`jobs.reader.to_panels` scatters into panels, the same code that reads files.
 
-On SQLite the database aggregates each (metric, day) into two strings — the series names joined by
-``\\x1f`` and their values joined by ``,`` in the same order — read from the covering
-index ``ix_metric_point_metric_day`` in (metric, day) order. Python then handles a few
-hundred rows instead of millions: values are parsed by numpy, and a day that lists its
+On SQLite the database aggregates each (metric, day) into two strings — the series names
+joined by ``\\x1f`` and their values joined by ``,`` in the same order — read from the
+table, which is keyed (and, rowid-less, stored) in (metric, day, series) order (migration
+0010). Python then handles a few hundred rows instead of millions: values are parsed by numpy, and a day that lists its
 series in the same order as the day before (the usual case, since each fetch writes them
 in one order) reuses that day's row positions without looking at a single name.
 
@@ -164,7 +164,7 @@ _SQLITE_INTS = "group_concat(CAST(value AS INTEGER), ','), sum(value != CAST(val
 def _aggregated(engine: sa.Engine, where: str, params: dict[str, object]) -> list[tuple[Any, ...]] | None:
     """(metric, day, count, max flags, names, values) per metric x day. On SQLite the names
     and the values are aggregated by two queries on two connections at once (each reads the
-    covering index in the same order); a day whose two counts differ (a write in between)
+    table in its key's order); a day whose two counts differ (a write in between)
     sends the caller row by row."""
     names_agg, values_agg = _AGGREGATES[engine.dialect.name]
     if engine.dialect.name != "sqlite":

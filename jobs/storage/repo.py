@@ -7,10 +7,12 @@ support ``INSERT ... ON CONFLICT``), so re-fetching settling days is idempotent.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from itertools import islice
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -29,6 +31,7 @@ from jobs.domain import (
     PropertySpec,
     Severity,
 )
+from jobs.errors import UnknownPropertyError
 from jobs.storage import points
 from jobs.storage.codec import decode_decomposition, decode_detail, encode_detail
 from jobs.storage.layout import read_layout, write_layout
@@ -119,6 +122,18 @@ _UPSERT_POINTS = {
 }
 
 
+def lock_property(conn: Any, prop_id: int) -> None:
+    """Raise :class:`UnknownPropertyError` unless ``prop_id`` is stored; on PostgreSQL the
+    row is also locked against deletion until ``conn``'s transaction ends (``metric_point``
+    has no foreign key: PostgreSQL would check it once per point, migration 0010).
+    ``conn`` is a DB-API connection (sqlite3 or psycopg) inside a transaction."""
+    sql = "SELECT 1 FROM property WHERE id = ?"
+    if not isinstance(conn, sqlite3.Connection):
+        sql = "SELECT 1 FROM property WHERE id = %s FOR KEY SHARE"
+    if conn.execute(sql, (int(prop_id),)).fetchone() is None:
+        raise UnknownPropertyError(f"no property with id {int(prop_id)} is stored; nothing was written")
+
+
 def upsert_points(engine: sa.Engine, prop_id: int, observations: Iterable[Observation]) -> int:
     """Store observations in batches; an existing (property, metric, series, day) is replaced,
     except that a point an analyst marked EXCLUDED stays excluded (re-fetching a day keeps it).
@@ -139,15 +154,32 @@ def upsert_points(engine: sa.Engine, prop_id: int, observations: Iterable[Observ
             for o in batch
         ]
         with engine.begin() as conn:
+            if not written:
+                lock_property(conn.connection.driver_connection, prop_id)
             conn.exec_driver_sql(sql, rows)
         written += len(rows)
     return written
 
 
+#: each stored metric found by a skip scan of the key (the next metric after the last),
+#: then that metric's newest day from the end of its key range
+_LATEST_DAY = """
+WITH RECURSIVE stored(metric) AS (
+    SELECT min(metric) FROM metric_point WHERE property_id = :prop
+    UNION ALL
+    SELECT (SELECT min(metric) FROM metric_point WHERE property_id = :prop AND metric > stored.metric)
+    FROM stored WHERE stored.metric IS NOT NULL
+)
+SELECT max((SELECT max(day) FROM metric_point WHERE property_id = :prop AND metric = stored.metric))
+FROM stored WHERE stored.metric IS NOT NULL
+"""
+
+
 def latest_day(engine: sa.Engine, prop_id: int) -> date | None:
-    """The newest day with any stored point for the property."""
+    """The newest day with any stored point for the property: a few key look-ups per
+    metric (the key is (property, metric, day, series)), not a scan of every point."""
     with engine.connect() as conn:
-        value = conn.execute(sa.select(sa.func.max(_POINTS.c.day)).where(_POINTS.c.property_id == prop_id)).scalar()
+        value = conn.execute(sa.text(_LATEST_DAY), {"prop": prop_id}).scalar()
     if isinstance(value, str):  # SQLite aggregates lose the column type
         return date.fromisoformat(value)
     return value if isinstance(value, date) else None

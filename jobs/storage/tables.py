@@ -49,12 +49,16 @@ class MetricPointRow(SQLModel, table=True):
 
     __tablename__ = "metric_point"
     __table_args__ = (
-        sa.PrimaryKeyConstraint("property_id", "metric", "series", "day"),
-        # covering: panels are loaded by (property, metric, day) from the index alone
-        sa.Index("ix_metric_point_metric_day", "property_id", "metric", "day", "series", "value", "flags"),
+        # in day order: every read is a property's metrics over a range of days (migration
+        # 0010). SQLite clusters the table on the key (no rowid); PostgreSQL's key carries
+        # the values (index-only panel loads) and compares names bytewise (COLLATE "C").
+        sa.PrimaryKeyConstraint("property_id", "metric", "day", "series", postgresql_include=["value", "flags"]),
+        {"sqlite_with_rowid": False},
     )
 
-    property_id: int = Field(foreign_key="property.id")
+    #: no foreign key (migration 0010: PostgreSQL checked it row by row); the writers check
+    #: once per write that the property exists
+    property_id: int
     metric: str = Field(max_length=100)
     series: str = Field(max_length=1000)
     day: date

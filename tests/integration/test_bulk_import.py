@@ -4,11 +4,9 @@ a bad file stores nothing."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -95,13 +93,11 @@ def test_import_stores_every_value_and_a_second_import_replaces(
     engine.dispose()
 
 
-def test_a_bad_file_stores_nothing_and_the_index_stays(
-    tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bad_file_stores_nothing_and_the_key_stays(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BAROMETER_CONFIG", str(_config(tmp_path, url)))
     rows = [f"{(D + timedelta(days=n)).isoformat()},total,clicks,{n}" for n in range(30)]
     rows.append(f"{D.isoformat()},total,clicks,3")  # a duplicate, last
-    from jobs.errors import InputError
+    from jobs.errors import InputError, UnknownPropertyError
 
     with pytest.raises(
         InputError, match=r"^bad\.csv:32: duplicate row for 2026-03-01 total clicks \(first at line 2\)$"
@@ -110,11 +106,14 @@ def test_a_bad_file_stores_nothing_and_the_index_stays(
     engine = db.create_engine(url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM metric_point")).scalar() == 0
-    # a failure inside the store (a property id that does not exist) leaves no row and the index in place
+    # a failure inside the store (a property id that does not exist) leaves no row and the key in place
     cols = read_columns(_csv(tmp_path / "good.csv", rows[:-1]))
-    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.ForeignKeyViolation)):
+    with pytest.raises(UnknownPropertyError, match=r"^no property with id 999 is stored; nothing was written$"):
         store_columns(engine, 999, cols)
+    with pytest.raises(UnknownPropertyError):
+        repo.upsert_points(engine, 999, [Observation("x", "total", "clicks", D, 1.0)])
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM metric_point")).scalar() == 0
-    assert "ix_metric_point_metric_day" in {i["name"] for i in sa.inspect(engine).get_indexes("metric_point")}
+    key = sa.inspect(engine).get_pk_constraint("metric_point")["constrained_columns"]
+    assert key == ["property_id", "metric", "day", "series"]
     engine.dispose()

@@ -90,18 +90,39 @@ def test_a_name_with_the_separator_in_it_is_loaded_row_by_row(engine: sa.Engine)
     assert panel.values[:, 0].tolist() == [4.5, 3.0]
 
 
-def test_the_index_migration_goes_both_ways(engine: sa.Engine) -> None:
+def test_the_day_first_key_migration_goes_both_ways_and_keeps_every_point(engine: sa.Engine) -> None:
     from alembic import command
 
-    def indexes() -> set[str]:
-        return {str(ix["name"]) for ix in sa.inspect(engine).get_indexes("metric_point")}
+    def layout() -> tuple[list[str], set[str]]:
+        inspector = sa.inspect(engine)
+        key = inspector.get_pk_constraint("metric_point")["constrained_columns"]
+        return list(key), {str(ix["name"]) for ix in inspector.get_indexes("metric_point")}
 
-    assert "ix_metric_point_metric_day" in indexes()
+    rng = np.random.default_rng(7)
+    observations = [
+        Observation("site", name, metric, D + timedelta(days=n), float(rng.integers(0, 1000)), PointFlag(n % 2 * 4))
+        for n in range(30)
+        for name in ("total", "page:/ä", 'query:"q"', "page:/b")
+        for metric in ("clicks", "impressions")
+    ]
+    prop_id = _stored(engine, observations)
+
+    def stored() -> set[tuple[str, str, date, float, int]]:
+        got = repo.iter_points(engine, prop_id, prop_name="site")
+        return {(o.series, o.metric, o.day, o.value, int(o.flags)) for o in got}
+
+    before = stored()
+    assert len(before) == len(observations)
+    assert layout() == (["property_id", "metric", "day", "series"], set())
     config = db._config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0004")  # by name: later migrations stack on top of 0005
-    assert "ix_metric_point_metric_day" not in indexes()
+        command.downgrade(config, "0009")
+    assert layout() == (["property_id", "metric", "series", "day"], {"ix_metric_point_metric_day"})
+    assert stored() == before
     db.upgrade(engine)
-    assert "ix_metric_point_metric_day" in indexes()
+    assert layout() == (["property_id", "metric", "day", "series"], set())
+    assert stored() == before
     assert db.current_revision(engine) == db.head_revision()
+    (panel, _) = repo.load_panels(engine, prop_id, prop_name="site", start=D, end=D + timedelta(days=29), last_final=D)
+    assert panel.values.shape == (4, 30)

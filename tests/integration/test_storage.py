@@ -106,6 +106,20 @@ def test_points_upsert_replaces_settling_days_and_loads_as_panels(engine: sa.Eng
     assert repo.latest_day(engine, prop_id) == DAY
 
 
+def test_the_latest_day_is_the_newest_of_any_metric_and_none_without_points(engine: sa.Engine) -> None:
+    prop_id = repo.ensure_property(engine, SPEC)
+    other = repo.ensure_property(engine, PropertySpec(name="other", source="demo", id="ga4-2"))
+    assert repo.latest_day(engine, prop_id) is None
+    repo.upsert_points(
+        engine,
+        prop_id,
+        [Observation("shop", "total", m, DAY - timedelta(days=n), 1.0) for m, n in (("a", 5), ("m", 1), ("z", 9))],
+    )
+    repo.upsert_points(engine, other, [Observation("other", "total", "m", DAY + timedelta(days=3), 1.0)])
+    assert repo.latest_day(engine, prop_id) == DAY - timedelta(days=1)
+    assert repo.latest_day(engine, other) == DAY + timedelta(days=3)
+
+
 def test_flagged_points_are_missing_in_panels(engine: sa.Engine) -> None:
     prop_id = repo.ensure_property(engine, SPEC)
     repo.upsert_points(engine, prop_id, [Observation("shop", "total", "sessions", DAY, 5.0, PointFlag.THRESHOLDED)])
