@@ -143,6 +143,19 @@ class WebSettings(_Section):
     link_ttl_days: int = Field(default=14, ge=1, le=365)
     host: str = "127.0.0.1"
     port: int = Field(default=8040, ge=1, le=65535)
+    #: Google Workspace domain whose users may "Sign in with Google" (e.g. "example.com"),
+    #: with the OAuth client of ``[google] oauth_client_id``; "" hides the button.
+    google_domain: str = ""
+    #: Role of a user created at their first Google sign-in (an admin changes it later).
+    google_role: Literal["viewer", "analyst"] = "viewer"
+
+    @field_validator("google_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", value):
+            raise ValueError(f"expected a domain name such as example.com, got {value!r}")
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -441,6 +454,10 @@ class Settings(BaseSettings):
                         f"properties[{i}].account: {prop.account!r} is not one of the [[accounts]] names "
                         f"{sorted(accounts)}"
                     )
+        if self.web.google_domain and not self.google.oauth_client_id:
+            raise ValueError(
+                "web.google_domain: Google sign-in needs [google] oauth_client_id (a Web application client)"
+            )
         names = {p.name for p in self.properties}
         for i, sub in enumerate(self.subscriptions):
             for prop_name in sub.properties:

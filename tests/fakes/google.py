@@ -2,7 +2,10 @@
 format, driven by the real client libraries through barometer's endpoint settings.
 
 * :class:`FakeOAuth` — the token endpoint: ``refresh_token``, ``authorization_code`` and
-  JWT-bearer (service account) grants; revoked tokens answer ``400 invalid_grant``.
+  JWT-bearer (service account) grants; revoked tokens answer ``400 invalid_grant``. Also
+  the consent page of "Sign in with Google" (``/auth``, OpenID Connect with PKCE): it
+  sends the browser back with a code for the account set by :meth:`FakeOAuth.sign_in`,
+  which the token endpoint exchanges for an ID token.
 * :class:`tests.fakes.google_ga4.FakeGA4` — the GA4 Data API (``runReport``,
   ``batchRunReports``) and the Admin API calls ``properties discover`` makes.
 * :class:`tests.fakes.google_gsc.FakeSearchConsole` — Search Console ``searchAnalytics/query``
@@ -16,13 +19,16 @@ the next request with that response instead (repeat with ``times=``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
+import secrets
 import threading
 import urllib.parse
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -160,6 +166,10 @@ class FakeOAuthState:
     access: set[str] = field(default_factory=set)
     revoked: set[str] = field(default_factory=set)
     service_accounts: set[str] = field(default_factory=set)  # client emails
+    #: the Google account signed in on the consent page: ID-token claims (email, hd, ...)
+    account: dict[str, Any] | None = None
+    #: OpenID codes handed out by the consent page: code -> (claims, client, challenge, redirect)
+    oidc: dict[str, tuple[dict[str, Any], str, str, str]] = field(default_factory=dict)
 
 
 class FakeOAuth(FakeServer):
@@ -170,10 +180,54 @@ class FakeOAuth(FakeServer):
         "https://www.googleapis.com/auth/webmasters.readonly",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         super().__init__()
         self.state = FakeOAuthState()
         self._ids = itertools.count(1)
+        self.now = now  # issue and expiry times of ID tokens
+
+    def sign_in(self, email: str, *, hd: str | None = None, verified: bool = True) -> None:
+        """The account the consent page signs in with (``hd``: its Workspace domain, if any)."""
+        claims: dict[str, Any] = {"email": email, "email_verified": verified, "sub": f"1{next(self._ids):020d}"}
+        if hd is not None:
+            claims["hd"] = hd
+        with self.lock:
+            self.state.account = claims
+
+    def _consent(self, query: dict[str, str]) -> Reply:
+        """Google's consent page, already agreed to: back to ``redirect_uri`` with a code."""
+        redirect = query.get("redirect_uri", "")
+        if query.get("response_type") != "code" or not query.get("client_id") or not redirect:
+            return 400, b"Error 400: invalid_request", {"Content-Type": "text/html"}
+        back = {"state": query.get("state", "")}
+        if self.state.account is None:
+            back["error"] = "access_denied"
+        else:
+            code = f"4/oidc-{secrets.token_urlsafe(12)}"
+            claims = {**self.state.account, "nonce": query.get("nonce", "")}
+            self.state.oidc[code] = (claims, query["client_id"], query.get("code_challenge", ""), redirect)
+            back["code"] = code
+        return 302, b"", {"Location": f"{redirect}?{urllib.parse.urlencode(back)}", "Content-Type": "text/html"}
+
+    def _id_token(self, form: dict[str, str]) -> Reply | None:
+        """The ``authorization_code`` grant of a consent-page code (None: not one of those)."""
+        issued = self.state.oidc.pop(form.get("code", ""), None)
+        if issued is None:
+            return None
+        claims, client, challenge, redirect = issued
+        verifier = form.get("code_verifier", "")
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        if form.get("redirect_uri") != redirect or form.get("client_id") != client or digest != challenge:
+            return 400, {"error": "invalid_grant", "error_description": "Bad Request"}, {}
+        if not form.get("client_secret"):
+            return 401, {"error": "invalid_client", "error_description": "Unauthorized"}, {}
+        at = int(self.now().timestamp())
+        payload = {"iss": "https://accounts.google.com", "aud": client, "iat": at, "exp": at + 3600, **claims}
+        parts = [{"alg": "RS256", "typ": "JWT"}, payload]
+        token = ".".join(base64.urlsafe_b64encode(json.dumps(p).encode()).decode().rstrip("=") for p in parts)
+        body = self._issue(("openid", "email"))
+        body["id_token"] = token + ".c2lnbmF0dXJl"
+        return 200, body, {}
 
     @property
     def token_uri(self) -> str:
@@ -229,6 +283,9 @@ class FakeOAuth(FakeServer):
 
     def route(self, request: Request) -> Reply:
         form = request.body if isinstance(request.body, dict) else {}
+        if request.path == "/auth" and request.method == "GET":
+            with self.lock:
+                return self._consent(request.query)
         if request.path != "/token" or request.method != "POST":
             return 404, {"error": "not_found"}, {}
         grant = form.get("grant_type")
@@ -246,6 +303,8 @@ class FakeOAuth(FakeServer):
                 if form.get("client_id") != known.client_id or not form.get("client_secret"):
                     return 401, {"error": "invalid_client", "error_description": "Unauthorized"}, {}
                 return 200, self._issue(known.scopes), {}
+            if grant == "authorization_code" and (answered := self._id_token(form)) is not None:
+                return answered
             if grant == "authorization_code":
                 token = self.state.codes.pop(form.get("code", ""), "")
                 if not token or not form.get("redirect_uri", "").startswith("http://127.0.0.1:"):

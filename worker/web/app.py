@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from worker.service import Clock, utcnow
 from worker.settings import Settings
-from worker.web import api, feedback, pages_admin, pages_auth, pages_findings, pages_ops, pages_tuning
+from worker.web import api, feedback, google_login, pages_admin, pages_auth, pages_findings, pages_ops, pages_tuning
 from worker.web.security import NotSignedIn, SecurityHeaders, csrf_protect, login_redirect, runtime_of
 from worker.web.sessions import LoginThrottle
 from worker.web.templating import render
@@ -35,6 +35,7 @@ def create_app(settings: Settings, *, now: Clock = utcnow) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
     app.include_router(pages_auth.router)
+    app.include_router(google_login.router)
     app.include_router(feedback.router)  # links in messages: signed tokens instead of a session
     guarded = [Depends(csrf_protect)]
     for module in (pages_findings, pages_ops, pages_tuning, pages_admin, api):

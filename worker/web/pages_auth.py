@@ -12,44 +12,45 @@ from fastapi.responses import RedirectResponse, Response
 from worker.web import sessions
 from worker.web.security import LOGIN_COOKIE, SESSION_COOKIE, csrf_protect, current_session, engine_of
 from worker.web.templating import render
-from worker.web.users import verify_login
+from worker.web.users import User, verify_login
 
-__all__ = ["router"]
+__all__ = ["login_form_page", "router", "safe_next", "secure", "signed_in"]
 
 router = APIRouter()
 
 
-def _safe_next(target: str) -> str:
+def safe_next(target: str) -> str:
     """Only a path of this site: ``//evil.example`` or ``https://...`` would send the user away."""
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
 
 
-def _secure(request: Request) -> bool:
+def secure(request: Request) -> bool:
     return str(request.app.state.settings.web.public_url).startswith("https://")
 
 
-def _form(request: Request, *, error: str = "", username: str = "", status: int = 200) -> Response:
+def login_form_page(request: Request, *, error: str = "", username: str = "", status: int = 200) -> Response:
     token = secrets.token_urlsafe(24)
     response = render(
         request,
         "login.html",
         status_code=status,
         login_token=token,
-        next=_safe_next(request.query_params.get("next", "/")),
+        next=safe_next(request.query_params.get("next", "/")),
         error=error,
         username=username,
+        google_domain=request.app.state.settings.web.google_domain,
     )
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request), path="/login")
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="lax", secure=secure(request), path="/login")
     return response
 
 
 @router.get("/login")
 def login_form(request: Request) -> Response:
     if current_session(request) is not None:
-        return RedirectResponse(_safe_next(request.query_params.get("next", "/")), status_code=303)
-    return _form(request)
+        return RedirectResponse(safe_next(request.query_params.get("next", "/")), status_code=303)
+    return login_form_page(request)
 
 
 @router.post("/login")
@@ -62,30 +63,38 @@ def login(
 ) -> Response:
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), login_token.encode()):
-        return _form(request, error="The sign-in form expired; please try again.", username=username, status=403)
+        return login_form_page(
+            request, error="The sign-in form expired; please try again.", username=username, status=403
+        )
     throttle: sessions.LoginThrottle = request.app.state.throttle
     client = request.client.host if request.client else "unknown"
     if throttle.blocked(username, client):
-        return _form(
+        return login_form_page(
             request, error="Too many failed sign-ins; wait 15 minutes and try again.", username=username, status=429
         )
     engine = engine_of(request)
     user = verify_login(engine, username, password)
     if user is None:
         throttle.failed(username, client)
-        return _form(request, error="Wrong user name or password.", username=username, status=401)
+        return login_form_page(request, error="Wrong user name or password.", username=username, status=401)
     throttle.succeeded(username)
-    token, _ = sessions.start(engine, user, now=request.app.state.now())
-    response = RedirectResponse(_safe_next(next_), status_code=303)
+    response = signed_in(request, user, next_)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+def signed_in(request: Request, user: User, target: str) -> Response:
+    """A new session for ``user`` (its cookie set) and the way on to ``target`` on this site."""
+    token, _ = sessions.start(engine_of(request), user, now=request.app.state.now())
+    response = RedirectResponse(safe_next(target), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
         max_age=int(sessions.SESSION_TTL.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure(request),
     )
-    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 

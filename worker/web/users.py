@@ -31,6 +31,7 @@ __all__ = [
     "User",
     "add_user",
     "create_token",
+    "google_user",
     "hash_password",
     "list_tokens",
     "list_users",
@@ -97,6 +98,27 @@ def add_user(engine: sa.Engine, name: str, *, role: Role, password: str, now: da
             .returning(_USERS.c.id)
         ).scalar_one()
     return User(int(user_id), name, role, now)
+
+
+#: The password hash of a user created by Google sign-in: no password verifies against it.
+GOOGLE_ONLY = "!google"
+
+
+def google_user(engine: sa.Engine, email: str, *, role: Role, now: datetime) -> tuple[User, bool]:
+    """The user named ``email`` (Google sign-in), created with ``role`` and no password at
+    their first sign-in; returns it and whether it was created. Raises InputError for an
+    address the user-name rules do not allow."""
+    _check_name(email, "Google address")
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(_USERS).where(_USERS.c.name == email)).mappings().first()
+        if row is not None:
+            return _user(row), False
+        user_id = conn.execute(
+            sa.insert(_USERS)
+            .values(name=email, role=role.value, password_hash=GOOGLE_ONLY, created_at=now)
+            .returning(_USERS.c.id)
+        ).scalar_one()
+    return User(int(user_id), email, role, now), True
 
 
 def list_users(engine: sa.Engine) -> tuple[User, ...]:
