@@ -177,3 +177,50 @@ def test_a_hostile_series_name_executes_nothing(page: Page, world: World) -> Non
     assert "<script>alert(1)</script>" in shown
     assert "[U+202E]gnp.exe" in shown
     assert HOSTILE not in shown
+
+
+def test_sign_in_with_google_for_the_domain(browser: Browser, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Google button, the (fake) consent page on another origin, back signed in."""
+    from tests.fakes.google import FakeOAuth
+    from worker.web import create_app
+
+    monkeypatch.setenv("GOOGLE_OAUTH_CLIENT_SECRET", "console-secret")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    origin = f"http://127.0.0.1:{port}"
+    with FakeOAuth(now=world.clock) as google:
+        google.sign_in("lea@shop.example", hd="shop.example")
+        settings = world.settings.model_copy(
+            update={
+                "google": world.settings.google.model_copy(
+                    update={
+                        "oauth_client_id": "web-client",
+                        "auth_uri": f"{google.url}/auth",
+                        "token_uri": google.token_uri,
+                    }
+                ),
+                "web": world.settings.web.model_copy(update={"public_url": origin, "google_domain": "shop.example"}),
+            }
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings, now=world.clock), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:  # start-up only; no outcome depends on it
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        context = browser.new_context(base_url=origin)
+        try:
+            p = context.new_page()
+            p.goto("/findings")
+            p.click("text=Sign in with Google (shop.example)")
+            p.wait_for_url(re.compile(r"/findings$"))
+            assert "lea@shop.example" in p.inner_text("body")
+            assert google.count("/auth") == 1
+        finally:
+            context.close()
+            server.should_exit = True
+            thread.join(timeout=10)
