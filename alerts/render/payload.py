@@ -9,7 +9,13 @@ a consumer that puts them into HTML or chat markup must escape them itself. The 
      "subject": ..., "headline": ..., "summary": ..., "notices": [...],
      "incidents": [{"severity", "note", "lead": FINDING, "parts": [FINDING...],
                     "suppressed": [FINDING...]}],
-     "held_back": [{"reason": ..., "finding": FINDING}]}
+     "held_back": [{"reason": ..., "finding": FINDING}],
+     "ongoing": [{"text": "Sessions −41% since Nov 20 (day 5) (shop)", "since": "YYYY-MM-DD",
+                  "day": 5, "value": ..., "change": -0.41, "finding": FINDING}]}
+
+``ongoing`` lists the incidents still open on the data date (a level shift or outage that
+has not recovered and that nobody accepted as the new level), as the digest's "Still
+ongoing" section shows them: a digest with one open is never "all quiet".
 
 FINDING is the detect-output object (``property``, ``series``, ``metric``, ``date``,
 ``direction``, ``value``, ``expected``, ``lower``, ``upper``, ``p_value``, ``q_value``,
@@ -23,7 +29,7 @@ import math
 from datetime import UTC
 from typing import Any
 
-from alerts.render import finding_phrase, incidents_of
+from alerts.render import finding_phrase, incidents_of, ongoing_lines
 from alerts.render.view import subject
 from jobs.detection.explain import finding_to_json
 from jobs.domain import Digest, Finding
@@ -93,4 +99,15 @@ def render_payload(digest: Digest) -> dict[str, Any]:
             for incident in incidents_of(digest)
         ],
         "held_back": [{"reason": h.reason, "finding": _finding(h.finding)} for h in digest.held_back],
+        "ongoing": [
+            {
+                "text": text,
+                "since": o.finding.anomaly.day.isoformat(),
+                "day": o.days,
+                "value": _num(o.observed),
+                "change": _num(o.change),
+                "finding": _finding(o.finding),
+            }
+            for o, text in zip(digest.ongoing, ongoing_lines(digest, limit=len(digest.ongoing)), strict=True)
+        ],
     }

@@ -13,7 +13,7 @@ from typing import Any
 from alerts.render.email import render_email
 from alerts.render.payload import render_payload
 from alerts.render.slack import render_slack
-from jobs.domain import Contributor, Digest, HeldBack, Incident, Kind, Severity
+from jobs.domain import Contributor, Digest, HeldBack, Incident, Kind, Ongoing, Severity
 from tests.fakes import HOSTILE_PAGE, finding, sample_digest
 
 OUTAGE = finding(
@@ -124,6 +124,24 @@ def test_the_webhook_document_carries_the_same_structure_raw() -> None:
     assert doc["incidents"][0]["suppressed"][0]["metric"] == "sessionKeyEventRate"
     assert doc["incidents"][0]["note"] == "already alerted at 06:12 UTC (immediate alert)"
     assert doc["held_back"][0]["finding"]["series"] == "query:<!channel> shoes"
+    assert json.loads(json.dumps(doc)) == doc
+
+
+def test_the_webhook_document_lists_what_is_still_ongoing() -> None:
+    from datetime import timedelta
+
+    opened = ONGOING.anomaly.day
+    digest = replace(_grouped(), ongoing=(Ongoing(ONGOING, observed=40.0, day=opened + timedelta(days=4)),))
+    doc = render_payload(digest)
+    (item,) = doc["ongoing"]
+    assert item["since"] == opened.isoformat()
+    assert item["day"] == 5
+    assert item["value"] == 40.0
+    assert item["change"] == 40.0 / 90.0 - 1.0
+    assert item["finding"]["series"] == "query:<!channel> shoes"  # raw: the consumer escapes
+    assert item["text"].startswith("clicks −56% on Query “<!channel> shoes” ")
+    assert item["text"].endswith(f"since {opened:%b} {opened.day} (day 5) (search)")
+    assert render_payload(_grouped())["ongoing"] == []
     assert json.loads(json.dumps(doc)) == doc
 
 
