@@ -8,6 +8,7 @@ day changes nothing that was already right.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -17,7 +18,8 @@ from jobs.detection import learning
 from jobs.detection.engine import detect
 from jobs.detection.panels import derive_ctr
 from jobs.detection.params import DetectionParams
-from jobs.domain import Finding, PropertySpec
+from jobs.detection.scorer import Scorer
+from jobs.domain import Finding, MetricPanel, PropertySpec
 from jobs.ports import MetricSource
 from jobs.storage import feedback, repo
 from jobs.window import CHART_DAYS, history_days
@@ -25,6 +27,7 @@ from jobs.window import CHART_DAYS, history_days
 __all__ = [
     "CHART_DAYS",
     "FetchPlan",
+    "day_panels",
     "detect_day",
     "fetch",
     "history_days",
@@ -71,9 +74,26 @@ def fetch(engine: sa.Engine, source: MetricSource, spec: PropertySpec, *, plan: 
 
 
 def detect_day(
-    engine: sa.Engine, spec: PropertySpec, params: DetectionParams, *, day: date, last_final: date
+    engine: sa.Engine,
+    spec: PropertySpec,
+    params: DetectionParams,
+    *,
+    day: date,
+    last_final: date,
+    lend: Callable[[Mapping[tuple[str, str], Scorer]], None] | None = None,
 ) -> tuple[Finding, ...]:
-    """Detect anomalies on ``day`` from stored history and store them (upsert)."""
+    """Detect anomalies on ``day`` from stored history and store them (upsert). ``lend``:
+    see :func:`jobs.detection.engine.detect` (fits scored in chunks elsewhere)."""
+    prop_id, panels, learned = day_panels(engine, spec, params, day=day, last_final=last_final)
+    findings = detect(panels, learned, day=day, lend=lend)
+    return repo.save_findings(engine, prop_id, findings)
+
+
+def day_panels(
+    engine: sa.Engine, spec: PropertySpec, params: DetectionParams, *, day: date, last_final: date
+) -> tuple[int, tuple[MetricPanel, ...], DetectionParams]:
+    """What detecting ``day`` reads: the property's id, its panels from stored history (CTR
+    derived) and ``params`` with what its labels taught."""
     prop_id = repo.ensure_property(engine, spec)
     panels = repo.load_panels(
         engine,
@@ -83,8 +103,7 @@ def detect_day(
         end=day,
         last_final=last_final,
     )
-    findings = detect(derive_ctr(panels), learned_params(engine, prop_id, spec.name, params, day=day), day=day)
-    return repo.save_findings(engine, prop_id, findings)
+    return prop_id, derive_ctr(panels), learned_params(engine, prop_id, spec.name, params, day=day)
 
 
 def learned_params(
