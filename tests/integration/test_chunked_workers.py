@@ -22,7 +22,7 @@ from worker.celery_app import app, configure
 from worker.commands import import_csv
 from worker.runtime import build as build_runtime
 from worker.settings import Settings, load_settings
-from worker.tasks import chunk_chord, run_property
+from worker.tasks import chunk_chord, digest
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]
 
@@ -40,9 +40,14 @@ url = "{redis_url}"
 chunk_series = {chunk}
 [logging]
 level = "INFO"
+[outbox]
+dir = "{outbox}"
 [[properties]]
 name = "big"
 source = "csv"
+[[subscriptions]]
+name = "team"
+properties = ["big"]
 """
 
 
@@ -85,7 +90,9 @@ def _csv(path: Path) -> Path:
 
 def _settings(tmp_path: Path, name: str, redis_url: str, chunk: int) -> tuple[Path, Settings]:
     config = tmp_path / f"{name}.toml"
-    config.write_text(CONFIG.format(db=tmp_path / f"{name}.db", redis_url=redis_url, chunk=chunk))
+    config.write_text(
+        CONFIG.format(db=tmp_path / f"{name}.db", redis_url=redis_url, chunk=chunk, outbox=tmp_path / name)
+    )
     return config, load_settings(config)
 
 
@@ -142,7 +149,10 @@ def stack(tmp_path: Path, redis_url: str) -> Iterator[tuple[Settings, Settings]]
 def test_two_workers_score_chunks_and_store_the_findings_of_one(stack: tuple[Settings, Settings]) -> None:
     chunked_settings, single_settings = stack
 
-    outcome: dict[str, Any] = run_property.apply_async(args=["big", None, None]).get(timeout=240)
+    # as beat starts it: the digest's chord waits for the property's run, itself a chord now
+    started: dict[str, Any] = digest.delay("team").get(timeout=60)
+    delivered: dict[str, Any] = app.AsyncResult(started["chord_id"]).get(timeout=240)
+    outcome: dict[str, Any] = app.AsyncResult(started["runs"]["big"]).get(timeout=10)
 
     assert outcome["ok"], outcome
     assert outcome["data_date"] == DAY.isoformat()
@@ -150,11 +160,14 @@ def test_two_workers_score_chunks_and_store_the_findings_of_one(stack: tuple[Set
     assert all(c["ok"] for c in outcome["chunks"])
     assert {c["worker"].split("@")[0] for c in outcome["chunks"]} == {"w1", "w2"}
 
+    assert (delivered["sent"], delivered["failed"]) == (1, 0)  # the outbox file
+
     single = service.run_property(build_runtime(single_settings), "big")
     assert single.findings == outcome["findings"] > 10
     assert _findings(chunked_settings) == _findings(single_settings)
     assert {metric for (_, _, metric, *_rest) in _findings(chunked_settings)} >= {"sessions", "ctr", "position"}
-    assert _runs(chunked_settings)[-1] == ("run_property", "ok", "")
+    runs = [r for r in _runs(chunked_settings) if r[0] == "run_property"]
+    assert runs == [("run_property", "ok", "")] * 2  # the split, the join
     keys = redis.Redis.from_url(chunked_settings.broker.url).keys("barometer:chunks:*")
     assert keys == []  # inputs dropped by the chunks, fits by the join
 
