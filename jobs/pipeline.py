@@ -8,7 +8,6 @@ day changes nothing that was already right.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -18,7 +17,6 @@ from jobs.detection import learning
 from jobs.detection.engine import detect
 from jobs.detection.panels import derive_ctr
 from jobs.detection.params import DetectionParams
-from jobs.detection.scorer import Scorer
 from jobs.domain import Finding, MetricPanel, PropertySpec
 from jobs.ports import MetricSource
 from jobs.storage import feedback, repo
@@ -74,19 +72,11 @@ def fetch(engine: sa.Engine, source: MetricSource, spec: PropertySpec, *, plan: 
 
 
 def detect_day(
-    engine: sa.Engine,
-    spec: PropertySpec,
-    params: DetectionParams,
-    *,
-    day: date,
-    last_final: date,
-    lend: Callable[[Mapping[tuple[str, str], Scorer]], None] | None = None,
+    engine: sa.Engine, spec: PropertySpec, params: DetectionParams, *, day: date, last_final: date
 ) -> tuple[Finding, ...]:
-    """Detect anomalies on ``day`` from stored history and store them (upsert). ``lend``:
-    see :func:`jobs.detection.engine.detect` (fits scored in chunks elsewhere)."""
+    """Detect anomalies on ``day`` from stored history and store them (upsert)."""
     prop_id, panels, learned = day_panels(engine, spec, params, day=day, last_final=last_final)
-    findings = detect(panels, learned, day=day, lend=lend)
-    return repo.save_findings(engine, prop_id, findings)
+    return repo.save_findings(engine, prop_id, detect(panels, learned, day=day))
 
 
 def day_panels(

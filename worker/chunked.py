@@ -6,15 +6,17 @@ newest stored day (:func:`wanted`) is run in three steps instead of one
 
 1. **split** (the ``barometer.run_property`` task itself, :func:`split`): fetch what is new,
    as always; load the day's panels; write chunk ``k``'s inputs (its rows of every panel,
-   over the weeks the fit reads) to Redis under ``barometer:chunks:{run}:in:{k}``; then the
-   task replaces itself with a chord, keeping its task id and its place in a digest's chord;
+   over the weeks the fit reads) to Redis under ``barometer:chunks:{run}:in:{k}``, and the
+   panels under ``…:panels:0``; then the task replaces itself with a chord, keeping its task
+   id and its place in a digest's chord;
 2. **fit** (``barometer.fit_chunk``, one per chunk, on any worker, :func:`fit_chunk`): fit
    the chunk's rows, write the fits to ``…:out:{k}``, drop the inputs; a re-delivered chunk
    whose fits are written already is done. Transient errors are retried; then the chunk
    reports ``ok: false``, never raises, so that the join always runs;
-3. **join** (``barometer.finish_property``, the chord's callback, :func:`finish`): load the
-   panels again, lend the joined fits to the scorers, detect (noise pooled, FDR and the
-   decision over the whole panel), store, send immediate alerts. A failed or missing chunk,
+3. **join** (``barometer.finish_property``, the chord's callback, :func:`finish`): read the
+   split's panels back (not the database again: the very rows the chunks were cut from),
+   lend the joined fits to the scorers, detect (noise pooled, FDR and the decision over the
+   whole panel), store, send immediate alerts. A failed or missing chunk,
    or fits of other rows (the data changed in between), fail the run like any other failure:
    a ``failed`` job-run row with the reason, and ``ok: false`` for the digest.
 
@@ -151,6 +153,7 @@ def split(runtime: Runtime, name: str, *, data_date: date | None, today: date | 
             try:
                 for k in range(count):
                     store.put("in", k, chunks.dumps(chunks.inputs(jobs, k, count)))
+                store.put("panels", 0, chunks.dumps(chunks.pack_panels(panels)))  # the join's, not read again
             finally:
                 store.close()
     log.info("property %s: %d series x metric on %s split into %d chunks", name, sum(j.rows for j in jobs), day, count)
@@ -178,15 +181,25 @@ def fit_chunk(settings: Settings, run: str, chunk: int, *, worker: str) -> dict[
     return {"chunk": chunk, "ok": True, "worker": worker, "seconds": seconds}
 
 
+def _blob(store: _Store, kind: str, chunk: int, chunks: int) -> bytes:
+    blob = store.get(kind, chunk)
+    if blob is None:
+        what = "the panels" if kind == "panels" else f"chunk {chunk + 1} of {chunks}: its fits"
+        raise ChunkFailed(f"{what} are gone (expired after {TTL} s?)")
+    return blob
+
+
 def finish(runtime: Runtime, data: Split, results: list[dict[str, Any]]) -> PropertyResult:
     """Step 3: join the chunks' fits, detect, store and alert (see the module doc)."""
     from jobs import pipeline
     from jobs.detection import chunks
+    from jobs.detection.engine import detect
+    from jobs.storage import repo
     from worker import alerting, service, tuning
 
     settings, engine = runtime.settings, runtime.engine
     spec = settings.property(data.property).spec()
-    day, last_final = date.fromisoformat(data.data_date), date.fromisoformat(data.last_final)
+    day = date.fromisoformat(data.data_date)
     params = tuning.params_for(settings.detection_params(), engine, data.property)
     store = _Store(settings, data.run)
     try:
@@ -195,25 +208,25 @@ def finish(runtime: Runtime, data: Split, results: list[dict[str, Any]]) -> Prop
             if failed:
                 first = failed[0]
                 raise ChunkFailed(f"chunk {int(first['chunk']) + 1} of {data.chunks} failed: {first.get('error')}")
-            parts = []
-            for k in range(data.chunks):
-                blob = store.get("out", k)
-                if blob is None:
-                    raise ChunkFailed(f"chunk {k + 1} of {data.chunks}: its fits are gone (expired after {TTL} s?)")
-                parts.append(chunks.loads(blob))
+            parts = [chunks.loads(_blob(store, "out", k, data.chunks)) for k in range(data.chunks)]
+            panels = chunks.unpack_panels(chunks.loads(_blob(store, "panels", 0, data.chunks)))
 
             def lend(scorers: Mapping[tuple[str, str], Scorer]) -> None:
                 jobs = chunks.fit_jobs(scorers, day)
                 chunks.lend(jobs, chunks.join(jobs, parts))
 
-            findings = pipeline.detect_day(engine, spec, params, day=day, last_final=last_final, lend=lend)
+            prop_id = repo.ensure_property(engine, spec)
+            learned = pipeline.learned_params(engine, prop_id, spec.name, params, day=day)
+            findings = repo.save_findings(engine, prop_id, detect(panels, learned, day=day, lend=lend))
     except BaseException as exc:
         if not isinstance(exc, TRANSIENT):  # kept for the retry otherwise
-            store.drop("out", *range(data.chunks))
             store.drop("in", *range(data.chunks))
+            store.drop("out", *range(data.chunks))
+            store.drop("panels", 0)
         raise
     else:
         store.drop("out", *range(data.chunks))
+        store.drop("panels", 0)
     finally:
         store.close()
     workers = sorted({str(r.get("worker")) for r in results})

@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from jobs.detection.scorer import Scorer
 from jobs.detection.stats import MIN_WEEKS, DayFit, Model, fit_day
+from jobs.domain import MetricPanel
 from jobs.errors import BarometerError
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "join",
     "lend",
     "loads",
+    "pack_panels",
+    "unpack_panels",
 ]
 
 Arrays = dict[str, npt.NDArray[np.generic]]
@@ -233,6 +236,52 @@ def chunked_fits(scorers: Mapping[tuple[str, str], Scorer], day: date, chunks: i
     jobs = fit_jobs(scorers, day)
     parts = [loads(dumps(fit(loads(dumps(inputs(jobs, k, chunks)))))) for k in range(chunks)]
     return join(jobs, parts[::-1])  # the order chunks finish in does not matter
+
+
+def pack_panels(panels: Sequence[MetricPanel]) -> Arrays:
+    """``panels`` as arrays for :func:`dumps` (series names once per distinct list)."""
+    out: Arrays = {}
+    names: dict[tuple[str, ...], int] = {}
+    metas = []
+    for i, panel in enumerate(panels):
+        if panel.series not in names:
+            names[panel.series] = len(names)
+            out[f"names.{names[panel.series]}"] = np.array(panel.series, dtype=np.str_)
+        out[f"{i}.values"] = panel.values
+        metas.append(
+            {
+                "property": panel.property,
+                "metric": panel.metric,
+                "names": names[panel.series],
+                "first": panel.dates[0].toordinal(),
+                "days": len(panel.dates),
+                "last_final": panel.last_final.toordinal(),
+            }
+        )
+    out["meta"] = np.array(json.dumps(metas))
+    return out
+
+
+def unpack_panels(arrays: Mapping[str, npt.NDArray[np.generic]]) -> tuple[MetricPanel, ...]:
+    """The panels :func:`pack_panels` packed, equal to them."""
+    series: dict[int, tuple[str, ...]] = {}
+    panels = []
+    for i, meta in enumerate(json.loads(str(arrays["meta"]))):
+        key = int(meta["names"])
+        if key not in series:
+            series[key] = tuple(str(name) for name in arrays[f"names.{key}"].tolist())
+        first = int(meta["first"])
+        panels.append(
+            MetricPanel(
+                property=meta["property"],
+                metric=meta["metric"],
+                series=series[key],
+                dates=tuple(date.fromordinal(first + d) for d in range(int(meta["days"]))),
+                values=np.asarray(arrays[f"{i}.values"], dtype=np.float64),
+                last_final=date.fromordinal(int(meta["last_final"])),
+            )
+        )
+    return tuple(panels)
 
 
 def dumps(arrays: Mapping[str, npt.NDArray[np.generic]]) -> bytes:

@@ -149,3 +149,11 @@ def test_a_chunk_of_other_rows_is_refused(panels: tuple[MetricPanel, ...]) -> No
         chunks.join(changed, parts)
     with pytest.raises(chunks.ChunkMismatch, match="chunk 2 of 2"):
         chunks.join(jobs, [parts[1], parts[1]])
+
+
+def test_panels_travel_to_the_join_unchanged(panels: tuple[MetricPanel, ...]) -> None:
+    back = chunks.unpack_panels(chunks.loads(chunks.dumps(chunks.pack_panels(panels))))
+    assert [(p.property, p.metric, p.series, p.dates, p.last_final) for p in back] == [
+        (p.property, p.metric, p.series, p.dates, p.last_final) for p in panels
+    ]
+    assert [p.values.tobytes() for p in back] == [p.values.tobytes() for p in panels]
