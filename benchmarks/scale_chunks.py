@@ -1,7 +1,7 @@
 """``scale_chunks``: one big property's daily run on one Celery worker, then split over two.
 
 The ``scale_detect`` file (N series x 91 days, ``BAROMETER_BENCH_SCALE``, default ``100k``)
-is imported into SQLite once; then ``barometer.run_property`` runs on real ``celery worker``
+is imported into SQLite once (kept beside the file); then ``barometer.run_property`` runs on real ``celery worker``
 processes (``-c 1`` each) on a leased Redis database: first one worker with
 ``chunk_series = 0`` (not split), then two workers with ``chunk_series`` = half the series
 (two chunks). Each figure is the wall time from sending the task to its result, beside the
@@ -79,9 +79,14 @@ def scale_chunks(tmp: Path) -> str:
     for size in sizes():
         n = _SIZES[size]
         path = metrics_file(n, data_dir())
-        env = _env(tmp, f"sqlite:///{tmp / f'chunks-{size}.db'}")
-        subprocess.run([_barometer(), "db", "upgrade"], env=env, cwd=tmp, check=True, capture_output=True)
-        imported = run([_barometer(), "import", str(path), "--property", "bench"], env=env, cwd=tmp)
+        db = data_dir() / f"chunks-{size}.db"  # kept with the file in BAROMETER_BENCH_DIR
+        env = _env(tmp, f"sqlite:///{db}")
+        imported = "reused"
+        if not db.with_suffix(".done").exists():
+            db.unlink(missing_ok=True)
+            subprocess.run([_barometer(), "db", "upgrade"], env=env, cwd=tmp, check=True, capture_output=True)
+            imported = str(run([_barometer(), "import", str(path), "--property", "bench"], env=env, cwd=tmp))
+            db.with_suffix(".done").touch()
         broker, release = _leased_redis()
         try:
             base = env | {"BAROMETER_BROKER__URL": broker}
@@ -95,7 +100,8 @@ def scale_chunks(tmp: Path) -> str:
         fitted = ", ".join(f"{c['worker'].split('-')[0]} {c['seconds']:.1f}s" for c in split.get("chunks", []))
         lines.append(
             f"{size}: import {imported}; run_property on 1 worker {one:.1f}s ({loaded}), split in 2 chunks on "
-            f"2 workers {two:.1f}s (chunks fitted: {fitted}) ({load()}), {split['findings']} findings each"
+            f"2 workers {two:.1f}s (split {split['split_seconds']:.1f}s, chunks fitted: {fitted}, join "
+            f"{split['join_seconds']:.1f}s) ({load()}), {split['findings']} findings each"
         )
     return "; ".join(lines)
 

@@ -76,6 +76,8 @@ class Split:
     today: str
     points: int
     chunks: int
+    #: how long the split took (fetch, load, chunks written)
+    seconds: float = 0.0
 
     @staticmethod
     def of(data: dict[str, Any]) -> Split:
@@ -130,6 +132,7 @@ def split(runtime: Runtime, name: str, *, data_date: date | None, today: date | 
     from worker import service, tuning
     from worker.google.auth import guard_account
 
+    started = time.perf_counter()
     settings = runtime.settings
     spec = settings.property(name).spec()
     today = today or service.today_in(spec.timezone)
@@ -157,7 +160,8 @@ def split(runtime: Runtime, name: str, *, data_date: date | None, today: date | 
             finally:
                 store.close()
     log.info("property %s: %d series x metric on %s split into %d chunks", name, sum(j.rows for j in jobs), day, count)
-    return Split(run, name, day.isoformat(), last_final.isoformat(), today.isoformat(), points, count)
+    seconds = round(time.perf_counter() - started, 3)
+    return Split(run, name, day.isoformat(), last_final.isoformat(), today.isoformat(), points, count, seconds)
 
 
 def fit_chunk(settings: Settings, run: str, chunk: int, *, worker: str) -> dict[str, Any]:

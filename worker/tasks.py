@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -149,6 +150,7 @@ def _finish_property(task: Any, results: list[dict[str, Any]], split: dict[str, 
     from worker import chunked
 
     data = chunked.Split.of(split)
+    started = time.perf_counter()
     try:
         result = chunked.finish(get_runtime(), data, results)
     except chunked.TRANSIENT as exc:
@@ -163,7 +165,8 @@ def _finish_property(task: Any, results: list[dict[str, Any]], split: dict[str, 
     except Exception as exc:
         log.exception("property %s: joining its chunks failed", data.property)
         return _failed(data.property, data.data_date, exc)
-    return _succeeded(result) | {"chunks": results}
+    joined = round(time.perf_counter() - started, 3)
+    return _succeeded(result) | {"chunks": results, "split_seconds": data.seconds, "join_seconds": joined}
 
 
 def _backoff(task: Any) -> float:
