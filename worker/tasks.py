@@ -1,7 +1,10 @@
 """Celery tasks: thin wrappers, names and ISO dates in, logic in :mod:`worker.service`.
 
 ``barometer.digest(subscription)`` (fired by beat) fans out one ``barometer.run_property``
-per property of the subscription, then ``barometer.deliver`` as the chord callback.
+per property of the subscription, then ``barometer.deliver`` as the chord callback. A
+property over ``[detection] chunk_series`` series replaces its ``run_property`` task with a
+chord of ``barometer.fit_chunk`` tasks and ``barometer.finish_property`` (:mod:`worker.chunked`),
+which keeps its task id and its place in the digest's chord.
 ``barometer.flush_outbox`` (beat, every ``[delivery] flush_every_seconds``) attempts every
 due pending delivery of any digest. Each task reads the time from :func:`worker.clock.clock_for`
 (the wall clock in production); the digest's start moment travels with the chord, so
