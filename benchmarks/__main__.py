@@ -420,9 +420,11 @@ def llm_prompt(tmp: Path) -> str:
 
 
 def _register_detection() -> None:
-    from benchmarks import console_bench, detection, hourly_bench, scale
+    from benchmarks import console_bench, detection, hourly_bench, scale, scale_chunks
 
     for func in (*detection.BENCHMARKS, *hourly_bench.BENCHMARKS, *scale.BENCHMARKS, *console_bench.BENCHMARKS):
+        bench(func)
+    for func in scale_chunks.BENCHMARKS:
         bench(func)
 
 

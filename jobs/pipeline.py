@@ -17,7 +17,7 @@ from jobs.detection import learning
 from jobs.detection.engine import detect
 from jobs.detection.panels import derive_ctr
 from jobs.detection.params import DetectionParams
-from jobs.domain import Finding, PropertySpec
+from jobs.domain import Finding, MetricPanel, PropertySpec
 from jobs.ports import MetricSource
 from jobs.storage import feedback, repo
 from jobs.window import CHART_DAYS, history_days
@@ -25,6 +25,7 @@ from jobs.window import CHART_DAYS, history_days
 __all__ = [
     "CHART_DAYS",
     "FetchPlan",
+    "day_panels",
     "detect_day",
     "fetch",
     "history_days",
@@ -74,6 +75,15 @@ def detect_day(
     engine: sa.Engine, spec: PropertySpec, params: DetectionParams, *, day: date, last_final: date
 ) -> tuple[Finding, ...]:
     """Detect anomalies on ``day`` from stored history and store them (upsert)."""
+    prop_id, panels, learned = day_panels(engine, spec, params, day=day, last_final=last_final)
+    return repo.save_findings(engine, prop_id, detect(panels, learned, day=day))
+
+
+def day_panels(
+    engine: sa.Engine, spec: PropertySpec, params: DetectionParams, *, day: date, last_final: date
+) -> tuple[int, tuple[MetricPanel, ...], DetectionParams]:
+    """What detecting ``day`` reads: the property's id, its panels from stored history (CTR
+    derived) and ``params`` with what its labels taught."""
     prop_id = repo.ensure_property(engine, spec)
     panels = repo.load_panels(
         engine,
@@ -83,8 +93,7 @@ def detect_day(
         end=day,
         last_final=last_final,
     )
-    findings = detect(derive_ctr(panels), learned_params(engine, prop_id, spec.name, params, day=day), day=day)
-    return repo.save_findings(engine, prop_id, findings)
+    return prop_id, derive_ctr(panels), learned_params(engine, prop_id, spec.name, params, day=day)
 
 
 def learned_params(

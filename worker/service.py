@@ -33,6 +33,7 @@ __all__ = [
     "DeliveryReport",
     "PropertyResult",
     "deliver_subscription",
+    "fetch_new",
     "report_date",
     "run_daily",
     "run_property",
@@ -145,7 +146,7 @@ def run_property(
         with recorded(engine, job="run_property", target=name, data_date=day):
             points = 0
             if spec.source != "csv":
-                points = _fetch(runtime, spec, day=day, last_final=last_final, today=today)
+                points = fetch_new(runtime, spec, day=day, last_final=last_final, today=today)
             findings = pipeline.detect_day(engine, spec, params, day=day, last_final=last_final)
     log.info("property %s: %d points fetched, %d findings on %s", name, points, len(findings), day)
     alerts: tuple[alerting.AlertReport, ...] = ()
@@ -156,7 +157,8 @@ def run_property(
     return PropertyResult(property=name, data_date=day, points=points, findings=len(findings), alerts=alerts)
 
 
-def _fetch(runtime: Runtime, spec: PropertySpec, *, day: date, last_final: date, today: date) -> int:
+def fetch_new(runtime: Runtime, spec: PropertySpec, *, day: date, last_final: date, today: date) -> int:
+    """Fetch what is new for ``day`` (plus the days still settling); the points written."""
     settings = runtime.settings
     engine = runtime.engine
     plan = pipeline.plan_fetch(

@@ -347,6 +347,10 @@ class SubscriptionSettings(_Section):
         return time(int(hour), int(minute))
 
 
+#: [detection] keys that are not per-metric knobs
+_NOT_METRIC = ("metrics", "chunk_series")
+
+
 class MetricDetectionSettings(_Section):
     sensitivity: float | None = Field(default=None, gt=0, lt=0.5)
     max_p_value: float | None = Field(default=None, gt=0, lt=0.5)
@@ -360,7 +364,7 @@ class MetricDetectionSettings(_Section):
     burst_ratio: float | None = Field(default=None, ge=0)
 
     def apply(self, base: MetricParams) -> MetricParams:
-        changes = {k: v for k, v in self.model_dump().items() if v is not None and k != "metrics"}
+        changes = {k: v for k, v in self.model_dump().items() if v is not None and k not in _NOT_METRIC}
         if "exclude_dates" in changes:
             changes["exclude_dates"] = tuple(changes["exclude_dates"])
         return MetricParams(**{**_params_dict(base), **changes})
@@ -372,6 +376,9 @@ def _params_dict(params: MetricParams) -> dict[str, Any]:
 
 class DetectionSettings(MetricDetectionSettings):
     metrics: dict[str, MetricDetectionSettings] = Field(default_factory=dict)
+    #: A property with more series than this (in its largest metric) is scored in chunks of
+    #: at most this many series by several Celery workers at once; 0: never.
+    chunk_series: int = Field(default=200_000, ge=0)
 
     def params(self) -> DetectionParams:
         defaults = self.apply(MetricParams())

@@ -1,7 +1,10 @@
 """Celery tasks: thin wrappers, names and ISO dates in, logic in :mod:`worker.service`.
 
 ``barometer.digest(subscription)`` (fired by beat) fans out one ``barometer.run_property``
-per property of the subscription, then ``barometer.deliver`` as the chord callback.
+per property of the subscription, then ``barometer.deliver`` as the chord callback. A
+property over ``[detection] chunk_series`` series replaces its ``run_property`` task with a
+chord of ``barometer.fit_chunk`` tasks and ``barometer.finish_property`` (:mod:`worker.chunked`),
+which keeps its task id and its place in the digest's chord.
 ``barometer.flush_outbox`` (beat, every ``[delivery] flush_every_seconds``) attempts every
 due pending delivery of any digest. Each task reads the time from :func:`worker.clock.clock_for`
 (the wall clock in production); the digest's start moment travels with the chord, so
@@ -24,29 +27,38 @@ is safe; tasks add no side effects of their own.
 from __future__ import annotations
 
 import logging
+import random
+import time
 import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy.exc
 from celery import chord, group
+from celery.exceptions import Ignore
 
 from jobs.errors import BarometerError, SourceTransientError
-from worker.celery_app import app, get_runtime
+from worker.celery_app import app, get_runtime, get_settings
 
 if TYPE_CHECKING:
+    from worker.chunked import Split
     from worker.runtime import Runtime
+    from worker.service import PropertyResult
 
 # worker.service and worker.delivery (detection, storage, rendering, channels) are imported
 # by the task that needs them: a worker is ready, and a beat or CLI process that only
 # sends tasks is started, without loading them.
 
 __all__ = [
+    "CHUNK_RETRIES",
     "DELIVER_RETRY_MAX",
     "MAX_RETRIES",
     "TRANSIENT_ERRORS",
+    "chunk_chord",
     "deliver",
     "digest",
+    "finish_property",
+    "fit_chunk",
     "flush_outbox",
     "run_property",
 ]
@@ -57,6 +69,8 @@ log = logging.getLogger(__name__)
 #: OperationalError is how a lost or locked database connection surfaces.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (SourceTransientError, OSError, sqlalchemy.exc.OperationalError)
 MAX_RETRIES = 5
+#: A chunk of a split property's run is retried fewer times: the whole run waits for it.
+CHUNK_RETRIES = 3
 RETRY_BACKOFF_MAX = 600
 #: Longest wait before re-trying deliveries that are still pending.
 DELIVER_RETRY_MAX = 600
@@ -67,11 +81,21 @@ def _day(text: str | None) -> date | None:
 
 
 def _run_property(task: Any, name: str, data_date: str | None, today: str | None = None) -> dict[str, Any]:
-    """Fetch and detect one property on ``data_date``; the result dict is JSON."""
-    from worker import service
+    """Fetch and detect one property on ``data_date``; the result dict is JSON.
+
+    A property bigger than ``[detection] chunk_series`` is split instead, and the task
+    replaced by a chord of ``barometer.fit_chunk`` tasks and ``barometer.finish_property``,
+    whose result becomes this task's (:mod:`worker.chunked`)."""
+    from worker import chunked, service
 
     try:
-        result = service.run_property(get_runtime(), name, data_date=_day(data_date), today=_day(today))
+        runtime = get_runtime()
+        if chunked.wanted(runtime, name):
+            split = chunked.split(runtime, name, data_date=_day(data_date), today=_day(today), run=task.request.id)
+            return task.replace(chunk_chord(split))  # type: ignore[no-any-return]  # raises Ignore
+        result = service.run_property(runtime, name, data_date=_day(data_date), today=_day(today))
+    except Ignore:
+        raise
     except TRANSIENT_ERRORS as exc:
         if task.request.retries < task.max_retries:
             log.warning("property %s: transient failure, will retry: %s", name, exc)
@@ -84,6 +108,10 @@ def _run_property(task: Any, name: str, data_date: str | None, today: str | None
     except Exception as exc:  # a bug in one property must not sink the others' digest
         log.exception("property %s failed unexpectedly", name)
         return _failed(name, data_date, exc)
+    return _succeeded(result)
+
+
+def _succeeded(result: PropertyResult) -> dict[str, Any]:
     return {
         "property": result.property,
         "data_date": result.data_date.isoformat(),
@@ -93,8 +121,68 @@ def _run_property(task: Any, name: str, data_date: str | None, today: str | None
     }
 
 
+def chunk_chord(split: Split) -> Any:
+    """The chord that fits ``split``'s chunks on any workers, then joins them."""
+    header = [fit_chunk.si(split.run, k) for k in range(split.chunks)]
+    return chord(header, finish_property.s(split.json()))
+
+
+def _fit_chunk(task: Any, run: str, chunk: int) -> dict[str, Any]:
+    """Fit one chunk of a property's run; ``ok: false`` (not an exception) once retries are
+    spent, so that the join runs and records the run as failed."""
+    from worker import chunked
+
+    try:
+        return chunked.fit_chunk(get_settings(), run, chunk, worker=str(task.request.hostname))
+    except chunked.TRANSIENT as exc:
+        if task.request.retries < task.max_retries:
+            log.warning("run %s: chunk %d: transient failure, will retry: %s", run, chunk + 1, exc)
+            raise task.retry(exc=exc, countdown=_backoff(task)) from exc
+        log.error("run %s: chunk %d still failing after %d retries: %s", run, chunk + 1, task.request.retries, exc)
+        return {"chunk": chunk, "ok": False, "error": _reason(exc)}
+    except BarometerError as exc:  # its inputs are gone: retrying would not bring them back
+        log.error("run %s: chunk %d failed: %s", run, chunk + 1, exc)
+        return {"chunk": chunk, "ok": False, "error": _reason(exc)}
+    except Exception as exc:
+        log.exception("run %s: chunk %d failed", run, chunk + 1)
+        return {"chunk": chunk, "ok": False, "error": _reason(exc)}
+
+
+def _finish_property(task: Any, results: list[dict[str, Any]], split: dict[str, Any]) -> dict[str, Any]:
+    """Join a split property's chunks, detect, store and alert (the chord's callback)."""
+    from worker import chunked
+
+    data = chunked.Split.of(split)
+    started = time.perf_counter()
+    try:
+        result = chunked.finish(get_runtime(), data, results)
+    except chunked.TRANSIENT as exc:
+        if task.request.retries < task.max_retries:
+            log.warning("property %s: transient failure joining chunks, will retry: %s", data.property, exc)
+            raise task.retry(exc=exc, countdown=_backoff(task)) from exc
+        log.error("property %s: joining still failing after %d retries: %s", data.property, task.request.retries, exc)
+        return _failed(data.property, data.data_date, exc)
+    except BarometerError as exc:  # a chunk failed, or the data changed under the run
+        log.error("property %s failed: %s", data.property, exc)
+        return _failed(data.property, data.data_date, exc)
+    except Exception as exc:
+        log.exception("property %s: joining its chunks failed", data.property)
+        return _failed(data.property, data.data_date, exc)
+    joined = round(time.perf_counter() - started, 3)
+    return _succeeded(result) | {"chunks": results, "split_seconds": data.seconds, "join_seconds": joined}
+
+
+def _backoff(task: Any) -> float:
+    """Seconds before retry ``n``: 1, 2, 4, ... up to :data:`RETRY_BACKOFF_MAX`, with jitter."""
+    return float(min(RETRY_BACKOFF_MAX, 2**task.request.retries) * random.uniform(0.5, 1.0))
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
 def _failed(name: str, data_date: str | None, exc: BaseException) -> dict[str, Any]:
-    error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    error = _reason(exc)
     return {"property": name, "data_date": data_date, "ok": False, "error": error}
 
 
@@ -190,6 +278,18 @@ run_property = app.task(
     retry_backoff=True,
     retry_backoff_max=RETRY_BACKOFF_MAX,
     retry_jitter=True,
+    max_retries=MAX_RETRIES,
+)
+fit_chunk = app.task(
+    _fit_chunk,
+    name="barometer.fit_chunk",
+    bind=True,
+    max_retries=CHUNK_RETRIES,
+)
+finish_property = app.task(
+    _finish_property,
+    name="barometer.finish_property",
+    bind=True,
     max_retries=MAX_RETRIES,
 )
 deliver = app.task(

@@ -15,7 +15,7 @@ is decided identically whether it is detected alone or inside a longer walk.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -46,9 +46,19 @@ class _Engine:
         return sorted(fold_ratios(found, self.scorers), key=finding_sort_key)
 
 
-def detect(panels: Sequence[MetricPanel], params: DetectionParams, *, day: date) -> tuple[Finding, ...]:
-    """Findings for ``day`` from data dated <= ``day``, most severe first (see module doc)."""
-    return tuple(_Engine(panels, params).day(day))
+def detect(
+    panels: Sequence[MetricPanel],
+    params: DetectionParams,
+    *,
+    day: date,
+    lend: Callable[[Mapping[tuple[str, str], Scorer]], None] | None = None,
+) -> tuple[Finding, ...]:
+    """Findings for ``day`` from data dated <= ``day``, most severe first (see module doc).
+    ``lend`` is shown the scorers first, to lend them fits computed elsewhere (chunks)."""
+    engine = _Engine(panels, params)
+    if lend is not None:
+        lend(engine.scorers)
+    return tuple(engine.day(day))
 
 
 @dataclass(frozen=True, slots=True)
