@@ -14,10 +14,10 @@ _POINTS = MetricPointRow.__table__  # type: ignore[attr-defined]
 def stored_series(engine: sa.Engine, prop_id: int) -> int:
     """Series of the property's largest metric on that metric's newest stored day (0: none).
 
-    Metric by metric (the next one is the smallest name after the last, a seek on the
-    covering index ``(property_id, metric, day, ...)``, as are its newest day and that day's
-    rows), so a property of millions of points is sized in milliseconds, where one grouped
-    query reads every point of it.
+    Metric by metric (the next one is the smallest name after the last, a seek on the key
+    ``(property_id, metric, day, series)``, as are its newest day and that day's rows), so a
+    property of millions of points is sized in milliseconds, where one grouped query reads
+    every point of it.
     """
     c = _POINTS.c
     largest = 0
