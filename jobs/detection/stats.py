@@ -302,9 +302,11 @@ def _mark_bursts(history: FloatArray, mu: FloatArray, z: FloatArray) -> FloatArr
     weekday's median over the window (at least 10). The first fit's weekly means are pulled
     up by a burst itself (all the way, for a burst lasting weeks), so only the lowest of them
     per weekday screens which series to look at."""
+    low, high = mu[:, 0].copy(), history[:, 0].copy()  # (S, 7); fmin: a NaN week does not count
     with np.errstate(invalid="ignore"):
-        low = np.fmin.reduce(mu, axis=1)  # (S, 7); fmin: a NaN week does not count
-        high = np.fmax.reduce(history, axis=1)
+        for week in range(1, mu.shape[1]):  # week by week: the same as fmin.reduce(axis=1), faster
+            np.fmin(low, mu[:, week], out=low)
+            np.fmax(high, history[:, week], out=high)
         rows = np.flatnonzero(((high >= _BURST_SCREEN * low) & (low >= 10.0)).any(axis=1))
     if rows.size == 0:
         return z

@@ -1,0 +1,79 @@
+"""The fit takes shorter ways through series without missing points (and threads blocks of
+series): a series' fit must not depend on which other series share the panel, on whether
+any of them has a gap, or on how the panel is cut into blocks."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from jobs.detection.baseline import nanmedian
+from jobs.detection.stats import DayFit, Model, fit_day
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit for bit, NaN where NaN (and the same sign of zero)."""
+    return (
+        a.shape == b.shape
+        and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+        and bool(np.all(np.signbit(a) == np.signbit(b)))
+    )
+
+
+def test_nanmedian_of_rows_with_and_without_nan_is_each_rows_own_median() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.gamma(2.0, 40.0, size=(300, 9, 8))
+    a[rng.random(a.shape) < 0.04] = np.nan
+    a[5, 2] = np.nan  # a slice all NaN
+    a[7] = np.inf  # infinities sort before NaN
+    for axis in (0, 1, 2):
+        got = nanmedian(a, axis=axis)
+        moved = np.moveaxis(a, axis, -1).reshape(-1, a.shape[axis])
+        one_by_one = np.array([nanmedian(row[None, :], axis=1)[0] for row in moved]).reshape(got.shape)
+        assert _same(got, one_by_one)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's warns on an all-NaN slice
+            assert _same(got, np.nanmedian(a, axis=axis))
+
+
+def _counts(seed: int, n: int, days: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    weekday = np.array([1.0, 1.05, 1.05, 1.0, 0.95, 0.7, 0.65])[np.arange(days) % 7]
+    level = rng.gamma(1.5, 30.0, size=(n, 1))
+    values = rng.poisson(rng.gamma(50.0, level * weekday / 50.0)).astype(np.float64)
+    holed = rng.choice(n, size=n // 3, replace=False)
+    for i in holed:  # gaps, outages, bursts and steps in a third of the series
+        values[i, rng.choice(days, size=int(rng.integers(1, 12)), replace=False)] = np.nan
+        at = int(rng.integers(0, days - 3))
+        values[i, at : at + 2] *= rng.choice([0.0, 5.0])
+        values[i, at:] *= rng.choice([1.0, 0.6, 1.7])
+    values[:20] = np.round(values[:20] / 30.0)  # small counts: zeros in the weekly levels
+    return values
+
+
+def _assert_same_fit(a: DayFit, b: DayFit) -> None:
+    for name in ("expected", "season", "own", "sampling", "informative"):
+        assert _same(np.asarray(getattr(a, name), dtype=np.float64), np.asarray(getattr(b, name), dtype=np.float64)), (
+            name
+        )
+
+
+@pytest.mark.parametrize("training_days", [56, 28])
+def test_a_series_fit_does_not_depend_on_the_other_series(training_days: int) -> None:
+    values = _counts(3, 600, 70)
+    col = values.shape[1] - 1
+    whole = fit_day(values, col, model=Model.COUNT, training_days=training_days)
+    window = values[:, col - whole.weeks * 7 : col]
+    holed = np.flatnonzero(np.isnan(window).any(axis=1))
+    clean = np.flatnonzero(~np.isnan(window).any(axis=1))
+    assert holed.size
+    assert clean.size
+    alone = [fit_day(values[rows], col, model=Model.COUNT, training_days=training_days) for rows in (clean, holed)]
+    order = np.argsort(np.concatenate([clean, holed]))
+    _assert_same_fit(whole, DayFit.stack(alone).take(order))
+    for row in (int(clean[0]), int(holed[0]), 0, 19):
+        _assert_same_fit(
+            whole.take(np.array([row])), fit_day(values[[row]], col, model=Model.COUNT, training_days=training_days)
+        )
