@@ -50,7 +50,7 @@ def _counts(seed: int, n: int, days: int) -> np.ndarray:
         values[i, at : at + 2] *= rng.choice([0.0, 5.0])
         values[i, at:] *= rng.choice([1.0, 0.6, 1.7])
     values[:20] = np.round(values[:20] / 30.0)  # small counts: zeros in the weekly levels
-    return values
+    return np.asarray(values, dtype=np.float64)
 
 
 def _assert_same_fit(a: DayFit, b: DayFit) -> None:
