@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from jobs.detection.baseline import Fit, nanmedian
+from jobs.detection.baseline import Fit, nanmedian, valid_count
 from jobs.domain import FloatArray
 
 __all__ = ["Pool", "excess", "pooled", "robust_excess", "shrink"]
@@ -86,7 +86,7 @@ def excess(resid: FloatArray, mean: FloatArray, base: FloatArray, f: Fit) -> tup
         excess = kept(resid * resid * f.dof[:, None, None] - base).sum(axis=(1, 2))
         own = excess / m2
         # sampling variance 2 sum(var_t^2) / m2^2, with each day's variance taken at the typical mean
-        n = valid.sum(axis=(1, 2))
+        n = valid_count(resid, (1, 2))
         typical = np.sqrt(m2 / np.maximum(n, 1))
         base_typical = kept(base).sum(axis=(1, 2)) / np.maximum(n, 1)
         var_t = base_typical + np.maximum(own, 0.005) * typical**2

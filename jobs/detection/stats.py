@@ -37,6 +37,7 @@ import numpy.typing as npt
 from scipy import special
 
 from jobs.detection import noise
+from jobs.detection import threads as _threads
 from jobs.detection.baseline import MIN_WEEKS, Fit, fit, fit_rate, nanmean, nanmedian
 from jobs.detection.dispersion import Pool, excess, pooled, robust_excess, shrink
 from jobs.domain import FloatArray
@@ -81,8 +82,16 @@ _BURST_SCREEN = 2.5
 _SCREEN = 0.08
 #: A day's weight counts at most this far below (and its inverse above) the series' median.
 _MIN_WEIGHT = 0.02
-#: Series fitted together by the count model (see :func:`_fit_counts`).
+#: Series fitted together by the count model, at most (see :func:`_fit_counts`).
 _BLOCK = 4096
+
+
+def _cuts(n: int) -> list[int]:
+    """Edges of blocks of at most :data:`_BLOCK` rows of ``n``, as even as can be, their
+    number a multiple of the threads (none idle while another fits a short last block)."""
+    count = -(-max(n, 1) // _BLOCK)
+    count = -(-count // _threads.count) * _threads.count if n > _BLOCK // 2 else 1
+    return [n * i // count for i in range(count + 1)]
 
 
 class Model(enum.Enum):
@@ -276,6 +285,8 @@ def _tails(k: FloatArray, mu: FloatArray, var: FloatArray, df: FloatArray) -> tu
     if exact.size:
         with np.errstate(invalid="ignore", divide="ignore"):
             alpha = (var[exact] - mu[exact]) / mu[exact] ** 2
+        # not cut across threads: the quadrature's sums (a matrix product) may round a row
+        # differently in another block of rows
         p_low[exact], p_high[exact] = noise.pln_tails(k[exact], mu[exact], alpha)
     return noise.t_tails(p_low, p_high, df)
 
@@ -342,9 +353,12 @@ def _count_noise(history: FloatArray) -> tuple[FloatArray, FloatArray, FloatArra
 def _fit_counts(window: FloatArray, model: Model, weeks: int) -> DayFit:
     # Blocks of series, not the whole panel at once: the (block, K, 7) temporaries stay in
     # cache and the allocator reuses them, where panel-sized ones (45 MB at 100,000 series x
-    # 8 weeks) would each be fresh memory, faulted in page by page. Same numbers either way.
+    # 8 weeks) would each be fresh memory, faulted in page by page. Each series is fitted on
+    # its own, so the blocks are fitted on threads (numpy leaves the GIL in its loops) and
+    # the numbers are the same however the panel is cut.
     n = window.shape[0]
-    blocks = [_count_noise(window[a : a + _BLOCK].astype(np.float64)) for a in range(0, max(n, 1), _BLOCK)]
+    edges = _cuts(n)
+    blocks = _threads.map(lambda a, b: _count_noise(window[a:b].astype(np.float64)), edges[:-1], edges[1:])
     expected, season, own, sampling, level = (np.concatenate(part) for part in zip(*blocks, strict=True))
     return DayFit(model, weeks, expected, season, own, sampling, np.asarray(level >= 5.0))
 

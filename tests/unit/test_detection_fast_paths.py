@@ -60,9 +60,10 @@ def _assert_same_fit(a: DayFit, b: DayFit) -> None:
         )
 
 
-@pytest.mark.parametrize("training_days", [56, 28])
-def test_a_series_fit_does_not_depend_on_the_other_series(training_days: int) -> None:
-    values = _counts(3, 600, 70)
+@pytest.mark.parametrize(("training_days", "series"), [(56, 600), (28, 600), (56, 9000)])
+def test_a_series_fit_does_not_depend_on_the_other_series(training_days: int, series: int) -> None:
+    """9,000 series are fitted in blocks on threads; their subsets are cut otherwise."""
+    values = _counts(3, series, 70)
     col = values.shape[1] - 1
     whole = fit_day(values, col, model=Model.COUNT, training_days=training_days)
     window = values[:, col - whole.weeks * 7 : col]
