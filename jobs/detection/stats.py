@@ -30,6 +30,8 @@ alerting decisions are made.
 from __future__ import annotations
 
 import enum
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +54,7 @@ __all__ = [
     "Pool",
     "finish_day",
     "fit_day",
+    "fit_day_soon",
     "nanmedian",
     "score_day",
 ]
@@ -239,6 +242,32 @@ def fit_day(
     return _fit_continuous(history, model, weeks, w_hist=w_hist)
 
 
+def fit_day_soon(
+    values: FloatArray,
+    col: int,
+    *,
+    model: Model,
+    training_days: int,
+    denominators: FloatArray | None = None,
+    weights: FloatArray | None = None,
+) -> Callable[[], DayFit]:
+    """:func:`fit_day` started on the thread pool (:mod:`jobs.detection.threads`), its
+    blocks of series on any free thread: the call returned waits for it and gives the fit.
+    A walk fits the next day this way while it decides the day before."""
+    weeks = min(training_days, col) // 7
+    if model is Model.COUNT and weeks >= MIN_WEEKS:
+        window = values[:, col - weeks * 7 : col].reshape(values.shape[0], weeks, 7)
+        edges = _cuts(values.shape[0])
+        blocks = [_threads.submit(_count_block, window, a, b) for a, b in itertools.pairwise(edges)]
+        return lambda: _count_fit([block.result() for block in blocks], model, weeks)
+    later = _threads.submit(
+        lambda: fit_day(
+            values, col, model=model, training_days=training_days, denominators=denominators, weights=weights
+        )
+    )
+    return later.result
+
+
 def finish_day(
     day: DayFit,
     observed: FloatArray,
@@ -330,7 +359,10 @@ def _mark_bursts(history: FloatArray, mu: FloatArray, z: FloatArray) -> FloatArr
     return out
 
 
-def _count_noise(history: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+_CountBlock = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _count_noise(history: FloatArray) -> _CountBlock:
     """Per series of ``history`` (S, K, 7): expected value, weekday factor, own excess
     variance and its sampling variance, typical level — everything before pooling, and
     each series' own business (no series looks at another)."""
@@ -356,9 +388,15 @@ def _fit_counts(window: FloatArray, model: Model, weeks: int) -> DayFit:
     # 8 weeks) would each be fresh memory, faulted in page by page. Each series is fitted on
     # its own, so the blocks are fitted on threads (numpy leaves the GIL in its loops) and
     # the numbers are the same however the panel is cut.
-    n = window.shape[0]
-    edges = _cuts(n)
-    blocks = _threads.map(lambda a, b: _count_noise(window[a:b].astype(np.float64)), edges[:-1], edges[1:])
+    edges = _cuts(window.shape[0])
+    return _count_fit(_threads.map(_count_block, [window] * (len(edges) - 1), edges[:-1], edges[1:]), model, weeks)
+
+
+def _count_block(window: FloatArray, a: int, b: int) -> _CountBlock:
+    return _count_noise(window[a:b].astype(np.float64))
+
+
+def _count_fit(blocks: list[_CountBlock], model: Model, weeks: int) -> DayFit:
     expected, season, own, sampling, level = (np.concatenate(part) for part in zip(*blocks, strict=True))
     return DayFit(model, weeks, expected, season, own, sampling, np.asarray(level >= 5.0))
 

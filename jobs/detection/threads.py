@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["MOST", "count", "map"]
+__all__ = ["MOST", "count", "map", "submit"]
 
 T = TypeVar("T")
 #: The most threads used, whatever the cores.
@@ -45,6 +45,15 @@ def map(func: Callable[..., T], *args: Iterable[object]) -> list[T]:
     if count == 1 or len(items) < 2 or getattr(_local, "inside", False):
         return [func(*a) for a in items]
     return list(_get().map(lambda a: _inside(func, a), items))
+
+
+def submit(func: Callable[..., T], *args: object) -> Future[T]:
+    """``func(*args)`` started on the pool (run at once, here, with one thread)."""
+    if count == 1 or getattr(_local, "inside", False):
+        done: Future[T] = Future()
+        done.set_result(func(*args))
+        return done
+    return _get().submit(_inside, func, args)
 
 
 def _inside(func: Callable[..., T], a: tuple[object, ...]) -> T:
