@@ -5,12 +5,17 @@ any of them has a gap, or on how the panel is cut into blocks."""
 from __future__ import annotations
 
 import warnings
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
 
+from jobs.detection import detect, finding_to_json
 from jobs.detection.baseline import nanmedian
+from jobs.detection.engine import walk
+from jobs.detection.params import DetectionParams
 from jobs.detection.stats import DayFit, Model, fit_day
+from jobs.domain import TOTAL_SERIES, MetricPanel
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -78,3 +83,20 @@ def test_a_series_fit_does_not_depend_on_the_other_series(training_days: int, se
         _assert_same_fit(
             whole.take(np.array([row])), fit_day(values[[row]], col, model=Model.COUNT, training_days=training_days)
         )
+
+
+def test_a_walk_fitting_each_next_day_ahead_finds_what_each_day_alone_finds() -> None:
+    """A walk fits the next day on the pool's threads while it decides the day before."""
+    values = _counts(5, 5000, 70)
+    values[0] = np.nansum(values[1:], axis=0)
+    values[7:12, -3] *= 6.0  # something to find
+    values[30:33, -2] = 0.0
+    end = date(2026, 3, 31)
+    dates = tuple(end - timedelta(days=values.shape[1] - 1 - i) for i in range(values.shape[1]))
+    names = (TOTAL_SERIES, *(f"landingPage:/p{i}" for i in range(values.shape[0] - 1)))
+    panel = MetricPanel("p", "sessions", names, dates, values, last_final=end)
+    params = DetectionParams()
+    walked = walk([panel], params, start=end - timedelta(days=3), end=end).findings
+    alone = [f for k in range(3, -1, -1) for f in detect([panel], params, day=end - timedelta(days=k))]
+    assert walked
+    assert [finding_to_json(f) for f in walked] == [finding_to_json(f) for f in alone]
