@@ -4,8 +4,12 @@ any of them has a gap, or on how the panel is cut into blocks."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +104,48 @@ def test_a_walk_fitting_each_next_day_ahead_finds_what_each_day_alone_finds() ->
     alone = [f for k in range(3, -1, -1) for f in detect([panel], params, day=end - timedelta(days=k))]
     assert walked
     assert [finding_to_json(f) for f in walked] == [finding_to_json(f) for f in alone]
+
+
+_ROOT = Path(__file__).resolve().parents[2]
+_DIGEST = """
+import hashlib, sys
+from datetime import date, timedelta
+import numpy as np
+from jobs.detection import finding_to_json, threads
+from jobs.detection.engine import walk
+from jobs.detection.params import DetectionParams
+from jobs.detection.stats import Model, fit_day
+from jobs.domain import TOTAL_SERIES, MetricPanel
+from tests.unit.test_detection_fast_paths import _counts
+
+values = _counts(7, 6000, 70)
+values[0] = np.nansum(values[1:], axis=0)
+values[40:44, -2] *= 6.0
+digest = hashlib.sha256()
+for col in (60, 65, 69):
+    day = fit_day(values, col, model=Model.COUNT, training_days=56)
+    for name in ("expected", "season", "own", "sampling", "informative"):
+        digest.update(np.ascontiguousarray(getattr(day, name)).tobytes())
+end = date(2026, 3, 31)
+dates = tuple(end - timedelta(days=values.shape[1] - 1 - i) for i in range(values.shape[1]))
+names = (TOTAL_SERIES, *(f"landingPage:/p{i}" for i in range(values.shape[0] - 1)))
+panel = MetricPanel("p", "sessions", names, dates, values, last_final=end)
+found = walk([panel], DetectionParams(), start=end - timedelta(days=2), end=end).findings
+digest.update(repr([finding_to_json(f) for f in found]).encode())
+print(threads.count, len(found), digest.hexdigest())
+"""
+
+
+def test_one_thread_and_two_give_the_same_fits_and_findings() -> None:
+    """``BAROMETER_DETECT_THREADS`` set by hand is used whatever the machine's load."""
+    out = {}
+    for count in ("1", "2"):
+        env = {**os.environ, "BAROMETER_DETECT_THREADS": count}
+        done = subprocess.run(
+            [sys.executable, "-c", _DIGEST], env=env, cwd=_ROOT, capture_output=True, text=True, check=True
+        )
+        out[count] = done.stdout.split()
+    assert out["1"][0] == "1"
+    assert out["2"][0] == "2"
+    assert int(out["1"][1]) > 0
+    assert out["1"][1:] == out["2"][1:]
