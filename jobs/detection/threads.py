@@ -66,6 +66,9 @@ class _Spare:
     EVERY = 0.25
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.answer = True
         self.last = (time.monotonic(), _idle_seconds(), time.process_time())
 
@@ -114,9 +117,11 @@ def _inside(func: Callable[..., T], a: tuple[object, ...]) -> T:
 
 
 def _forget() -> None:
-    """In a forked child: the parent's threads are not there, so a fresh pool on first use."""
+    """In a forked child: the parent's threads are not there, so a fresh pool on first use
+    (and the CPU time looked at is the child's own from now on)."""
     _locks[0] = threading.Lock()
     _pools.clear()
+    spare.reset()
 
 
 os.register_at_fork(after_in_child=_forget)
