@@ -170,6 +170,7 @@ def console_pages(tmp: Path) -> str:
 
 
 def tuning_preview(tmp: Path) -> str:
+    from jobs.detection import threads
     from jobs.detection.engine import walk
     from jobs.detection.params import DetectionParams, DirectionFilter
     from jobs.pipeline import history_days
@@ -225,7 +226,8 @@ def tuning_preview(tmp: Path) -> str:
         f"{n_series:,} series x {n_days} days in {kind} (seeded in {seeded:.0f}s): "
         f"8-week preview {preview_ms / 1000:.2f}s "
         f"({len(last.under_current)} -> {len(last.under_proposed)} findings, +{len(last.added)} -{len(last.removed)}); "
-        f"yardstick one 8-week replay {replay_ms / 1000:.2f}s (goal: preview < 3 s)"
+        f"yardstick one 8-week replay {replay_ms / 1000:.2f}s (goal: preview < 3 s; "
+        f"detection threads {threads.count}, loadavg {os.getloadavg()[0]:.1f})"
     )
 
 

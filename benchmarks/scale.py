@@ -59,8 +59,10 @@ def run(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None 
 
 
 def load() -> str:
+    from jobs.detection import threads
+
     one, five, _ = os.getloadavg()
-    return f"loadavg {one:.1f}/{five:.1f}"
+    return f"loadavg {one:.1f}/{five:.1f}, detection threads {threads.count}"
 
 
 def _python() -> str:
@@ -106,7 +108,8 @@ def sizes() -> list[str]:
 
 
 def _env(tmp: Path, url: str = "") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BAROMETER_")}
+    # the benchmarks' own settings stay here; the detection's threads (a process knob) go along
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAROMETER_") or k == "BAROMETER_DETECT_THREADS"}
     config = tmp / "barometer.toml"
     lines = ['[[properties]]\nname = "bench"\nsource = "csv"\n']
     if url:

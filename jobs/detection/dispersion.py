@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from jobs.detection.baseline import Fit, nanmedian
+from jobs.detection.baseline import Fit, nanmedian, valid_count
 from jobs.domain import FloatArray
 
 __all__ = ["Pool", "excess", "pooled", "robust_excess", "shrink"]
@@ -75,14 +75,20 @@ def excess(resid: FloatArray, mean: FloatArray, base: FloatArray, f: Fit) -> tup
     from the residuals ``resid`` (NaN: no point), and its approximate sampling variance."""
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = ~np.isnan(resid)
-        mean2 = np.where(valid, mean * mean, 0.0)
-        m2 = mean2.sum(axis=(1, 2))
-        excess = np.where(valid, resid * resid * f.dof[:, None, None] - base, 0.0).sum(axis=(1, 2))
+        # without a missing point, the masked copies would hold the same numbers in the same
+        # layout (C order): summed as they are, the totals are the same
+        whole = bool(valid.all()) and base.flags.c_contiguous
+
+        def kept(x: FloatArray) -> FloatArray:
+            return x if whole and x.flags.c_contiguous and x.shape == valid.shape else np.where(valid, x, 0.0)
+
+        m2 = kept(mean * mean).sum(axis=(1, 2))
+        excess = kept(resid * resid * f.dof[:, None, None] - base).sum(axis=(1, 2))
         own = excess / m2
         # sampling variance 2 sum(var_t^2) / m2^2, with each day's variance taken at the typical mean
-        n = valid.sum(axis=(1, 2))
+        n = valid_count(resid, (1, 2))
         typical = np.sqrt(m2 / np.maximum(n, 1))
-        base_typical = np.where(valid, base, 0.0).sum(axis=(1, 2)) / np.maximum(n, 1)
+        base_typical = kept(base).sum(axis=(1, 2)) / np.maximum(n, 1)
         var_t = base_typical + np.maximum(own, 0.005) * typical**2
         sampling = 2.0 * n * var_t**2 / m2**2
     return np.where(m2 > 0, own, np.nan), np.where(m2 > 0, sampling, np.nan)

@@ -35,15 +35,29 @@ class _Engine:
     def __init__(self, panels: Sequence[MetricPanel], params: DetectionParams) -> None:
         self.scorers = build_scorers(panels, params)
 
-    def day(self, day: date) -> list[Finding]:
-        found: list[Finding] = []
+    def deciding(self, day: date) -> list[Scorer]:
+        """The scorers whose panels are decided on ``day``."""
+        out = []
         for scorer in self.scorers.values():
             panel, mp = scorer.panel, scorer.mp
             cutoff = panel.last_final - timedelta(days=mp.detection_delay_days or 0)
             if day > cutoff or not panel.dates[0] <= day <= panel.dates[-1] or day in mp.exclude_dates:
                 continue
-            found.extend(panel_findings(scorer, (day - panel.dates[0]).days))
+            out.append(scorer)
+        return out
+
+    def day(self, day: date) -> list[Finding]:
+        found: list[Finding] = []
+        for scorer in self.deciding(day):
+            found.extend(panel_findings(scorer, (day - scorer.panel.dates[0]).days))
         return sorted(fold_ratios(found, self.scorers), key=finding_sort_key)
+
+    def prefetch(self, day: date) -> None:
+        """Start fitting the panels decided on ``day`` (and their volumes) on the thread pool."""
+        for scorer in self.deciding(day):
+            for one in (scorer, scorer.volume):
+                if one is not None and one.panel.dates[0] <= day <= one.panel.dates[-1]:
+                    one.prefetch((day - one.panel.dates[0]).days)
 
 
 def detect(
@@ -102,10 +116,11 @@ def walk_pair(
         other = one.scorers.get(key)
         if other is not None and _scored_alike(scorer, other):
             scorer.cache, scorer.fits, scorer.partial = other.cache, other.fits, other.partial
+            scorer.pending = other.pending
             scorer.charts = other.charts
             if scorer.volume is not None and other.volume is not None and _scored_alike(scorer.volume, other.volume):
                 scorer.volume.cache, scorer.volume.fits = other.volume.cache, other.volume.fits
-                scorer.volume.partial = other.volume.partial
+                scorer.volume.partial, scorer.volume.pending = other.volume.partial, other.volume.pending
     return _walk(one, start=start, end=end), _walk(two, start=start, end=end)
 
 
@@ -122,6 +137,8 @@ def _walk(engine: _Engine, *, start: date, end: date) -> Walk:
     out: list[Finding] = []
     day = start
     while day <= end:
+        if day < end:  # the next day's fit runs on the pool's threads while this day is decided
+            engine.prefetch(day + timedelta(days=1))
         out.extend(engine.day(day))
         day += timedelta(days=1)
         for scorer in engine.scorers.values():  # no later day looks further back than a chart

@@ -10,7 +10,7 @@ cached; :meth:`Scorer.rows_at` scores a few rows with given pooled noise paramet
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -19,7 +19,7 @@ import numpy as np
 from jobs.detection.holidays import WIDEN, holiday_dates
 from jobs.detection.panels import aligned, dimension_groups, name_parts, parents
 from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
-from jobs.detection.stats import DayFit, DayScores, IntArray, Model, Pool, finish_day, fit_day
+from jobs.detection.stats import DayFit, DayScores, IntArray, Model, Pool, finish_day, fit_day, fit_day_soon
 from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, ChartData, FloatArray, MetricPanel
 
 __all__ = ["HISTORY_LOOKED_AT", "LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
@@ -71,6 +71,8 @@ class Scorer:
     cache: dict[int, DayScores] = field(default_factory=dict)
     #: per day, every series' pool-free fit (:meth:`fit`), lent to :meth:`rows_at`
     fits: dict[int, DayFit] = field(default_factory=dict)
+    #: per day, a whole-panel fit started ahead (:meth:`prefetch`): the call waits for it
+    pending: dict[int, Callable[[], DayFit]] = field(default_factory=dict)
     #: per day not fitted for the whole panel, the rows fitted so far (sorted) and their fits
     partial: dict[int, tuple[IntArray, DayFit]] = field(default_factory=dict)
     #: (day, row) -> the row's chart on that day (:func:`jobs.detection.decide._charts`)
@@ -122,21 +124,42 @@ class Scorer:
     def fit(self, col: int) -> DayFit:
         """Every series' pool-free fit on ``col`` (:func:`jobs.detection.stats.fit_day`), kept."""
         if col not in self.fits:
-            self.fits[col] = fit_day(
-                self.values,
-                col,
-                model=self.model,
-                training_days=self.mp.training_days,
-                denominators=self.denominators,
-                weights=self.weights,
+            later = self.pending.pop(col, None)
+            self.fits[col] = (
+                later()
+                if later is not None
+                else fit_day(
+                    self.values,
+                    col,
+                    model=self.model,
+                    training_days=self.mp.training_days,
+                    denominators=self.denominators,
+                    weights=self.weights,
+                )
             )
         return self.fits[col]
+
+    def prefetch(self, col: int) -> None:
+        """Start fitting every series on ``col`` on the thread pool, to be taken by :meth:`fit`
+        (a walk starts the next day while it decides this one; the same fit either way)."""
+        if col in self.cache or col in self.fits or col in self.pending:
+            return
+        self.pending[col] = fit_day_soon(
+            self.values,
+            col,
+            model=self.model,
+            training_days=self.mp.training_days,
+            denominators=self.denominators,
+            weights=self.weights,
+        )
 
     def fit_rows(self, col: int, rows: IntArray) -> DayFit:
         """The fits of ``rows`` on ``col``: lent by a day already fitted for
         the whole panel (a walk passed it), else by the rows fitted for earlier requests on
         that day, the others fitted now and kept. Each series is fitted on its own history,
         so they are the same either way."""
+        if col in self.pending:
+            self.fit(col)
         if col in self.fits:
             return self.fits[col].take(rows)
         known, day = self.partial.get(col, (np.zeros(0, dtype=np.int64), None))
