@@ -32,6 +32,8 @@ MOST = 4
 def _count() -> int:
     given = os.environ.get("BAROMETER_DETECT_THREADS", "").strip()
     if given:
+        if not given.isdigit():
+            raise ValueError(f"BAROMETER_DETECT_THREADS: expected a whole number of threads, got {given!r}")
         return max(1, int(given))
     try:
         cores = len(os.sched_getaffinity(0))
