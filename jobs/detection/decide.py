@@ -37,20 +37,21 @@ import numpy.typing as npt
 
 from jobs.detection import noise
 from jobs.detection.bursts import OUTAGE_RATIO, overrides
+from jobs.detection.cusum import RUN_STRICTER, History, combined_z
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.runs import ONGOING, Runs, z_scores
 from jobs.detection.scorer import HISTORY_LOOKED_AT, Scorer
-from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model
+from jobs.detection.stats import DayScores, IntArray, Model
 from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind, Severity
 
 __all__ = ["explained_finding", "panel_findings"]
 
 BoolArray = npt.NDArray[np.bool_]
 _CHART_DAYS = HISTORY_LOOKED_AT
-#: The three-day test's bar is this much stricter than a single day's: runs of days share
-#: more than the model knows (a level drifting, a week of news), so runs are likelier.
-_RUN_STRICTER = 0.1
+#: The three-day test's bar is :data:`jobs.detection.cusum.RUN_STRICTER` times a single
+#: day's: runs of days share more than the model knows (a level drifting, a week of news).
+_RUN_STRICTER = RUN_STRICTER
 #: A day must be at least this far off (one-sided) for the three-day test to consider it.
 _RUN_TODAY = 0.01
 #: A child is judged against the rest of its site when the rest is at least this share of
@@ -120,6 +121,7 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     sig3 = _level_shift_test(scorer, col, s, runs=runs, rows=rows, eligible=clear & wanted, up=up, families=families)
     stable = scorer.stable_volume(col)
     kinds: dict[int, Kind] = {}
+    pending: list[int] = []
     for i in cand.tolist():
         if not (effect[i] and wanted[i] and testable[i]):
             continue
@@ -130,16 +132,55 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
         elif d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]) and not shifted(i, 1):
             kinds[i] = Kind.LEVEL_SHIFT
         elif not sig[i] or ((d1 + d2 + d3 >= 2 or shifted(i)) and not runs.beyond(scorer, s, i, where[i], bool(up[i]))):
-            continue  # not significant alone, or an ongoing shift (reported when it began)
+            # not significant alone, or an ongoing shift: news only if the CUSUM fires or the
+            # change was never announced (cand rows are significant or clearly off)
+            pending.append(i)
         elif scorer.model is Model.COUNT and not up[i] and s.observed[i] <= OUTAGE_RATIO * s.expected[i]:
             kinds[i] = Kind.OUTAGE  # a collapse on its second day
         elif scorer.volume is not None and stable[i]:
             kinds[i] = Kind.RATE_CHANGE
         else:
             kinds[i] = Kind.SPIKE if up[i] else Kind.DROP
-    moving = off_today & testable
-    kinds = _fold_children(scorer, kinds, s, moving)
+    kinds.update(
+        _unannounced(scorer, col, s, np.asarray(pending, dtype=np.int64), runs=runs, where=where, sig=sig, up=up)
+    )
+    kinds = _fold_children(scorer, kinds, s, off_today & testable)
     return _assemble(scorer, col, s, p=p, q=q, kinds=kinds)
+
+
+def _unannounced(
+    scorer: Scorer,
+    col: int,
+    s: DayScores,
+    rows: IntArray,
+    *,
+    runs: Runs,
+    where: dict[int, int],
+    sig: BoolArray,
+    up: BoolArray,
+) -> dict[int, Kind]:
+    """Level shifts among ``rows`` (clearly off today, but not reported by the day's own
+    tests): significant today, or the CUSUM fires (:mod:`jobs.detection.cusum`), and the
+    change was not announced in the days before. The days the runs looked at are reused."""
+    if rows.size == 0:
+        return {}
+    h = scorer.mp.cusum_threshold
+    news = sig[rows] | _history(scorer, col, s, rows, runs=runs, where=where, up=up).fires(h)
+    rows = rows[news]
+    if rows.size == 0:
+        return {}
+    told = _history(scorer, col, s, rows, runs=runs, where=where, up=up).announced(h)
+    return dict.fromkeys(rows[~told].tolist(), Kind.LEVEL_SHIFT)
+
+
+def _history(
+    scorer: Scorer, col: int, s: DayScores, rows: IntArray, *, runs: Runs, where: dict[int, int], up: BoolArray
+) -> History:
+    at = np.asarray([where[int(i)] for i in rows], dtype=np.int64)
+    u = up[rows]
+    z = [np.where(u, a[at], b[at]) for a, b in zip(runs.days_z[True], runs.days_z[False], strict=True)]
+    off = [np.where(u, a[at], b[at]) for a, b in zip(runs.days_off[True], runs.days_off[False], strict=True)]
+    return History(scorer, col, rows, s, up=u, known=(z, off))
 
 
 def _level_shift_test(
@@ -165,8 +206,7 @@ def _level_shift_test(
     z2 = np.where(u, runs.z[True][1], runs.z[False][1])
     # the baseline's own error is shared by the three days: the mean of their z-scores has
     # variance (1/3 + c) / (1 + c), c the baseline's share of one day's variance
-    c = MEAN_ERROR / max(min(scorer.mp.training_days, col) // 7, MIN_WEEKS)
-    combined = noise.norm_sf((z0 + z1 + z2) / 3.0 / np.sqrt((1.0 / 3.0 + c) / (1.0 + c)))
+    combined = noise.norm_sf(combined_z(scorer, col, z0, z1, z2))
     p3[rows[three]] = np.minimum(1.0, (2.0 if both else 1.0) * combined[three])
     sig3, _ = _bh(p3, families, scorer.mp.sensitivity)
     with np.errstate(invalid="ignore"):

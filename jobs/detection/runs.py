@@ -67,6 +67,8 @@ class Runs:
             for j in range(3):
                 hit = observed & (rank == j)
                 picks[:, j] = np.where(hit.any(axis=1), np.argmax(hit, axis=1), -1)
+        #: per direction, each of the days before (newest first): off, and z-scores
+        self.days_off, self.days_z = off, z
         self.off = {u: [_pick(off[u], picks[:, j], False) for j in range(3)] for u in (True, False)}
         self.z = {u: [_pick(z[u], picks[:, j], 0.0) for j in range(3)] for u in (True, False)}
         self.level = [_pick(level, picks[:, j], np.nan) for j in range(3)]
