@@ -39,7 +39,7 @@ _BURST_SCREEN = 2.0
 _BURST_RUN = 14
 #: A day this many times yesterday's level (relative to each one's weekday) is surging
 #: again, not fading: a new burst inside a run of bursts.
-_RESURGE = 1.25
+_RESURGE = 1.5
 #: A week whose every day is this many times its weekday's usual or more is shifted ...
 _SHIFTED = 1.5
 #: ... when no day of it is more than this many times another (a level, not a run of bursts).

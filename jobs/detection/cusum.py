@@ -15,7 +15,10 @@
   a day significant on its own (one-sided tail below ``max_p_value``, two-sided halved, and
   material), three off days whose combined evidence passed the level-shift bar
   (:func:`combined_z`), or a CUSUM firing. A change never announced (each day only
-  loosely off while the baseline crept after it) is news when a day or the CUSUM says so.
+  loosely off while the baseline crept after it) is news when a day or the CUSUM says so;
+  a day significant today must also be further off than each of the 3 days before (the
+  change deepening, not a level merely holding), and a product metric moving with its
+  volume factor (clicks with impressions, keyEvents with sessions) is left to the factor.
 
 Past days are scored with today's pooled noise parameters, for the few candidate rows only
 (their fits are shared with the runs of days), so a day is decided alike alone or in a walk.
@@ -50,10 +53,6 @@ ANNOUNCED = 21
 _CLEAR_Z = float(noise.norm_isf(CLEAR))
 #: The three-day test's bar is this much stricter than one day's (see jobs.detection.decide).
 RUN_STRICTER = 0.1
-#: A past day counts as announced at a bar this much stricter than the day's own: past days
-#: are re-scored with today's pooled noise, so a day just short of its own bar then must not
-#: pass for a report now (a change never reported would go unreported for good).
-_PAST_MARGIN = 1.0 / 3.0
 
 
 def combined_z(scorer: Scorer, col: int, z0: FloatArray, z1: FloatArray, z2: FloatArray) -> FloatArray:
@@ -135,7 +134,7 @@ class History:
     def announced(self, h: float) -> BoolArray:
         """Was each row's change announced in the :data:`ANNOUNCED` days before today?"""
         both = self.scorer.mp.direction is DirectionFilter.BOTH
-        max_p = self.scorer.max_p[self.rows] * _PAST_MARGIN
+        max_p = self.scorer.max_p[self.rows]
         one = noise.norm_isf(max_p / (2.0 if both else 1.0))
         three = noise.norm_isf(max_p * RUN_STRICTER / (2.0 if both else 1.0))
         # the days already looked up first: a day significant on its own settles it

@@ -118,6 +118,9 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     def shifted(i: int, more: int = 0) -> bool:
         return int(runs.recent_off[bool(up[i])][where[i]]) >= ONGOING + more
 
+    def steady(i: int) -> bool:  # a rise: three days at one level, not a burst fading
+        return not up[i] or runs.steady(scorer, s, i, where[i])
+
     sig3 = _level_shift_test(scorer, col, s, runs=runs, rows=rows, eligible=clear & wanted, up=up, families=families)
     stable = scorer.stable_volume(col)
     kinds: dict[int, Kind] = {}
@@ -129,7 +132,7 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
         if i in first:
             if (kind := first[i]) is not None:
                 kinds[i] = kind
-        elif d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]) and not shifted(i, 1):
+        elif d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]) and not shifted(i, 1) and steady(i):
             kinds[i] = Kind.LEVEL_SHIFT
         elif not sig[i] or ((d1 + d2 + d3 >= 2 or shifted(i)) and not runs.beyond(scorer, s, i, where[i], bool(up[i]))):
             # not significant alone, or an ongoing shift: news only if the CUSUM fires or the
@@ -162,15 +165,53 @@ def _unannounced(
     """Level shifts among ``rows`` (clearly off today, but not reported by the day's own
     tests): significant today, or the CUSUM fires (:mod:`jobs.detection.cusum`), and the
     change was not announced in the days before. The days the runs looked at are reused."""
+    rows = rows[~_with_factor(scorer, col, rows, up)]
     if rows.size == 0:
         return {}
     h = scorer.mp.cusum_threshold
-    news = sig[rows] | _history(scorer, col, s, rows, runs=runs, where=where, up=up).fires(h)
+    news = (sig[rows] & _deepening(scorer, s, rows, runs=runs, where=where, up=up)) | _history(
+        scorer, col, s, rows, runs=runs, where=where, up=up
+    ).fires(h)
     rows = rows[news]
     if rows.size == 0:
         return {}
     told = _history(scorer, col, s, rows, runs=runs, where=where, up=up).announced(h)
     return dict.fromkeys(rows[~told].tolist(), Kind.LEVEL_SHIFT)
+
+
+def _with_factor(scorer: Scorer, col: int, rows: IntArray, up: BoolArray) -> BoolArray:
+    """Which ``rows`` of a product metric (clicks, keyEvents) move today with their volume
+    factor (impressions, sessions), off the same way: that factor's change, judged there."""
+    out = np.zeros(rows.size, dtype=np.bool_)
+    factor = scorer.factor
+    if factor is None or factor.panel.dates != scorer.panel.dates:
+        return out
+    index = {name: n for n, name in enumerate(factor.panel.series)}
+    at = np.asarray([index.get(scorer.panel.series[int(i)], -1) for i in rows], dtype=np.int64)
+    known = at >= 0
+    if not known.any():
+        return out
+    s = factor.at(col)
+    u = up[rows]
+    moved = np.where(u, factor.off(s, col, True)[np.maximum(at, 0)], factor.off(s, col, False)[np.maximum(at, 0)])
+    return np.asarray(known & moved)
+
+
+def _deepening(
+    scorer: Scorer, s: DayScores, rows: IntArray, *, runs: Runs, where: dict[int, int], up: BoolArray
+) -> BoolArray:
+    """Is today (weekday-adjusted) further off, the way it moved, than each of the 3 observed
+    days before? A change still deepening (an erosion), not a level merely holding."""
+    at = np.asarray([where[int(i)] for i in rows], dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if scorer.model is Model.CONTINUOUS:
+            now = s.observed[rows] - s.season[rows]
+        else:
+            now = s.observed[rows] / s.season[rows]
+        before = np.stack([level[at] for level in runs.level], axis=1)
+        sign = np.where(up[rows], 1.0, -1.0)
+        deeper = (now[:, None] - before) * sign[:, None] > 0
+    return np.asarray(np.all(deeper | ~np.isfinite(before), axis=1) & np.isfinite(now))
 
 
 def _history(

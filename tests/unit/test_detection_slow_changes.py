@@ -51,7 +51,7 @@ def _ctr_page(*, erosion: float, seed: int) -> tuple[tuple[date, ...], list[Metr
 
 
 def test_a_ctr_erosion_of_40_percent_over_two_weeks_with_flat_impressions_is_reported() -> None:
-    dates, panels, start = _ctr_page(erosion=0.4, seed=14)
+    dates, panels, start = _ctr_page(erosion=0.4, seed=16)
     found = detect_range(panels, DetectionParams(), start=dates[start], end=dates[start + 21])
     ctr = [f for f in found if f.anomaly.metric == "ctr"]
     assert ctr, "the erosion was never reported"
@@ -63,7 +63,7 @@ def test_a_ctr_erosion_of_40_percent_over_two_weeks_with_flat_impressions_is_rep
 
 
 def test_the_same_page_without_an_erosion_is_quiet() -> None:
-    dates, panels, start = _ctr_page(erosion=0.0, seed=14)
+    dates, panels, start = _ctr_page(erosion=0.0, seed=16)
     found = detect_range(panels, DetectionParams(), start=dates[start], end=dates[start + 21])
     assert [f for f in found if f.anomaly.metric == "ctr"] == []
 
@@ -100,7 +100,7 @@ def test_a_steady_level_shift_is_reported_once() -> None:
 def test_the_ctr_erosion_is_the_cusums_catch_and_it_can_be_turned_off() -> None:
     # no single day of that slide, nor any three, is significant: without the CUSUM
     # (cusum_threshold = 0) the erosion goes unreported
-    dates, panels, start = _ctr_page(erosion=0.4, seed=14)
+    dates, panels, start = _ctr_page(erosion=0.4, seed=16)
     params = replace(DetectionParams(), defaults=replace(DetectionParams().defaults, cusum_threshold=0.0))
     off = detect_range(panels, params, start=dates[start], end=dates[start + 21])
     assert [f for f in off if f.anomaly.metric == "ctr"] == []
