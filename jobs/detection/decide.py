@@ -17,6 +17,11 @@
   on 3 of the last 7), it is an ongoing shift, reported already and not again
   (after two whole weeks at the new level the baseline re-bases onto it) — unless today
   is significantly beyond the level of those days too (a new move on top of the old).
+- **Never announced** (:mod:`jobs.detection.cusum`): an "ongoing" change is quiet only if
+  it was announced in the 21 days before; otherwise a clearly off day is a LEVEL_SHIFT when
+  the 21-day CUSUM fires, or when it is significant and further off than the 3 days before
+  (not for a product moving with its volume factor). A three-day rise is a LEVEL_SHIFT only
+  at one level (:meth:`jobs.detection.runs.Runs.steady`).
 - **First, whatever came before** (:mod:`jobs.detection.bursts`): a burst is a SPIKE and
   a significant collapse to near zero an OUTAGE, even inside an ongoing shift.
 - **Kinds.** Otherwise a count below 5% of expected is an OUTAGE, a ``ctr``/``position``
