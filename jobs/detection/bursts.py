@@ -37,6 +37,9 @@ _BURST_P = 0.05
 _BURST_SCREEN = 2.0
 #: Days a burst's run is looked back over (the peak a fading day is compared with).
 _BURST_RUN = 14
+#: A day this many times yesterday's level (relative to each one's weekday) is surging
+#: again, not fading: a new burst inside a run of bursts.
+_RESURGE = 1.5
 #: A week whose every day is this many times its weekday's usual or more is shifted ...
 _SHIFTED = 1.5
 #: ... when no day of it is more than this many times another (a level, not a run of bursts).
@@ -98,7 +101,8 @@ def _bursts(scorer: Scorer, s: DayScores, col: int, eligible: BoolArray, faded: 
             rels.append(rel)
             going &= rel >= ratio
             peak = np.where(going, np.fmax(peak, rel), peak)
-        fading = today <= peak
+        # fading: no higher than the run's peak, and not surging again from yesterday
+        fading = (today <= peak) & ~(today > _RESURGE * rels[0]) if rels else np.zeros(rows.size, dtype=np.bool_)
         # after a week all well up (a shifted level), far above that week too: a day that
         # merely continues a shifted level is no burst
         last = np.stack(rels[:7], axis=1) if rels else np.full((rows.size, 1), np.nan)

@@ -17,6 +17,11 @@
   on 3 of the last 7), it is an ongoing shift, reported already and not again
   (after two whole weeks at the new level the baseline re-bases onto it) — unless today
   is significantly beyond the level of those days too (a new move on top of the old).
+- **Never announced** (:mod:`jobs.detection.cusum`): an "ongoing" change is quiet only if
+  it was announced in the 21 days before; otherwise a clearly off day is a LEVEL_SHIFT when
+  the 21-day CUSUM fires, or when it is significant and further off than the 3 days before
+  (not for a product moving with its volume factor). A three-day rise is a LEVEL_SHIFT only
+  at one level (:meth:`jobs.detection.runs.Runs.steady`).
 - **First, whatever came before** (:mod:`jobs.detection.bursts`): a burst is a SPIKE and
   a significant collapse to near zero an OUTAGE, even inside an ongoing shift.
 - **Kinds.** Otherwise a count below 5% of expected is an OUTAGE, a ``ctr``/``position``
@@ -37,20 +42,21 @@ import numpy.typing as npt
 
 from jobs.detection import noise
 from jobs.detection.bursts import OUTAGE_RATIO, overrides
+from jobs.detection.cusum import RUN_STRICTER, History, combined_z
 from jobs.detection.explain import contributors, make_chart, severity
 from jobs.detection.params import DirectionFilter
 from jobs.detection.runs import ONGOING, Runs, z_scores
 from jobs.detection.scorer import HISTORY_LOOKED_AT, Scorer
-from jobs.detection.stats import MEAN_ERROR, MIN_WEEKS, DayScores, IntArray, Model
+from jobs.detection.stats import DayScores, IntArray, Model
 from jobs.domain import Anomaly, ChartData, Contributor, Direction, Finding, FloatArray, Kind, Severity
 
 __all__ = ["explained_finding", "panel_findings"]
 
 BoolArray = npt.NDArray[np.bool_]
 _CHART_DAYS = HISTORY_LOOKED_AT
-#: The three-day test's bar is this much stricter than a single day's: runs of days share
-#: more than the model knows (a level drifting, a week of news), so runs are likelier.
-_RUN_STRICTER = 0.1
+#: The three-day test's bar is :data:`jobs.detection.cusum.RUN_STRICTER` times a single
+#: day's: runs of days share more than the model knows (a level drifting, a week of news).
+_RUN_STRICTER = RUN_STRICTER
 #: A day must be at least this far off (one-sided) for the three-day test to consider it.
 _RUN_TODAY = 0.01
 #: A child is judged against the rest of its site when the rest is at least this share of
@@ -117,9 +123,13 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     def shifted(i: int, more: int = 0) -> bool:
         return int(runs.recent_off[bool(up[i])][where[i]]) >= ONGOING + more
 
+    def steady(i: int) -> bool:  # a rise: three days at one level, not a burst fading
+        return not up[i] or runs.steady(scorer, s, i, where[i])
+
     sig3 = _level_shift_test(scorer, col, s, runs=runs, rows=rows, eligible=clear & wanted, up=up, families=families)
     stable = scorer.stable_volume(col)
     kinds: dict[int, Kind] = {}
+    pending: list[int] = []
     for i in cand.tolist():
         if not (effect[i] and wanted[i] and testable[i]):
             continue
@@ -127,19 +137,96 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
         if i in first:
             if (kind := first[i]) is not None:
                 kinds[i] = kind
-        elif d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]) and not shifted(i, 1):
+        elif d1 and d2 and not d3 and off_today[i] and (sig[i] or sig3[i]) and not shifted(i, 1) and steady(i):
             kinds[i] = Kind.LEVEL_SHIFT
         elif not sig[i] or ((d1 + d2 + d3 >= 2 or shifted(i)) and not runs.beyond(scorer, s, i, where[i], bool(up[i]))):
-            continue  # not significant alone, or an ongoing shift (reported when it began)
+            # not significant alone, or an ongoing shift: news only if the CUSUM fires or the
+            # change was never announced (cand rows are significant or clearly off)
+            pending.append(i)
         elif scorer.model is Model.COUNT and not up[i] and s.observed[i] <= OUTAGE_RATIO * s.expected[i]:
             kinds[i] = Kind.OUTAGE  # a collapse on its second day
         elif scorer.volume is not None and stable[i]:
             kinds[i] = Kind.RATE_CHANGE
         else:
             kinds[i] = Kind.SPIKE if up[i] else Kind.DROP
-    moving = off_today & testable
-    kinds = _fold_children(scorer, kinds, s, moving)
+    kinds.update(
+        _unannounced(scorer, col, s, np.asarray(pending, dtype=np.int64), runs=runs, where=where, sig=sig, up=up)
+    )
+    kinds = _fold_children(scorer, kinds, s, off_today & testable)
     return _assemble(scorer, col, s, p=p, q=q, kinds=kinds)
+
+
+def _unannounced(
+    scorer: Scorer,
+    col: int,
+    s: DayScores,
+    rows: IntArray,
+    *,
+    runs: Runs,
+    where: dict[int, int],
+    sig: BoolArray,
+    up: BoolArray,
+) -> dict[int, Kind]:
+    """Level shifts among ``rows`` (clearly off today, but not reported by the day's own
+    tests): significant today, or the CUSUM fires (:mod:`jobs.detection.cusum`), and the
+    change was not announced in the days before. The days the runs looked at are reused."""
+    rows = rows[~_with_factor(scorer, col, rows, up)]
+    if rows.size == 0:
+        return {}
+    h = scorer.mp.cusum_threshold
+    news = (sig[rows] & _deepening(scorer, s, rows, runs=runs, where=where, up=up)) | _history(
+        scorer, col, s, rows, runs=runs, where=where, up=up
+    ).fires(h)
+    rows = rows[news]
+    if rows.size == 0:
+        return {}
+    told = _history(scorer, col, s, rows, runs=runs, where=where, up=up).announced(h)
+    return dict.fromkeys(rows[~told].tolist(), Kind.LEVEL_SHIFT)
+
+
+def _with_factor(scorer: Scorer, col: int, rows: IntArray, up: BoolArray) -> BoolArray:
+    """Which ``rows`` of a product metric (clicks, keyEvents) move today with their volume
+    factor (impressions, sessions), off the same way: that factor's change, judged there."""
+    out = np.zeros(rows.size, dtype=np.bool_)
+    factor = scorer.factor
+    if factor is None or factor.panel.dates != scorer.panel.dates:
+        return out
+    index = {name: n for n, name in enumerate(factor.panel.series)}
+    at = np.asarray([index.get(scorer.panel.series[int(i)], -1) for i in rows], dtype=np.int64)
+    known = at >= 0
+    if not known.any():
+        return out
+    s = factor.at(col)
+    u = up[rows]
+    moved = np.where(u, factor.off(s, col, True)[np.maximum(at, 0)], factor.off(s, col, False)[np.maximum(at, 0)])
+    return np.asarray(known & moved)
+
+
+def _deepening(
+    scorer: Scorer, s: DayScores, rows: IntArray, *, runs: Runs, where: dict[int, int], up: BoolArray
+) -> BoolArray:
+    """Is today (weekday-adjusted) further off, the way it moved, than each of the 3 observed
+    days before? A change still deepening (an erosion), not a level merely holding."""
+    at = np.asarray([where[int(i)] for i in rows], dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if scorer.model is Model.CONTINUOUS:
+            now = s.observed[rows] - s.season[rows]
+        else:
+            now = s.observed[rows] / s.season[rows]
+        before = np.stack([level[at] for level in runs.level], axis=1)
+        sign = np.where(up[rows], 1.0, -1.0)
+        deeper = (now[:, None] - before) * sign[:, None] > 0
+    return np.asarray(np.all(deeper | ~np.isfinite(before), axis=1) & np.isfinite(now))
+
+
+def _history(
+    scorer: Scorer, col: int, s: DayScores, rows: IntArray, *, runs: Runs, where: dict[int, int], up: BoolArray
+) -> History:
+    at = np.asarray([where[int(i)] for i in rows], dtype=np.int64)
+    u = up[rows]
+    z = [np.where(u, a[at], b[at]) for a, b in zip(runs.days_z[True], runs.days_z[False], strict=True)]
+    off = [np.where(u, a[at], b[at]) for a, b in zip(runs.days_off[True], runs.days_off[False], strict=True)]
+    return History(scorer, col, rows, s, up=u, known=(z, off))
 
 
 def _level_shift_test(
@@ -165,8 +252,7 @@ def _level_shift_test(
     z2 = np.where(u, runs.z[True][1], runs.z[False][1])
     # the baseline's own error is shared by the three days: the mean of their z-scores has
     # variance (1/3 + c) / (1 + c), c the baseline's share of one day's variance
-    c = MEAN_ERROR / max(min(scorer.mp.training_days, col) // 7, MIN_WEEKS)
-    combined = noise.norm_sf((z0 + z1 + z2) / 3.0 / np.sqrt((1.0 / 3.0 + c) / (1.0 + c)))
+    combined = noise.norm_sf(combined_z(scorer, col, z0, z1, z2))
     p3[rows[three]] = np.minimum(1.0, (2.0 if both else 1.0) * combined[three])
     sig3, _ = _bh(p3, families, scorer.mp.sensitivity)
     with np.errstate(invalid="ignore"):

@@ -44,6 +44,11 @@ class MetricParams:
     #: it (never absorbed as an ongoing shift), if its one-sided p-value is below 0.05 and it
     #: has the minimum change. 0 turns the rule off.
     burst_ratio: float = 3.0
+    #: Decision interval ``h`` of the one-sided CUSUM on the standardised residuals of the
+    #: last 21 days (:mod:`jobs.detection.cusum`): a slow or sustained change whose days are
+    #: each only moderately off is reported as a level shift when the sum exceeds it. 0 turns
+    #: the test off.
+    cusum_threshold: float = 12.0
     #: Days left out of baselines and never reported (holidays, known incidents).
     exclude_dates: tuple[date, ...] = ()
 

@@ -27,6 +27,8 @@ _LOOKBACK = 6
 RECENT = 7
 ONGOING = 3
 CLEAR = 0.01
+#: Three days at one level: none more than this many times another.
+STEADY = 2.0
 _CLEAR_Z = float(noise.norm_isf(CLEAR))
 
 
@@ -67,12 +69,26 @@ class Runs:
             for j in range(3):
                 hit = observed & (rank == j)
                 picks[:, j] = np.where(hit.any(axis=1), np.argmax(hit, axis=1), -1)
+        #: per direction, each of the days before (newest first): off, and z-scores
+        self.days_off, self.days_z = off, z
         self.off = {u: [_pick(off[u], picks[:, j], False) for j in range(3)] for u in (True, False)}
         self.z = {u: [_pick(z[u], picks[:, j], 0.0) for j in range(3)] for u in (True, False)}
         self.level = [_pick(level, picks[:, j], np.nan) for j in range(3)]
         #: per direction, on how many of the last RECENT days each row was clearly off that way
         #: (one-sided p < CLEAR: chance alone rarely makes three such days in a week)
         self.recent_off = {u: _clearly_off(off[u][:RECENT], z[u][:RECENT], rows.size) for u in (True, False)}
+
+    def steady(self, scorer: Scorer, today: DayScores, i: int, n: int) -> bool:
+        """Do series ``i`` (row ``n`` here) today and its 2 observed days before sit at one level
+        (weekday-adjusted, none more than :data:`STEADY` times another)? A burst and its
+        fading tail are no level shift."""
+        if scorer.model is Model.CONTINUOUS:
+            return True
+        with np.errstate(invalid="ignore", divide="ignore"):
+            now = float(today.observed[i] / today.season[i])
+        days = [now, float(self.level[0][n]), float(self.level[1][n])]
+        days = [v for v in days if np.isfinite(v) and v > 0]
+        return len(days) < 3 or max(days) <= STEADY * min(days)
 
     def beyond(self, scorer: Scorer, today: DayScores, i: int, n: int, up: bool) -> bool:
         """Is series ``i`` (row ``n`` here) today significantly and materially beyond the level

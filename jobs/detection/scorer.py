@@ -22,10 +22,19 @@ from jobs.detection.params import DetectionParams, DirectionFilter, MetricParams
 from jobs.detection.stats import DayFit, DayScores, IntArray, Model, Pool, finish_day, fit_day, fit_day_soon
 from jobs.domain import COUNT_METRICS, RATE_DENOMINATORS, RATE_METRICS, ChartData, FloatArray, MetricPanel
 
-__all__ = ["HISTORY_LOOKED_AT", "LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
+__all__ = ["FACTOR_OF", "HISTORY_LOOKED_AT", "LOOSE", "VOLUME_OF", "Scorer", "build_scorers"]
 
 #: Metric -> the count metric that carries it (a rate's denominator; position's impressions).
 VOLUME_OF: dict[str, str] = {**RATE_DENOMINATORS, "position": "impressions"}
+#: Product metric -> its volume factor (``keyEvents = sessions x conversion rate``).
+FACTOR_OF: dict[str, str] = {
+    "keyEvents": "sessions",
+    "conversions": "sessions",
+    "totalUsers": "sessions",
+    "activeUsers": "sessions",
+    "screenPageViews": "sessions",
+    "clicks": "impressions",
+}
 #: One-sided tail probability under which a day counts as "off" when judging runs of days
 #: (level shifts, ongoing shifts, a total that moved) rather than reporting it.
 LOOSE = 0.05
@@ -78,6 +87,9 @@ class Scorer:
     #: (day, row) -> the row's chart on that day (:func:`jobs.detection.decide._charts`)
     charts: dict[tuple[int, int], ChartData] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
+    #: For a product metric (keyEvents, clicks), the scorer of its volume factor (sessions,
+    #: impressions): a product moving with its factor is that factor's change.
+    factor: Scorer | None = None
 
     def __post_init__(self) -> None:
         self.model = _model(self.panel.metric)
@@ -261,6 +273,9 @@ def build_scorers(panels: Sequence[MetricPanel], params: DetectionParams) -> dic
         scorers[panel.property, panel.metric] = Scorer(
             panel, mp, volume=volume, denominators=denominators, holidays=days, learned=learned
         )
+    for (prop, metric), scorer in scorers.items():
+        if metric in FACTOR_OF:
+            scorer.factor = scorers.get((prop, FACTOR_OF[metric]))
     return scorers
 
 
