@@ -35,7 +35,7 @@ from jobs.storage.repo import lock_property
 __all__ = ["CHUNK_ROWS", "store_columns"]
 
 #: Rows per executemany / COPY chunk: flat memory, few round trips.
-CHUNK_ROWS = 250_000
+CHUNK_ROWS = 100_000
 
 _COLUMNS = "property_id, metric, series, day, value, flags"
 _KEY = "(property_id, metric, series, day)"
