@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from jobs.detection.panels import series_order
 from jobs.domain import FloatArray, MetricPanel
 
-__all__ = ["load_panels"]
+__all__ = ["STORED_METRICS", "load_panels", "stored_metrics"]
 
 _SEP = "\x1f"
 #: (names, values) aggregates; both must list a day's points in the same (series) order.
@@ -35,6 +35,24 @@ _AGGREGATES = {
     "sqlite": ("group_concat(series, char(31))", "group_concat(value, ',')"),
     "postgresql": ("string_agg(series, chr(31) ORDER BY series)", "string_agg(value::text, ',' ORDER BY series)"),
 }
+
+
+#: ``stored(metric)``: a property's (``:prop``) stored metrics, found by a skip scan of the
+#: key (the next metric is the smallest name after the last): a few look-ups per metric
+STORED_METRICS = """
+WITH RECURSIVE stored(metric) AS (
+    SELECT min(metric) FROM metric_point WHERE property_id = :prop
+    UNION ALL
+    SELECT (SELECT min(metric) FROM metric_point WHERE property_id = :prop AND metric > stored.metric)
+    FROM stored WHERE stored.metric IS NOT NULL
+)"""
+
+
+def stored_metrics(engine: sa.Engine, prop_id: int) -> tuple[str, ...]:
+    """The names of the metrics stored for the property, in key order."""
+    sql = f"{STORED_METRICS} SELECT metric FROM stored WHERE metric IS NOT NULL"
+    with engine.connect() as conn:
+        return tuple(str(m) for (m,) in conn.execute(sa.text(sql), {"prop": prop_id}))
 
 
 class _Irregular(Exception):
@@ -65,11 +83,15 @@ def load_panels(
         return _copied(
             engine, prop_id, prop_name=prop_name, start=start, end=end, last_final=last_final, metrics=metrics
         )
+    # the metrics named, so that the day range bounds the key's range (property, metric, day)
+    # instead of filtering every stored day of the property
+    metrics = tuple(metrics) or stored_metrics(engine, prop_id)
+    if not metrics:
+        return ()
     where = "property_id = :prop AND day >= :start AND day <= :end"
     params: dict[str, object] = {"prop": prop_id, "start": _bind(engine, start), "end": _bind(engine, end)}
-    if metrics:
-        where += " AND metric IN ({})".format(", ".join(f":m{i}" for i in range(len(metrics))))
-        params.update({f"m{i}": m for i, m in enumerate(metrics)})
+    where += " AND metric IN ({})".format(", ".join(f":m{i}" for i in range(len(metrics))))
+    params.update({f"m{i}": m for i, m in enumerate(metrics)})
     rows = _aggregated(engine, where, params)
     if rows is None:
         return None

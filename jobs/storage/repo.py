@@ -161,15 +161,9 @@ def upsert_points(engine: sa.Engine, prop_id: int, observations: Iterable[Observ
     return written
 
 
-#: each stored metric found by a skip scan of the key (the next metric after the last),
-#: then that metric's newest day from the end of its key range
-_LATEST_DAY = """
-WITH RECURSIVE stored(metric) AS (
-    SELECT min(metric) FROM metric_point WHERE property_id = :prop
-    UNION ALL
-    SELECT (SELECT min(metric) FROM metric_point WHERE property_id = :prop AND metric > stored.metric)
-    FROM stored WHERE stored.metric IS NOT NULL
-)
+#: each stored metric's newest day, from the end of its key range
+_LATEST_DAY = f"""
+{points.STORED_METRICS}
 SELECT max((SELECT max(day) FROM metric_point WHERE property_id = :prop AND metric = stored.metric))
 FROM stored WHERE stored.metric IS NOT NULL
 """

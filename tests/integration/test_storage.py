@@ -118,6 +118,11 @@ def test_the_latest_day_is_the_newest_of_any_metric_and_none_without_points(engi
     repo.upsert_points(engine, other, [Observation("other", "total", "m", DAY + timedelta(days=3), 1.0)])
     assert repo.latest_day(engine, prop_id) == DAY - timedelta(days=1)
     assert repo.latest_day(engine, other) == DAY + timedelta(days=3)
+    from jobs.storage.points import stored_metrics
+
+    assert stored_metrics(engine, prop_id) == ("a", "m", "z")
+    assert stored_metrics(engine, other) == ("m",)
+    assert stored_metrics(engine, 999) == ()
 
 
 def test_flagged_points_are_missing_in_panels(engine: sa.Engine) -> None:
