@@ -15,11 +15,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 import uvicorn
+from fastapi import FastAPI
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 
 from jobs.storage.tables import DeliveryRow
@@ -44,21 +46,33 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return build_world(tmp_path_factory.mktemp("browser"))
 
 
-@pytest.fixture(scope="module")
-def base_url(world: World) -> Iterator[str]:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(world.app(), host="127.0.0.1", port=port, log_level="warning"))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _served(app: FastAPI, port: int) -> Iterator[str]:
+    """``app`` in uvicorn on 127.0.0.1:``port`` for the block; its address."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:  # start-up only; no outcome depends on it
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_url(world: World) -> Iterator[str]:
+    with _served(world.app(), _free_port()) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -185,9 +199,7 @@ def test_sign_in_with_google_for_the_domain(browser: Browser, world: World, monk
     from worker.web import create_app
 
     monkeypatch.setenv("GOOGLE_OAUTH_CLIENT_SECRET", "console-secret")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = _free_port()
     origin = f"http://127.0.0.1:{port}"
     with FakeOAuth(now=world.clock) as google:
         google.sign_in("lea@shop.example", hd="shop.example")
@@ -203,24 +215,14 @@ def test_sign_in_with_google_for_the_domain(browser: Browser, world: World, monk
                 "web": world.settings.web.model_copy(update={"public_url": origin, "google_domain": "shop.example"}),
             }
         )
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, now=world.clock), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:  # start-up only; no outcome depends on it
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        context = browser.new_context(base_url=origin)
-        try:
-            p = context.new_page()
-            p.goto("/findings")
-            p.click("text=Sign in with Google (shop.example)")
-            p.wait_for_url(re.compile(r"/findings$"))
-            assert "lea@shop.example" in p.inner_text("body")
-            assert google.count("/auth") == 1
-        finally:
-            context.close()
-            server.should_exit = True
-            thread.join(timeout=10)
+        with _served(create_app(settings, now=world.clock), port):
+            context = browser.new_context(base_url=origin)
+            try:
+                p = context.new_page()
+                p.goto("/findings")
+                p.click("text=Sign in with Google (shop.example)")
+                p.wait_for_url(re.compile(r"/findings$"))
+                assert "lea@shop.example" in p.inner_text("body")
+                assert google.count("/auth") == 1
+            finally:
+                context.close()
