@@ -244,8 +244,9 @@ def _heaviest(module: str, *, top: int = 4) -> str:
     return f"{module} {total / 1000:.0f} ms by -X importtime ({heavy})"
 
 
-def _worker_ready(tmp: Path) -> Ran:
-    """A real ``celery worker`` on its own queue of a private Redis db, until it answers a ping."""
+def leased_redis(*, seconds: int) -> tuple[str, Callable[[], None]]:
+    """A Redis database number of its own for ``seconds`` at most (leased like the tests',
+    tests/conftest.py), emptied before and after; its URL and the call that gives it back."""
     import uuid
 
     import redis
@@ -253,11 +254,27 @@ def _worker_ready(tmp: Path) -> Ran:
     server = os.environ.get("BAROMETER_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
     control = redis.Redis.from_url(f"{server}/0")
     token = uuid.uuid4().hex
-    # a database number of its own, leased like the tests' (tests/conftest.py), never flushed
-    db = next((n for n in range(15, 0, -1) if control.set(f"barometer-test:db:{n}", token, nx=True, ex=300)), None)
+    db = next((n for n in range(15, 0, -1) if control.set(f"barometer-test:db:{n}", token, nx=True, ex=seconds)), None)
     if db is None:
-        raise RuntimeError("no free Redis database number to start a worker on")
-    base = f"{server}/{db}"
+        raise RuntimeError("no free Redis database number for the benchmark's workers")
+    client = redis.Redis.from_url(f"{server}/{db}")
+    client.flushdb()
+
+    def release() -> None:
+        client.flushdb()
+        client.close()
+        if control.get(f"barometer-test:db:{db}") == token.encode():
+            control.delete(f"barometer-test:db:{db}")
+        control.close()
+
+    return f"{server}/{db}", release
+
+
+def _worker_ready(tmp: Path) -> Ran:
+    """A real ``celery worker`` on its own queue of a private Redis db, until it answers a ping."""
+    import uuid
+
+    base, release = leased_redis(seconds=300)
     env = _env(tmp) | {"BAROMETER_BROKER__URL": base}
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
@@ -277,9 +294,7 @@ def _worker_ready(tmp: Path) -> Ran:
     finally:
         child.terminate()
         child.wait(timeout=30)
-        if control.get(f"barometer-test:db:{db}") == token.encode():
-            control.delete(f"barometer-test:db:{db}")
-        control.close()
+        release()
 
 
 def cold_start(tmp: Path) -> str:

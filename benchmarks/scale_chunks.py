@@ -10,7 +10,6 @@ result, beside the load average; the two runs' findings must be equal.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import uuid
@@ -18,34 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scale import _SIZES, _barometer, _env, _python, data_dir, load, metrics_file, run, sizes
+from benchmarks.scale import _SIZES, _barometer, _env, _python, data_dir, leased_redis, load, metrics_file, run, sizes
 
 __all__ = ["BENCHMARKS"]
 
 _ROUNDS = 2
-
-
-def _leased_redis() -> tuple[str, Callable[[], None]]:
-    """A Redis database number of its own (leased like the tests', tests/conftest.py)."""
-    import redis
-
-    server = os.environ.get("BAROMETER_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-    control = redis.Redis.from_url(f"{server}/0")
-    token = uuid.uuid4().hex
-    db = next((n for n in range(15, 0, -1) if control.set(f"barometer-test:db:{n}", token, nx=True, ex=3600)), None)
-    if db is None:
-        raise RuntimeError("no free Redis database number for the workers")
-    client = redis.Redis.from_url(f"{server}/{db}")
-    client.flushdb()
-
-    def release() -> None:
-        client.flushdb()
-        client.close()
-        if control.get(f"barometer-test:db:{db}") == token.encode():
-            control.delete(f"barometer-test:db:{db}")
-        control.close()
-
-    return f"{server}/{db}", release
 
 
 def _timed_run(env: dict[str, str], tmp: Path, broker: str, workers: int) -> tuple[float, dict[str, Any]]:
@@ -89,7 +65,7 @@ def scale_chunks(tmp: Path) -> str:
             subprocess.run([_barometer(), "db", "upgrade"], env=env, cwd=tmp, check=True, capture_output=True)
             imported = str(run([_barometer(), "import", str(path), "--property", "bench"], env=env, cwd=tmp))
             db.with_suffix(".done").touch()
-        broker, release = _leased_redis()
+        broker, release = leased_redis(seconds=3600)
         rounds = []
         try:
             base = env | {"BAROMETER_BROKER__URL": broker}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 
@@ -137,18 +138,7 @@ class Scorer:
         """Every series' pool-free fit on ``col`` (:func:`jobs.detection.stats.fit_day`), kept."""
         if col not in self.fits:
             later = self.pending.pop(col, None)
-            self.fits[col] = (
-                later()
-                if later is not None
-                else fit_day(
-                    self.values,
-                    col,
-                    model=self.model,
-                    training_days=self.mp.training_days,
-                    denominators=self.denominators,
-                    weights=self.weights,
-                )
-            )
+            self.fits[col] = later() if later is not None else fit_day(self.values, col, **self._fit_knobs())
         return self.fits[col]
 
     def prefetch(self, col: int) -> None:
@@ -156,14 +146,16 @@ class Scorer:
         (a walk starts the next day while it decides this one; the same fit either way)."""
         if col in self.cache or col in self.fits or col in self.pending:
             return
-        self.pending[col] = fit_day_soon(
-            self.values,
-            col,
-            model=self.model,
-            training_days=self.mp.training_days,
-            denominators=self.denominators,
-            weights=self.weights,
-        )
+        self.pending[col] = fit_day_soon(self.values, col, **self._fit_knobs())
+
+    def _fit_knobs(self) -> dict[str, Any]:
+        """What :func:`fit_day` takes besides the values and the day, for this panel."""
+        return {
+            "model": self.model,
+            "training_days": self.mp.training_days,
+            "denominators": self.denominators,
+            "weights": self.weights,
+        }
 
     def fit_rows(self, col: int, rows: IntArray) -> DayFit:
         """The fits of ``rows`` on ``col``: lent by a day already fitted for
