@@ -198,7 +198,7 @@ def preview(
     panels = tuple(p for p in derive_ctr(panels) if p.metric == metric)
     if not panels:
         raise BarometerError(f"property {property_name!r} has no stored {metric!r} data")
-    walked = walk_pair(panels, now_params, new_params, start=start, end=end)
+    walked = walk_pair(panels, now_params, new_params, start=start, end=end, charts=False)
     before, after = walked[0].findings, walked[1].findings
     stored = _stored_ids(engine, prop_id, metric, start=start, end=end)
     old_keys, new_keys = {_key(f) for f in before}, {_key(f) for f in after}

@@ -321,7 +321,7 @@ def _assemble(
     rows = sorted(kinds)
     if not rows:
         return []
-    charts = _charts(scorer, col, s, rows)
+    charts: list[ChartData | None] = list(_charts(scorer, col, s, rows)) if scorer.charted else [None] * len(rows)
     out: list[Finding] = []
     for n, i in enumerate(rows):
         top = bool(scorer.groups[i] == 0)
@@ -332,8 +332,8 @@ def _assemble(
             day=panel.dates[col],
             observed=float(s.observed[i]),
             expected=float(s.expected[i]),
-            lower=charts[n].lower[-1],
-            upper=charts[n].upper[-1],
+            lower=chart.lower[-1] if (chart := charts[n]) is not None else np.nan,
+            upper=chart.upper[-1] if chart is not None else np.nan,
             p_value=float(p[i]),
             q_value=None if top or not np.isfinite(q[i]) else float(q[i]),
             direction=Direction.UP if s.observed[i] > s.expected[i] else Direction.DOWN,

@@ -32,8 +32,10 @@ __all__ = ["Walk", "detect", "detect_range", "walk", "walk_pair"]
 
 
 class _Engine:
-    def __init__(self, panels: Sequence[MetricPanel], params: DetectionParams) -> None:
+    def __init__(self, panels: Sequence[MetricPanel], params: DetectionParams, *, charts: bool = True) -> None:
         self.scorers = build_scorers(panels, params)
+        for scorer in self.scorers.values():
+            scorer.charted = charts
 
     def deciding(self, day: date) -> list[Scorer]:
         """The scorers whose panels are decided on ``day``."""
@@ -102,16 +104,23 @@ def walk(panels: Sequence[MetricPanel], params: DetectionParams, *, start: date,
 
 
 def walk_pair(
-    panels: Sequence[MetricPanel], first: DetectionParams, second: DetectionParams, *, start: date, end: date
+    panels: Sequence[MetricPanel],
+    first: DetectionParams,
+    second: DetectionParams,
+    *,
+    start: date,
+    end: date,
+    charts: bool = True,
 ) -> tuple[Walk, Walk]:
     """:func:`walk` under two sets of knobs, scoring each day once where both score alike.
 
     A day's scores depend on the data, the training window, the excluded days and the
     holidays only; sensitivity, minimum effect, volume, bursts and direction act on the
     decision. Where two metrics' scoring knobs agree the second walk reuses the first's
-    scores, so a tuning preview costs little more than one replay.
+    scores, so a tuning preview costs little more than one replay. ``charts=False``: the
+    findings come without chart and interval (NaN bounds), which a list does not show.
     """
-    one, two = _Engine(panels, first), _Engine(panels, second)
+    one, two = _Engine(panels, first, charts=charts), _Engine(panels, second, charts=charts)
     for key, scorer in two.scorers.items():
         other = one.scorers.get(key)
         if other is not None and _scored_alike(scorer, other):

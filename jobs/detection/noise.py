@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 
 from jobs.domain import FloatArray
@@ -110,26 +111,82 @@ def approx_tails(k: FloatArray, mu: FloatArray, var: FloatArray) -> tuple[FloatA
 
 
 def pln_interval(mu: FloatArray, alpha: FloatArray, level: float = 0.95) -> tuple[FloatArray, FloatArray]:
-    """The central ``level`` interval of the Poisson-log-normal (integers), by bisection."""
+    """The central ``level`` interval of the Poisson-log-normal (integers).
+
+    Each bound is the smallest integer ``m`` in ``[0, cap]`` whose cdf reaches its quantile
+    (``cap``: far beyond any quantile; a row without an expectation gets 0). The search
+    starts where the quadrature's mixture with each Poisson taken as a normal reaches the
+    quantile (a few safeguarded Newton steps of cheap normal cdfs; at most a step or two
+    off), gallops away from there until the answer is bracketed, then bisects: the costly
+    Poisson cdfs are evaluated a handful of times instead of once per bit of ``cap``."""
     lam = _rates(mu, alpha)
+    cap = np.ceil(np.nan_to_num(mu * (1.0 + 12.0 * np.sqrt(np.maximum(alpha, 0.0))) + 12.0 * np.sqrt(mu) + 10.0))
     out = []
     for q in ((1.0 - level) / 2.0, (1.0 + level) / 2.0):
-        lo = np.zeros(mu.size)
-        hi = np.ceil(np.nan_to_num(mu * (1.0 + 12.0 * np.sqrt(np.maximum(alpha, 0.0))) + 12.0 * np.sqrt(mu) + 10.0))
-        cdf = np.zeros(lam.shape)
-        for _ in range(int(np.ceil(np.log2(max(float(np.nanmax(hi, initial=1.0)), 2.0)))) + 1):
-            # a row whose bounds have met is done (its hi cannot move again): the costly cdf is
-            # evaluated for the others only, in place, so each row's sum is taken as before
-            live = lo < hi
-            if not live.any():
-                break
-            mid = np.floor((lo + hi) / 2.0)
-            cdf[live] = special.pdtr(mid[live, None], lam[live])
-            below = (cdf @ _GH_W) < q
-            lo = np.where(live & below, mid + 1.0, lo)
-            hi = np.where(live & ~below, mid, hi)
-        out.append(hi)
+        guess = np.clip(np.nan_to_num(np.ceil(_normal_mixture_quantile(lam, q))), 0.0, cap)
+        out.append(_first_reaching(lam, q, guess, cap))
     return out[0], out[1]
+
+
+def _normal_mixture_quantile(lam: FloatArray, q: float, steps: int = 4) -> FloatArray:
+    """Per row, where the mixture of normals N(lam, lam) (continuity-corrected, weights
+    :data:`_GH_W`) reaches ``q``: Newton from the nodes' own quantile, kept inside a bracket."""
+    sd = np.sqrt(lam + 0.25)
+    low = lam[:, 0] - 8.0 * sd[:, 0] - 2.0
+    high = lam[:, -1] + 8.0 * sd[:, -1] + 2.0
+    x = lam[:, min(int(np.searchsorted(np.cumsum(_GH_W), q)), lam.shape[1] - 1)].copy()
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for _ in range(steps):
+            z = (x[:, None] + 0.5 - lam) / sd
+            cdf = special.ndtr(z) @ _GH_W
+            density = (np.exp(-0.5 * z * z) / sd) @ _GH_W * 0.3989422804014327
+            below = cdf < q
+            low, high = np.where(below, x, low), np.where(below, high, x)
+            step = x - (cdf - q) / density
+            x = np.where((step >= low) & (step <= high), step, 0.5 * (low + high))
+    return x
+
+
+def _first_reaching(lam: FloatArray, q: float, start: FloatArray, cap: FloatArray) -> FloatArray:
+    """Per row, the smallest integer ``m`` in ``[0, cap]`` whose Poisson-mixture cdf (rates
+    ``lam``, weights :data:`_GH_W`) is at least ``q`` (``cap`` if none), searched from ``start``."""
+    n = lam.shape[0]
+    cdf = np.zeros(lam.shape)
+
+    def reached(rows: npt.NDArray[np.intp], m: FloatArray) -> npt.NDArray[np.bool_]:
+        cdf[rows] = special.pdtr(m[:, None], lam[rows])
+        return np.asarray((cdf @ _GH_W)[rows] >= q)
+
+    # bracket: lo <= answer <= hi, found by galloping from ``start`` (steps 1, 2, 4, ...)
+    lo, hi = np.zeros(n), cap.copy()
+    rows = np.flatnonzero(start < cap)  # a start at the cap leaves [0, cap] to bisect
+    up = ~reached(rows, start[rows])
+    lo[rows[up]] = start[rows[up]] + 1.0
+    hi[rows[~up]] = start[rows[~up]]
+    step, sign = np.ones(rows.size), np.where(up, 1.0, -1.0)
+    while rows.size:
+        probe = start[rows] + sign * step
+        inside = np.where(sign > 0, probe < hi[rows], probe >= lo[rows])
+        rows, probe, step, sign = rows[inside], probe[inside], step[inside], sign[inside]
+        if not rows.size:
+            break
+        hit = reached(rows, probe)
+        rising = sign > 0
+        lo[rows[rising & ~hit]] = probe[rising & ~hit] + 1.0
+        hi[rows[rising & hit]] = probe[rising & hit]
+        lo[rows[~rising & ~hit]] = probe[~rising & ~hit] + 1.0
+        hi[rows[~rising & hit]] = probe[~rising & hit]
+        going = np.where(rising, ~hit, hit)  # not yet past the answer
+        rows, step, sign = rows[going], step[going] * 2.0, sign[going]
+    # bisect within the brackets
+    while True:
+        rows = np.flatnonzero(lo < hi)
+        if not rows.size:
+            return hi
+        mid = np.floor((lo[rows] + hi[rows]) / 2.0)
+        hit = reached(rows, mid)
+        lo[rows[~hit]] = mid[~hit] + 1.0
+        hi[rows[hit]] = mid[hit]
 
 
 def bh(p: FloatArray) -> FloatArray:

@@ -91,6 +91,9 @@ class Scorer:
     #: For a product metric (keyEvents, clicks), the scorer of its volume factor (sessions,
     #: impressions): a product moving with its factor is that factor's change.
     factor: Scorer | None = None
+    #: False: findings carry no chart and no interval (a tuning preview lists them only,
+    #: and the bands of eight weeks of days are most of a finding's cost)
+    charted: bool = True
 
     def __post_init__(self) -> None:
         self.model = _model(self.panel.metric)

@@ -50,3 +50,24 @@ def test_walk_pair_equals_two_walks(changes: dict[str, object]) -> None:
     assert repr(second) == repr(walk(panels, other, start=start, end=END))
     assert first.findings  # the injected changes are found
     assert repr(second.findings) != repr(first.findings)  # the knobs matter here: sharing scores is put to the test
+
+
+def test_walk_pair_without_charts_finds_the_same() -> None:
+    """The preview's replay draws no chart: same findings, no chart, no interval."""
+    panels = _panels()
+    base = DetectionParams()
+    other = replace(base, metrics={"sessions": replace(base.for_metric("sessions"), min_change_pct=0.6)})
+    start = END - timedelta(days=55)
+    drawn = walk_pair(panels, base, other, start=start, end=END)
+    listed = walk_pair(panels, base, other, start=start, end=END, charts=False)
+    for with_chart, without in zip(drawn, listed, strict=True):
+        assert with_chart.findings
+        assert len(without.findings) == len(with_chart.findings)
+        for a, b in zip(with_chart.findings, without.findings, strict=True):
+            assert b.chart is None
+            assert np.isnan(b.anomaly.lower)
+            assert np.isnan(b.anomaly.upper)
+            assert a.chart is not None
+            assert np.isfinite(a.anomaly.upper)
+            anomaly = replace(b.anomaly, lower=a.anomaly.lower, upper=a.anomaly.upper)
+            assert replace(b, chart=a.chart, anomaly=anomaly) == a
