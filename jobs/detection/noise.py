@@ -14,11 +14,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 from scipy import special
 
 from jobs.domain import FloatArray
+
+#: Runs ``part(a, b)`` over blocks ``[a, b)`` covering ``range(n)`` (on threads or not).
+Spread = Callable[[Callable[[int, int], None], int], None]
 
 __all__ = [
     "DF_MAX",
@@ -80,8 +85,14 @@ def _rates(mu: FloatArray, alpha: FloatArray) -> FloatArray:
     )
 
 
-def pln_tails(k: FloatArray, mu: FloatArray, alpha: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Mid-p tails P(Y <= k) and P(Y >= k) of the Poisson-log-normal (see module doc)."""
+def pln_tails(
+    k: FloatArray, mu: FloatArray, alpha: FloatArray, *, spread: Spread | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Mid-p tails P(Y <= k) and P(Y >= k) of the Poisson-log-normal (see module doc).
+
+    ``spread(part, n)`` may run ``part(a, b)`` over blocks of the ``n`` quadrature rows on
+    threads: each block fills its own rows of the node matrices, which are then summed in
+    one matrix product, so a row's tails are the same however the rows were cut."""
     low = np.empty(k.shape)
     high = np.empty(k.shape)
     big = mu >= _SMOOTH
@@ -95,9 +106,19 @@ def pln_tails(k: FloatArray, mu: FloatArray, alpha: FloatArray) -> tuple[FloatAr
     if small.any():
         lam = _rates(mu[small], alpha[small])
         kk = k[small][:, None]
-        pmf = np.exp(kk * np.log(lam) - lam - special.gammaln(kk + 1.0))
-        low[small] = (special.pdtr(kk, lam) - 0.5 * pmf) @ _GH_W
-        high[small] = (special.pdtrc(kk, lam) + 0.5 * pmf) @ _GH_W
+        below, above = np.empty(lam.shape), np.empty(lam.shape)
+
+        def part(a: int, b: int) -> None:
+            pmf = np.exp(kk[a:b] * np.log(lam[a:b]) - lam[a:b] - special.gammaln(kk[a:b] + 1.0))
+            below[a:b] = special.pdtr(kk[a:b], lam[a:b]) - 0.5 * pmf
+            above[a:b] = special.pdtrc(kk[a:b], lam[a:b]) + 0.5 * pmf
+
+        if spread is None:
+            part(0, lam.shape[0])
+        else:
+            spread(part, lam.shape[0])
+        low[small] = below @ _GH_W
+        high[small] = above @ _GH_W
     return np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
 
 

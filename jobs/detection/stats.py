@@ -307,6 +307,12 @@ def _season(f: Fit) -> FloatArray:
     return f.season if f.season is not None else np.full(f.expected.shape, np.nan)
 
 
+def _spread(part: Callable[[int, int], None], n: int) -> None:
+    """``part`` over blocks of ``range(n)``, on the detection threads when there are rows enough."""
+    edges = _cuts(n) if n >= _BLOCK // 2 else [0, n]
+    _threads.map(part, edges[:-1], edges[1:])
+
+
 def _tails(k: FloatArray, mu: FloatArray, var: FloatArray, df: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Poisson-log-normal tails, exact where a cheap screen says they may matter, t-adjusted."""
     p_low, p_high = noise.approx_tails(k, mu, var)
@@ -314,9 +320,7 @@ def _tails(k: FloatArray, mu: FloatArray, var: FloatArray, df: FloatArray) -> tu
     if exact.size:
         with np.errstate(invalid="ignore", divide="ignore"):
             alpha = (var[exact] - mu[exact]) / mu[exact] ** 2
-        # not cut across threads: the quadrature's sums (a matrix product) may round a row
-        # differently in another block of rows
-        p_low[exact], p_high[exact] = noise.pln_tails(k[exact], mu[exact], alpha)
+        p_low[exact], p_high[exact] = noise.pln_tails(k[exact], mu[exact], alpha, spread=_spread)
     return noise.t_tails(p_low, p_high, df)
 
 

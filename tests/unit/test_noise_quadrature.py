@@ -1,7 +1,11 @@
-"""The Poisson-log-normal interval: the search from a guess finds the very bounds a plain
-bisection over ``[0, cap]`` finds, for every row, however far off the guess is."""
+"""The Poisson-log-normal's quadrature: the interval's search from a guess finds the very
+bounds a plain bisection over ``[0, cap]`` finds, for every row, however far off the guess
+is; the tails are the same numbers however their rows are cut into blocks."""
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
 
 import numpy as np
 from scipy import special
@@ -57,3 +61,23 @@ def test_interval_is_the_first_count_whose_cdf_reaches_the_quantile() -> None:
 def test_interval_of_no_rows() -> None:
     lower, upper = noise.pln_interval(np.array([]), np.array([]))
     assert lower.shape == upper.shape == (0,)
+
+
+def test_tails_are_the_same_however_the_rows_are_cut() -> None:
+    rng = np.random.default_rng(5)
+    mu = np.exp(rng.uniform(-2.0, 9.0, 5000))
+    alpha = np.exp(rng.uniform(-8.0, 1.0, 5000))
+    k = np.round(mu * np.exp(rng.normal(0.0, 0.5, 5000)))
+    whole = noise.pln_tails(k, mu, alpha)
+    cuts: list[tuple[int, int]] = []
+
+    def uneven(part: Callable[[int, int], None], n: int) -> None:
+        edges = [0, 1, 7, 1000, 1001, n]
+        for a, b in itertools.pairwise(edges):
+            cuts.append((a, b))
+            part(a, b)
+
+    cut = noise.pln_tails(k, mu, alpha, spread=uneven)
+    assert cuts[-1][1] == int((mu < 3000.0).sum())
+    assert np.array_equal(whole[0], cut[0])
+    assert np.array_equal(whole[1], cut[1])
