@@ -10,9 +10,11 @@ positions without looking at a single name.
 Names are joined by ``\\x1f`` (a property with the separator in a name is loaded row by
 row instead).
 
-- SQLite: values joined by ``,`` as text; names and values by two queries at once.
+- SQLite: values joined by ``,`` as text.
 - PostgreSQL: values as the bytes of big-endian doubles (``float8send``), read by numpy
-  as they are; both by one query per half of the window, the two halves at once.
+  as they are.
+
+Both by one query per half of the window, the two halves at once on two connections.
 
 Flagged points (incomplete, thresholded, sampled, excluded by an analyst) become NaN.
 """
@@ -131,15 +133,17 @@ def _query(engine: sa.Engine, select: str, where: str, params: dict[str, object]
 
 
 def _halves(engine: sa.Engine, select: str, where: str, params: dict[str, object]) -> list[tuple[Any, ...]]:
-    """PostgreSQL: the window's days in two halves, aggregated at once by two server
-    processes (the aggregation is the time: 7.1M points in 4 s by one)."""
+    """The window's days in two halves, aggregated at once on two connections (two server
+    processes; SQLite's two threads run outside the GIL): one pass over the points in all,
+    half of it on each core."""
     start, end = _day(params["start"]), _day(params["end"])
     if start >= end:
         return _query(engine, select, where, params)
     middle = start + timedelta(days=(end - start).days // 2)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(_query, engine, select, where, {**params, "end": middle})
-        second = pool.submit(_query, engine, select, where, {**params, "start": middle + timedelta(days=1)})
+        first = pool.submit(_query, engine, select, where, {**params, "end": _bind(engine, middle)})
+        rest = {**params, "start": _bind(engine, middle + timedelta(days=1))}
+        second = pool.submit(_query, engine, select, where, rest)
         return first.result() + second.result()
 
 
@@ -149,35 +153,23 @@ _SQLITE_INTS = "group_concat(CAST(value AS INTEGER), ','), sum(value != CAST(val
 
 
 def _aggregated(engine: sa.Engine, where: str, params: dict[str, object]) -> list[tuple[Any, ...]] | None:
-    """(metric, day, count, max flags, names, values) per metric x day. On SQLite the names
-    and the values are aggregated by two queries on two connections at once (each reads the
-    table in its key's order); a day whose two counts differ (a write in between)
-    sends the caller row by row."""
+    """(metric, day, count, max flags, names, values) per metric x day, names and values
+    from one aggregation (so in the same order), the two halves of the window at once."""
     names_agg, values_agg = _AGGREGATES[engine.dialect.name]
     if engine.dialect.name != "sqlite":
         return _halves(engine, f"count(*), max(flags), {names_agg}, {values_agg}", where, params)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        values = pool.submit(_query, engine, f"count(*), max(flags), {_SQLITE_INTS}", where, params)
-        names = pool.submit(_query, engine, f"count(*), {names_agg}", where, params)
-        value_rows, name_rows = values.result(), names.result()
-    if [(r[0], r[1], r[2]) for r in value_rows] != [(r[0], r[1], r[2]) for r in name_rows]:
-        return None
-    fractional = [(r[0], r[1]) for r in value_rows if r[5]]
+    rows = _halves(engine, f"count(*), max(flags), {names_agg}, {_SQLITE_INTS}", where, params)
     reals: dict[tuple[Any, Any], Any] = {}
+    fractional = [(r[0], r[1], r[2]) for r in rows if r[6]]
     if fractional:
         with engine.connect() as conn:
-            for metric, day in fractional:
+            for metric, day, expected in fractional:
                 sql = f"SELECT count(*), {values_agg} FROM metric_point WHERE {where} AND metric = :mm AND day = :dd"
                 count, text = conn.execute(sa.text(sql), {**params, "mm": metric, "dd": day}).one()
-                reals[metric, day] = (
-                    text if count == next(r[2] for r in value_rows if (r[0], r[1]) == (metric, day)) else None
-                )
-        if any(v is None for v in reals.values()):
-            return None
-    return [
-        (v[0], v[1], v[2], v[3], n[3], reals.get((v[0], v[1]), v[4]))
-        for v, n in zip(value_rows, name_rows, strict=True)
-    ]
+                if count != expected:  # a write in between: row by row instead
+                    return None
+                reals[metric, day] = text
+    return [(r[0], r[1], r[2], r[3], r[4], reals.get((r[0], r[1]), r[5])) for r in rows]
 
 
 def _flagged(conn: sa.Connection, where: str, params: dict[str, object]) -> dict[str, dict[int, set[str]]]:
