@@ -49,8 +49,10 @@ __all__ = ["TRANSIENT", "TTL", "ChunkFailed", "Split", "finish", "fit_chunk", "s
 
 log = logging.getLogger(__name__)
 
-#: Seconds chunk inputs and fits are kept in Redis (the broker's re-delivery window).
-TTL = 2 * 60 * 60
+#: Seconds chunk inputs and fits are kept in Redis: three of the broker's visibility
+#: windows, since a chunk whose worker dies (``kill -9``, a lost machine) is re-delivered
+#: only once its window has passed, and must still find its inputs then (twice over).
+TTL = 3 * 2 * 60 * 60  # 3 x worker.celery_app.VISIBILITY_TIMEOUT (not imported: no Celery here)
 #: Worth retrying: the run's (see :mod:`worker.tasks`) and Redis's own connection errors.
 TRANSIENT: tuple[type[BaseException], ...] = (
     SourceTransientError,

@@ -11,7 +11,8 @@ its end instead of being rewritten page by page.
 
 - SQLite: ``executemany`` of the upsert into the rowid-less table, with an import-only
   page cache on the connection (put back afterwards).
-- PostgreSQL: ``COPY`` (psycopg), each chunk written as CSV text by polars. Into a
+- PostgreSQL: binary ``COPY`` (psycopg), each chunk built by numpy (no text for the
+  server to parse: 30% less of its time). Into a
   property with no stored points in the file's date range the rows are copied straight
   into ``metric_point``; otherwise into a temporary table, merged with one
   ``INSERT ... SELECT ... ON CONFLICT``. Then ``VACUUM (ANALYZE)``, so the next panel load
@@ -45,12 +46,24 @@ _KEEP = f"value = excluded.value, flags = (metric_point.flags & {int(PointFlag.E
 def _key_order(cols: Columns) -> npt.NDArray[np.int64]:
     """Row positions in the key's (metric, day, series) order, names compared as the
     database does (code points: Python's str order is UTF-8 byte order, which is SQLite's
-    and PostgreSQL's ``COLLATE "C"``)."""
+    and PostgreSQL's ``COLLATE "C"``).
+
+    One number per row, (metric rank, day, series rank) in mixed radix, sorted stably: a
+    file written in date order is nearly in key order already, and that sort then only
+    merges a few runs (0.04 s for 9.1M rows instead of 0.9 s by ``np.lexsort``)."""
     series_rank = np.empty(len(cols.series), dtype=np.int64)
     series_rank[sorted(range(len(cols.series)), key=cols.series.__getitem__)] = np.arange(len(cols.series))
     metric_rank = np.empty(len(cols.metrics), dtype=np.int64)
     metric_rank[sorted(range(len(cols.metrics)), key=cols.metrics.__getitem__)] = np.arange(len(cols.metrics))
-    return np.lexsort((series_rank[cols.series_code], cols.day, metric_rank[cols.metric_code]))
+    first = int(cols.day.min())
+    n_days = int(cols.day.max()) - first + 1
+    if len(cols.metrics) * n_days * len(cols.series) >= 2**63:  # pragma: no cover - beyond any real file
+        return np.lexsort((series_rank[cols.series_code], cols.day, metric_rank[cols.metric_code]))
+    key = metric_rank[cols.metric_code] * n_days
+    key += cols.day - first
+    key *= len(cols.series)
+    key += series_rank[cols.series_code]
+    return np.argsort(key, kind="stable")
 
 
 def _chunks(cols: Columns, order: npt.NDArray[np.int64]) -> Iterator[tuple[list[Any], ...]]:
@@ -100,28 +113,74 @@ def _sqlite(engine: sa.Engine, prop_id: int, cols: Columns) -> None:
         raw.close()
 
 
-def _csv_chunks(cols: Columns, prop_id: int, order: npt.NDArray[np.int64]) -> Iterator[bytes]:
-    """Each chunk of rows (in ``order``) as CSV text in ``_COLUMNS`` order, written by polars."""
-    import polars as pl
+#: PostgreSQL's binary COPY: the signature, no flags, no header extension; the trailer.
+_PGCOPY = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_PGCOPY_END = b"\xff\xff"
+#: Columns in the order each binary tuple carries them: the fixed-width ones first.
+_BINARY_COLUMNS = "property_id, day, value, flags, metric, series"
+#: A tuple's fixed-width start: field count, then (length, value) for each fixed column.
+_FIXED = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("property_id_len", ">i4"),
+        ("property_id", ">i4"),
+        ("day_len", ">i4"),
+        ("day", ">i4"),
+        ("value_len", ">i4"),
+        ("value", ">f8"),
+        ("flags_len", ">i4"),
+        ("flags", ">i4"),
+    ]
+)
+#: PostgreSQL counts days from 2000-01-01; :class:`Columns` from 1970-01-01.
+_PG_EPOCH_DAYS = 10_957
+#: Bytes of one binary chunk as it is built (padded rows), so that long names mean fewer rows.
+_CHUNK_BYTES = 16 << 20
 
-    names = pl.Series(cols.series, dtype=pl.String)
-    metrics = pl.Series(cols.metrics, dtype=pl.String)
-    for start in range(0, order.size, CHUNK_ROWS):
-        at = order[start : start + CHUNK_ROWS]
-        frame = pl.DataFrame(
-            {
-                "property_id": np.full(at.size, prop_id, dtype=np.int64),
-                "metric": metrics.gather(cols.metric_code[at]),
-                "series": names.gather(cols.series_code[at]),
-                "day": pl.Series(cols.day[at]).cast(pl.Date),
-                "value": cols.value[at],
-                "flags": np.zeros(at.size, dtype=np.int64),
-            }
-        )
-        yield frame.write_csv(include_header=False, float_precision=None).encode("utf-8")
+
+def _fields(names: tuple[str, ...]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """Each name as a binary COPY field (big-endian length, UTF-8 bytes), one padded row
+    per name, and which bytes of each row are the field's."""
+    encoded = [name.encode("utf-8") for name in names]
+    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+    width = max(1, int(lengths.max(initial=0)))
+    rows = np.zeros((len(encoded), 4 + width), dtype=np.uint8)
+    rows[:, :4] = lengths.astype(">i4").view(np.uint8).reshape(-1, 4)
+    rows[:, 4:] = np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(-1, width)
+    return rows, np.arange(4 + width)[None, :] < (4 + lengths)[:, None]
+
+
+def _binary_chunks(cols: Columns, prop_id: int, order: npt.NDArray[np.int64]) -> Iterator[bytes]:
+    """The rows (in ``order``) as PostgreSQL binary COPY data in ``_BINARY_COLUMNS`` order,
+    built by numpy: each chunk's rows are laid out padded to the longest names, then the
+    padding is dropped in one pass."""
+    metric_rows, metric_keep = _fields(cols.metrics)
+    series_rows, series_keep = _fields(cols.series)
+    fixed, metric_end = _FIXED.itemsize, _FIXED.itemsize + metric_rows.shape[1]
+    width = metric_end + series_rows.shape[1]
+    yield _PGCOPY
+    step = max(1, _CHUNK_BYTES // width)
+    for start in range(0, order.size, step):
+        at = order[start : start + step]
+        head = np.empty(at.size, dtype=_FIXED)
+        head["fields"] = 6
+        head["property_id_len"], head["property_id"] = 4, prop_id
+        head["day_len"], head["day"] = 4, cols.day[at] - _PG_EPOCH_DAYS
+        head["value_len"], head["value"] = 8, cols.value[at]
+        head["flags_len"], head["flags"] = 4, 0
+        metric, series = cols.metric_code[at], cols.series_code[at]
+        padded = np.empty((at.size, width), dtype=np.uint8)
+        keep = np.empty((at.size, width), dtype=np.bool_)
+        padded[:, :fixed], keep[:, :fixed] = head.view(np.uint8).reshape(at.size, fixed), True
+        padded[:, fixed:metric_end], keep[:, fixed:metric_end] = metric_rows[metric], metric_keep[metric]
+        padded[:, metric_end:], keep[:, metric_end:] = series_rows[series], series_keep[series]
+        yield padded[keep].tobytes()
+    yield _PGCOPY_END
 
 
 def _postgresql(engine: sa.Engine, prop_id: int, cols: Columns) -> None:
+    from psycopg.copy import QueuedLibpqWriter
+
     first, last = cols.date_of(int(cols.day.min())), cols.date_of(int(cols.day.max()))
     raw = engine.raw_connection()
     try:
@@ -135,9 +194,11 @@ def _postgresql(engine: sa.Engine, prop_id: int, cols: Columns) -> None:
             target = "metric_point" if cur.fetchone() is None else "import_point"
             if target != "metric_point":
                 cur.execute(f"CREATE TEMP TABLE {target} (LIKE metric_point INCLUDING DEFAULTS) ON COMMIT DROP")
-            with cur.copy(f"COPY {target} ({_COLUMNS}) FROM STDIN WITH (FORMAT csv)") as copy:
-                for text in _csv_chunks(cols, prop_id, _key_order(cols)):
-                    copy.write(text)
+            sql = f"COPY {target} ({_BINARY_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
+            # a thread sends while numpy builds the next chunk
+            with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+                for data in _binary_chunks(cols, prop_id, _key_order(cols)):
+                    copy.write(data)
             if target != "metric_point":
                 cur.execute(
                     f"INSERT INTO metric_point ({_COLUMNS}) SELECT {_COLUMNS} FROM {target} "

@@ -117,3 +117,38 @@ def test_a_bad_file_stores_nothing_and_the_key_stays(tmp_path: Path, url: str, m
     key = sa.inspect(engine).get_pk_constraint("metric_point")["constrained_columns"]
     assert key == ["property_id", "metric", "day", "series"]
     engine.dispose()
+
+
+def test_every_value_and_name_comes_back_exactly_across_chunks(
+    tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names of every length and script, values that only print exactly with 17 digits,
+    dates before and after 2000 (PostgreSQL's day zero), in more rows than one chunk."""
+    monkeypatch.setenv("BAROMETER_CONFIG", str(_config(tmp_path, url)))
+    names = ["total", "q:" + "x" * 700, "q:🦜 ü", "q:a", "q:ab", *(f"page:/{i}" for i in range(995))]
+    quoted = ['"' + s.replace('"', '""') + '"' for s in names]
+    days = [date(1999, 12, 31) + timedelta(days=n) for n in range(-20, 21)]
+
+    def clicks(k: int) -> float:
+        return float(k % 977)
+
+    def position(k: int) -> float:
+        return 1 / 3 + k * 1e-9 - (k % 2) * 7.5e-3
+
+    values = {"clicks": clicks, "position": position}
+    rows = [
+        f"{day.isoformat()},{quoted[i]},{metric},{make(i * 41 + d)!r}"
+        for d, day in enumerate(days)
+        for i in range(len(names))
+        for metric, make in values.items()
+    ]
+    assert len(rows) > 80_000
+    engine = db.create_engine(url)
+    assert import_csv(build_runtime(load_settings()), _csv(tmp_path / "a.csv", rows), property_name="shop") == len(rows)
+    stored = _points(engine, "shop")
+    assert len(stored) == len(rows)
+    for d, day in enumerate(days):
+        for i, name in enumerate(names):
+            for metric, make in values.items():
+                assert stored[name, metric, day] == (make(i * 41 + d), 0)
+    engine.dispose()

@@ -1,9 +1,11 @@
 """A big property scored in chunks by two real ``celery worker`` processes (one process
-each) on real Redis stores exactly the findings one process stores for it alone; a chunk
-whose data is lost fails the run visibly (job-run row, ``ok: false``)."""
+each) on real Redis stores exactly the findings one process stores for it alone, even when
+one worker is killed (``kill -9``) in the middle of a chunk; a chunk whose data is lost
+fails the run visibly (job-run row, ``ok: false``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,9 +18,10 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from tests.faults.harness import WorkerProcess, launch
+from tests.fakes.redis_proxy import HoldingProxy
+from tests.faults.harness import WorkerProcess, launch, wait_until
 from worker import chunked, service
-from worker.celery_app import app, configure
+from worker.celery_app import VISIBILITY_TIMEOUT, app, configure
 from worker.commands import import_csv
 from worker.runtime import build as build_runtime
 from worker.settings import Settings, load_settings
@@ -120,16 +123,11 @@ def _runs(settings: Settings) -> list[tuple[str, str, str]]:
         engine.dispose()
 
 
-@pytest.fixture
-def stack(tmp_path: Path, redis_url: str) -> Iterator[tuple[Settings, Settings]]:
-    """(chunked, single): the same imported property in two databases; two workers on the first."""
-    config, chunked_settings = _settings(tmp_path, "chunked", redis_url, CHUNK)
-    _, single_settings = _settings(tmp_path, "single", redis_url, 0)
-    import_csv(build_runtime(chunked_settings), _csv(tmp_path / "big.csv"), property_name="big")
-    shutil.copy(tmp_path / "chunked.db", tmp_path / "single.db")
+def _workers(tmp_path: Path, config: Path) -> list[WorkerProcess]:
+    """Two real workers, w1 and w2, one pool process each, reading ``config``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BAROMETER_", "SENTRY_"))}
     env["BAROMETER_CONFIG"] = str(config)
-    workers = [
+    return [
         WorkerProcess(
             ["worker", "-n", f"{name}@%h", "-P", "prefork", "-c", "1", "--without-gossip", "--without-mingle"],
             env,
@@ -137,6 +135,22 @@ def stack(tmp_path: Path, redis_url: str) -> Iterator[tuple[Settings, Settings]]
         )
         for name in ("w1", "w2")
     ]
+
+
+def _imported(tmp_path: Path, redis_url: str) -> tuple[Settings, Settings]:
+    """(chunked, single): the same imported property in two databases."""
+    _, chunked_settings = _settings(tmp_path, "chunked", redis_url, CHUNK)
+    _, single_settings = _settings(tmp_path, "single", redis_url, 0)
+    import_csv(build_runtime(chunked_settings), _csv(tmp_path / "big.csv"), property_name="big")
+    shutil.copy(tmp_path / "chunked.db", tmp_path / "single.db")
+    return chunked_settings, single_settings
+
+
+@pytest.fixture
+def stack(tmp_path: Path, redis_url: str) -> Iterator[tuple[Settings, Settings]]:
+    """(chunked, single): the same imported property in two databases; two workers on the first."""
+    chunked_settings, single_settings = _imported(tmp_path, redis_url)
+    workers = _workers(tmp_path, tmp_path / "chunked.toml")
     configure(app, chunked_settings)
     launch(*workers)
     try:
@@ -187,3 +201,83 @@ def test_a_chunk_whose_data_is_lost_fails_the_run_visibly(stack: tuple[Settings,
     assert (job, status) == ("run_property", "failed")
     assert detail.startswith("ChunkFailed: chunk 3 of 8 failed")
     assert client.keys("barometer:chunks:lost-chunk:*") == []
+
+
+#: A client's ``SET barometer:chunks:RUN:out:K`` (a chunk storing its fits), as RESP sends it.
+_FITS_STORED = rb"\*\d+\r\n\$3\r\nSET\r\n\$\d+\r\nbarometer:chunks:[^\r]*:out:(\d+)\r\n"
+
+
+def test_a_worker_killed_in_the_middle_of_a_chunk_leaves_it_to_the_other(tmp_path: Path, redis_url: str) -> None:
+    """w1 and w2 reach Redis through a proxy that holds the first chunk's fits on their way
+    in: that chunk is fitted but not stored nor acknowledged when its worker (main process
+    and pool child) is killed with SIGKILL. Once Redis's visibility window has passed (the
+    entry is aged, not waited for), the chunk goes to the other worker, and the findings
+    are exactly those of the run in one process."""
+    chunked_settings, single_settings = _imported(tmp_path, redis_url)
+    proxy = HoldingProxy(redis_url, _FITS_STORED)
+    proxied = tmp_path / "proxied.toml"
+    proxied.write_text((tmp_path / "chunked.toml").read_text().replace(redis_url, proxy.url))
+    workers = {w.log.stem: w for w in _workers(tmp_path, proxied)}
+    configure(app, chunked_settings)  # this process talks to Redis directly
+    launch(*workers.values())
+    client = redis.Redis.from_url(redis_url)
+    try:
+        started: dict[str, Any] = digest.delay("team").get(timeout=60)
+        assert proxy.held.wait(timeout=120), "no chunk stored its fits"
+        assert proxy.match is not None
+        chunk = int(proxy.match.group(1))
+
+        def holder() -> tuple[str, str] | None:
+            """(worker name, task id) of the held chunk, as the workers report it."""
+            active = app.control.inspect(timeout=2).active() or {}
+            for host, tasks in active.items():
+                for task in tasks:
+                    if task["name"] == "barometer.fit_chunk" and list(task["args"])[1] == chunk:
+                        return host.split("@")[0], str(task["id"])
+            return None
+
+        wait_until(lambda: holder() is not None, seconds=60, what="the held chunk among the active tasks")
+        found = holder()
+        assert found is not None
+        victim, task_id = found
+        (survivor,) = set(workers) - {victim}
+        run = str(started["runs"]["big"])
+        # its inputs outlive the visibility window, so that the re-delivered chunk finds them
+        ttl = client.ttl(f"barometer:chunks:{run}:in:{chunk}")
+        assert isinstance(ttl, int)
+        assert ttl > VISIBILITY_TIMEOUT
+
+        killed = workers[victim]
+        killed.kill()  # SIGKILL to the main process and the pool child at once
+        assert killed.process is not None
+        assert killed.process.returncode == -9
+        assert client.exists(f"barometer:chunks:{run}:out:{chunk}") == 0  # its fits never arrived
+
+        # the visibility window passes: the unacknowledged message is dated that much earlier
+        tags = [
+            tag for tag, entry in client.hgetall("unacked").items() if json.loads(entry)[0]["headers"]["id"] == task_id
+        ]
+        assert len(tags) == 1
+        score = client.zscore("unacked_index", tags[0])
+        assert score is not None
+        client.zadd("unacked_index", {tags[0]: score - VISIBILITY_TIMEOUT - 1})
+        # the sweep every consumer runs now and then (about every 100 s), run now
+        with app.connection_for_write() as conn:
+            conn.default_channel.qos.restore_visible(num=100, interval=1)
+
+        delivered: dict[str, Any] = app.AsyncResult(started["chord_id"]).get(timeout=240)
+        outcome: dict[str, Any] = app.AsyncResult(run).get(timeout=10)
+    finally:
+        for process in workers.values():
+            process.stop()
+        proxy.close()
+        client.close()
+
+    assert outcome["ok"], outcome
+    assert [c["chunk"] for c in outcome["chunks"]] == list(range(8))
+    assert all(c["ok"] for c in outcome["chunks"])
+    assert outcome["chunks"][chunk]["worker"].split("@")[0] == survivor
+    assert (delivered["sent"], delivered["failed"]) == (1, 0)
+    single = service.run_property(build_runtime(single_settings), "big")
+    assert single.findings == outcome["findings"] > 10
+    assert _findings(chunked_settings) == _findings(single_settings)
