@@ -363,6 +363,7 @@ class MetricDetectionSettings(_Section):
     exclude_dates: tuple[date, ...] | None = None
     burst_ratio: float | None = Field(default=None, ge=0)
     cusum_threshold: float | None = Field(default=None, ge=0)
+    slide_z: float | None = Field(default=None, ge=0)
 
     def apply(self, base: MetricParams) -> MetricParams:
         changes = {k: v for k, v in self.model_dump().items() if v is not None and k not in _NOT_METRIC}

@@ -37,10 +37,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import numpy.typing as npt
 
-from jobs.detection import noise
+from jobs.detection import erosion, noise
 from jobs.detection.bursts import OUTAGE_RATIO, overrides
 from jobs.detection.cusum import RUN_STRICTER, History, combined_z
 from jobs.detection.explain import contributors, make_chart, severity
@@ -110,7 +112,8 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     first = overrides(scorer, s, col, eligible=wanted & testable & effect, sig=sig)
     listed = np.fromiter(first, dtype=np.int64, count=len(first))
     cand = np.union1d(np.flatnonzero((sig & effect & wanted & testable) | (clear & wanted)), listed)
-    if cand.size == 0:
+    slide, sliding = _sliding(scorer, col, testable)
+    if (cand := np.union1d(cand, sliding)).size == 0:
         return []
     parent = scorer.parents[cand]
     rows = np.unique(np.concatenate([cand, parent[parent >= 0]]))
@@ -152,8 +155,91 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     kinds.update(
         _unannounced(scorer, col, s, np.asarray(pending, dtype=np.int64), runs=runs, where=where, sig=sig, up=up)
     )
-    kinds = _fold_children(scorer, kinds, s, off_today & testable)
-    return _assemble(scorer, col, s, p=p, q=q, kinds=kinds)
+    return _conclude(
+        scorer, col, s, kinds, p=p, q=q, moving=off_today & testable, up=up, slide=slide, sliding=sliding, runs=runs,
+        where=where, stable=stable,
+    )  # fmt: skip
+
+
+def _conclude(
+    scorer: Scorer,
+    col: int,
+    s: DayScores,
+    kinds: dict[int, Kind],
+    *,
+    p: FloatArray,
+    q: FloatArray,
+    moving: BoolArray,
+    up: BoolArray,
+    slide: erosion.Slide | None,
+    sliding: IntArray,
+    runs: Runs,
+    where: dict[int, int],
+    stable: BoolArray,
+) -> list[Finding]:
+    """The day's findings from the kinds decided: children folded into their moving totals,
+    and for a rate, the slides not decided otherwise (a level shift after a slide is none)."""
+    if slide is None:
+        return _assemble(scorer, col, s, p=p, q=q, kinds=_fold_children(scorer, kinds, s, moving))
+    kinds = _fold_children(scorer, _after_slides(scorer, col, kinds, up), s, moving)
+    rest = sliding[~np.isin(sliding, np.fromiter(kinds, dtype=np.int64, count=len(kinds)))]
+    slides = _slides(scorer, col, s, rest, slide, runs=runs, where=where, stable=stable)
+    return _assemble(scorer, col, s, p=p, q=q, kinds=kinds) + slides
+
+
+def _sliding(scorer: Scorer, col: int, testable: BoolArray) -> tuple[erosion.Slide | None, IntArray]:
+    """For a rate with a denominator (and ``slide_z`` on), the day's slide test of every row
+    (:mod:`jobs.detection.erosion`) and the testable rows that slid the way that is wanted."""
+    mp = scorer.mp
+    if not erosion.applies(scorer) or mp.slide_z <= 0:
+        return None, np.zeros(0, dtype=np.int64)
+    slide = erosion.slid(scorer, col)
+    ways = slide.up if mp.direction is DirectionFilter.UP else ~slide.up
+    return slide, np.flatnonzero(slide.moved & testable & (ways | (mp.direction is DirectionFilter.BOTH)))
+
+
+def _after_slides(scorer: Scorer, col: int, kinds: dict[int, Kind], up: BoolArray) -> dict[int, Kind]:
+    """A rate's level shift or rate change the way it slid in the days before
+    (:mod:`jobs.detection.erosion`) is that slide going on, told already: not news."""
+    rows = np.asarray([i for i, k in kinds.items() if k in (Kind.LEVEL_SHIFT, Kind.RATE_CHANGE)], dtype=np.int64)
+    if rows.size == 0:
+        return kinds
+    told = set(rows[~erosion.first_slide(scorer, col, rows, up[rows])].tolist())
+    return {i: k for i, k in kinds.items() if i not in told}
+
+
+def _slides(
+    scorer: Scorer,
+    col: int,
+    s: DayScores,
+    rows: IntArray,
+    slide: erosion.Slide,
+    *,
+    runs: Runs,
+    where: dict[int, int],
+    stable: BoolArray,
+) -> list[Finding]:
+    """Rates that slid (:mod:`jobs.detection.erosion`), reported on the first day they did
+    unless the change was announced before: a RATE_CHANGE (a LEVEL_SHIFT when the
+    impressions moved too) from the weeks before the slide (``expected``: their rate on
+    today's weekday) to today."""
+    if rows.size == 0:
+        return []
+    rows = rows[erosion.first_slide(scorer, col, rows, slide.up[rows])]
+    if rows.size == 0:
+        return []
+    told = _history(scorer, col, s, rows, runs=runs, where=where, up=slide.up).announced(scorer.mp.cusum_threshold)
+    rows = rows[~told]
+    if rows.size == 0:
+        return []
+    expected = s.expected.copy()
+    season = np.where(np.isfinite(s.season[rows]) & (s.season[rows] > 0), s.season[rows], 1.0)
+    expected[rows] = np.clip(slide.before[rows] * season, 0.0, 1.0)
+    p = np.full(expected.shape, np.nan)
+    both = scorer.mp.direction is DirectionFilter.BOTH
+    p[rows] = np.minimum(1.0, (2.0 if both else 1.0) * noise.norm_sf(np.abs(slide.z[rows])))
+    kinds = {int(i): Kind.RATE_CHANGE if stable[i] else Kind.LEVEL_SHIFT for i in rows}
+    return _assemble(scorer, col, replace(s, expected=expected), p=p, q=np.full(p.shape, np.nan), kinds=kinds)
 
 
 def _unannounced(

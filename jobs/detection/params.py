@@ -49,6 +49,11 @@ class MetricParams:
     #: each only moderately off is reported as a level shift when the sum exceeds it. 0 turns
     #: the test off.
     cusum_threshold: float = 12.0
+    #: A rate with a denominator (CTR) whose last week is at least this many noise units
+    #: (and ``max(min_change_pct, 0.2)``) off the three weeks that ended two weeks before
+    #: has slid (:mod:`jobs.detection.erosion`): reported once, on the first such day,
+    #: unless announced already. 0 turns the test off.
+    slide_z: float = 5.0
     #: Days left out of baselines and never reported (holidays, known incidents).
     exclude_dates: tuple[date, ...] = ()
 

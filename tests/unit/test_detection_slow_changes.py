@@ -10,8 +10,8 @@ import numpy as np
 
 from jobs.detection import detect, detect_range
 from jobs.detection.cusum import cusum_fires
-from jobs.detection.params import DetectionParams
-from jobs.domain import Direction, Kind, MetricPanel
+from jobs.detection.params import DetectionParams, DirectionFilter
+from jobs.domain import Direction, Finding, Kind, MetricPanel
 
 WEEKDAY = np.array([1.0, 1.05, 1.05, 1.0, 0.95, 0.7, 0.65])
 END = date(2024, 6, 30)
@@ -97,13 +97,56 @@ def test_a_steady_level_shift_is_reported_once() -> None:
     assert dates[start] <= found[0].anomaly.day <= dates[start + 2]
 
 
-def test_the_ctr_erosion_is_the_cusums_catch_and_it_can_be_turned_off() -> None:
+def test_the_ctr_erosion_is_caught_by_the_cusum_or_the_slide_and_both_can_be_turned_off() -> None:
     # no single day of that slide, nor any three, is significant: without the CUSUM
-    # (cusum_threshold = 0) the erosion goes unreported
+    # (cusum_threshold = 0) and the weekly slide test (slide_z = 0) it goes unreported
     dates, panels, start = _ctr_page(erosion=0.4, seed=16)
-    params = replace(DetectionParams(), defaults=replace(DetectionParams().defaults, cusum_threshold=0.0))
-    off = detect_range(panels, params, start=dates[start], end=dates[start + 21])
-    assert [f for f in off if f.anomaly.metric == "ctr"] == []
+    defaults = DetectionParams().defaults
+    for cusum, slide, reported in ((0.0, 0.0, False), (0.0, 5.0, True), (12.0, 0.0, True)):
+        params = replace(DetectionParams(), defaults=replace(defaults, cusum_threshold=cusum, slide_z=slide))
+        found = detect_range(panels, params, start=dates[start], end=dates[start + 21])
+        assert bool([f for f in found if f.anomaly.metric == "ctr"]) is reported, (cusum, slide)
+
+
+def _caught(erosion: float, seeds: range, params: DetectionParams) -> tuple[int, list[Finding]]:
+    caught, found_all = 0, []
+    for seed in seeds:
+        dates, panels, start = _ctr_page(erosion=erosion, seed=seed)
+        found = [
+            f for f in detect_range(panels, params, start=dates[start], end=dates[-1]) if f.anomaly.metric == "ctr"
+        ]
+        caught += any(f.anomaly.direction is Direction.DOWN for f in found)
+        found_all += found
+    return caught, found_all
+
+
+def test_ctr_erosions_of_30_to_50_percent_over_two_weeks_are_reported_and_a_steady_ctr_is_not() -> None:
+    # ten pages each (CTR swinging about ±8% a day on ~4,000 impressions), the erosion over
+    # two weeks then holding for two more: the CUSUM alone caught 1, 9 and 13 of 20 such pages
+    seeds = range(20, 30)
+    for erosion in (0.3, 0.4, 0.5):
+        caught, found = _caught(erosion, seeds, DetectionParams())
+        assert caught >= 7, (erosion, caught)
+        assert len(found) <= caught + 3  # reported once, seldom a second time
+    assert _caught(0.0, seeds, DetectionParams()) == (0, [])
+
+
+def test_a_slid_ctr_is_told_from_the_weeks_before_the_slide() -> None:
+    dates, panels, start = _ctr_page(erosion=0.4, seed=20)
+    walked = detect_range(panels, DetectionParams(), start=dates[start], end=dates[-1])
+    found = [f for f in walked if f.anomaly.metric == "ctr"]
+    # the slide test tells first (each day's own baseline follows the slide)
+    assert found, "the erosion was never reported"
+    assert found[0].anomaly.kind is Kind.RATE_CHANGE, [(f.anomaly.day, f.anomaly.kind) for f in found]
+    a = found[0].anomaly
+    assert a.direction is Direction.DOWN
+    # expected: the rate before the slide (5%, on today's weekday), not the baseline that followed it
+    assert 0.045 <= a.expected <= 0.056
+    assert a.observed <= 0.8 * a.expected
+    assert a.p_value < 1e-5
+    # a metric watched for rises only is not told of a fall
+    up = replace(DetectionParams(), defaults=replace(DetectionParams().defaults, direction=DirectionFilter.UP))
+    assert [f for f in detect_range(panels, up, start=dates[start], end=dates[-1]) if f.anomaly.metric == "ctr"] == []
 
 
 def test_a_new_burst_inside_a_run_of_bursts_is_reported() -> None:
