@@ -1,7 +1,8 @@
 """Storing a whole checked file of points at once (``barometer import``), fast and atomic.
 
 The rows come as :class:`jobs.reader.Columns` (numpy codes and values, never one object
-per row) and go in streamed chunks of :data:`CHUNK_ROWS`, all in one transaction: a
+per row) and go in streamed chunks (:data:`CHUNK_ROWS` rows on SQLite, 16 MB of padded
+rows on PostgreSQL), all in one transaction: a
 failure stores nothing. Existing points are replaced, except that an analyst's EXCLUDED
 mark survives (as in :func:`jobs.storage.repo.upsert_points`).
 
@@ -11,8 +12,9 @@ its end instead of being rewritten page by page.
 
 - SQLite: ``executemany`` of the upsert into the rowid-less table, with an import-only
   page cache on the connection (put back afterwards).
-- PostgreSQL: binary ``COPY`` (psycopg), each chunk built by numpy (no text for the
-  server to parse: 30% less of its time). Into a
+- PostgreSQL: binary ``COPY`` (psycopg), each chunk built by numpy, so the server parses
+  no text (a server-side COPY of the 9.1M-point bench file: 28.6 s as CSV, 19.0 s binary;
+  the rest is the key's B-tree). Into a
   property with no stored points in the file's date range the rows are copied straight
   into ``metric_point``; otherwise into a temporary table, merged with one
   ``INSERT ... SELECT ... ON CONFLICT``. Then ``VACUUM (ANALYZE)``, so the next panel load

@@ -122,3 +122,20 @@ def test_the_day_first_key_migration_goes_both_ways_and_keeps_every_point(engine
     assert db.current_revision(engine) == db.head_revision()
     (panel, _) = repo.load_panels(engine, prop_id, prop_name="site", start=D, end=D + timedelta(days=29), last_final=D)
     assert panel.values.shape == (4, 30)
+
+
+def test_whole_values_of_every_size_and_sign_come_back_exactly(engine: sa.Engine) -> None:
+    signed = [0.0, 7.0, -5.0, 10.0**15 - 1, 10.0**15, 2.0**53 + 2, 1e17, -(10.0**15) + 1, 120.0, 3.0]
+    counts = [0.0, 7.0, 10.0**15 - 1, 120.0, 3.0, 10.0**14, 5.0, 6.0, 1.0, 1.0]  # day 2: a 16-digit one
+    names = [f"query:q{i}" for i in range(len(signed))]
+    observations = [
+        Observation("site", name, metric, D + timedelta(days=n), v * (n + 1))
+        for metric, values in (("revenue", signed), ("sessions", counts))
+        for n in range(2)
+        for name, v in zip(names, values, strict=True)
+    ]
+    prop_id = _stored(engine, observations)
+    panels = repo.load_panels(engine, prop_id, prop_name="site", start=D, end=D + timedelta(days=1), last_final=D)
+    for panel, values in zip(panels, (signed, counts), strict=True):
+        for name, value in zip(names, values, strict=True):
+            assert panel.row(name).tolist() == [value, value * 2], (panel.metric, name)
