@@ -157,7 +157,7 @@ def panel_findings(scorer: Scorer, col: int) -> list[Finding]:
     )
     return _conclude(
         scorer, col, s, kinds, p=p, q=q, moving=off_today & testable, up=up, slide=slide, sliding=sliding, runs=runs,
-        where=where, stable=stable,
+        where=where,
     )  # fmt: skip
 
 
@@ -175,7 +175,6 @@ def _conclude(
     sliding: IntArray,
     runs: Runs,
     where: dict[int, int],
-    stable: BoolArray,
 ) -> list[Finding]:
     """The day's findings from the kinds decided: children folded into their moving totals,
     and for a rate, the slides not decided otherwise (a level shift after a slide is none)."""
@@ -183,7 +182,7 @@ def _conclude(
         return _assemble(scorer, col, s, p=p, q=q, kinds=_fold_children(scorer, kinds, s, moving))
     kinds = _fold_children(scorer, _after_slides(scorer, col, kinds, up), s, moving)
     rest = sliding[~np.isin(sliding, np.fromiter(kinds, dtype=np.int64, count=len(kinds)))]
-    slides = _slides(scorer, col, s, rest, slide, runs=runs, where=where, stable=stable)
+    slides = _slides(scorer, col, s, rest, slide, runs=runs, where=where)
     return _assemble(scorer, col, s, p=p, q=q, kinds=kinds) + slides
 
 
@@ -217,12 +216,11 @@ def _slides(
     *,
     runs: Runs,
     where: dict[int, int],
-    stable: BoolArray,
 ) -> list[Finding]:
     """Rates that slid (:mod:`jobs.detection.erosion`), reported on the first day they did
     unless the change was announced before: a RATE_CHANGE (a LEVEL_SHIFT when the
-    impressions moved too) from the weeks before the slide (``expected``: their rate on
-    today's weekday) to today."""
+    denominator moved too) whose ``expected`` is today at the rate of the weeks before the
+    slide (a CTR on today's weekday, conversions on today's sessions)."""
     if rows.size == 0:
         return []
     rows = rows[erosion.first_slide(scorer, col, rows, slide.up[rows])]
@@ -233,12 +231,11 @@ def _slides(
     if rows.size == 0:
         return []
     expected = s.expected.copy()
-    season = np.where(np.isfinite(s.season[rows]) & (s.season[rows] > 0), s.season[rows], 1.0)
-    expected[rows] = np.clip(slide.before[rows] * season, 0.0, 1.0)
+    expected[rows] = erosion.expected_today(scorer, col, rows, slide, s.season[rows])
     p = np.full(expected.shape, np.nan)
     both = scorer.mp.direction is DirectionFilter.BOTH
     p[rows] = np.minimum(1.0, (2.0 if both else 1.0) * noise.norm_sf(np.abs(slide.z[rows])))
-    kinds = {int(i): Kind.RATE_CHANGE if stable[i] else Kind.LEVEL_SHIFT for i in rows}
+    kinds = {int(i): Kind.RATE_CHANGE if slide.steady[i] else Kind.LEVEL_SHIFT for i in rows}
     return _assemble(scorer, col, replace(s, expected=expected), p=p, q=np.full(p.shape, np.nan), kinds=kinds)
 
 

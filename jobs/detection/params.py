@@ -49,7 +49,7 @@ class MetricParams:
     #: each only moderately off is reported as a level shift when the sum exceeds it. 0 turns
     #: the test off.
     cusum_threshold: float = 12.0
-    #: A rate with a denominator (CTR) whose last week is at least this many noise units
+    #: A rate (CTR, a conversion rate) whose last week is at least this many noise units
     #: (and ``max(min_change_pct, 0.2)``) off the three weeks that ended two weeks before
     #: has slid (:mod:`jobs.detection.erosion`): reported once, on the first such day,
     #: unless announced already. 0 turns the test off.

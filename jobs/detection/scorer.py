@@ -94,6 +94,9 @@ class Scorer:
     #: False: findings carry no chart and no interval (a tuning preview lists them only,
     #: and the bands of eight weeks of days are most of a finding's cost)
     charted: bool = True
+    #: (numerator, denominator, a proportion?) of this panel's rate, once looked up
+    #: (:mod:`jobs.detection.erosion`)
+    slide_parts: tuple[FloatArray, FloatArray, bool] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.model = _model(self.panel.metric)

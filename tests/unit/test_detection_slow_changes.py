@@ -179,3 +179,43 @@ def test_the_cusum_fires_once_at_its_first_crossing() -> None:
     # a day that is not itself clearly off does not fire, whatever the sum
     clear[0, 14] = False
     assert not cusum_fires(z[:, :15], clear[:, :15], 12.0)[0]
+
+
+def _shop(*, erosion: float, seed: int) -> tuple[tuple[date, ...], list[MetricPanel], int]:
+    """A landing page on ~5,000 sessions a day converting 3% (the rate swinging about ±10% a
+    day); from day ``start`` the conversion rate slides by ``erosion`` over 14 days, then holds."""
+    dates = _dates(150)
+    rng = np.random.default_rng(seed)
+    sessions = _counts(dates, 5000.0, seed=seed, alpha=0.01)
+    rate = 0.03 * np.exp(rng.normal(0.0, 0.1, len(dates)))
+    start = len(dates) - 28
+    rate[start:] *= 1.0 - erosion * np.minimum(np.arange(1, len(dates) - start + 1) / 14.0, 1.0)
+    conversions = rng.binomial(sessions.astype(np.int64), rate).astype(np.float64)
+    name = ("landingPage:/checkout",)
+    panels = [
+        MetricPanel("shop", "sessions", name, dates, sessions[None, :], last_final=dates[-1]),
+        MetricPanel("shop", "keyEvents", name, dates, conversions[None, :], last_final=dates[-1]),
+    ]
+    return dates, panels, start
+
+
+def test_a_conversion_rate_erosion_with_steady_sessions_is_reported() -> None:
+    # ten pages whose conversion rate slides 40% in two weeks, sessions steady: the day tests
+    # and the CUSUM caught 1 of 20 such pages; judged as a rate on whole weeks, 20 of 20
+    caught = 0
+    for seed in range(40, 50):
+        dates, panels, start = _shop(erosion=0.4, seed=seed)
+        found = detect_range(panels, DetectionParams(), start=dates[start], end=dates[-1])
+        assert not [f for f in found if f.anomaly.metric == "sessions"]
+        key = [f.anomaly for f in found if f.anomaly.metric == "keyEvents"]
+        caught += bool(key)
+        assert len(key) <= 2
+        assert all(a.direction is Direction.DOWN for a in key)
+        for a in key:
+            if a.kind is Kind.RATE_CHANGE:  # expected: today's sessions at the rate before the slide
+                sessions = panels[0].values[0, dates.index(a.day)]
+                assert 0.025 * sessions <= a.expected <= 0.035 * sessions
+        steady = _shop(erosion=0.0, seed=seed)[1]
+        quiet = detect_range(steady, DetectionParams(), start=dates[start], end=dates[-1])
+        assert [f for f in quiet if f.anomaly.metric == "keyEvents"] == []
+    assert caught >= 8
