@@ -9,7 +9,11 @@ past the step (the last week; the last two when three or more weeks are off). A 
 further back makes the whole line lean across it, so the extrapolated level may leave the
 range of the last two weeks only as far as the last :data:`RECENT_WEEKS` weeks' own trend
 carries it (plus half of :data:`REBASE`): a true trend keeps its extrapolation, a step
-does not overshoot. Counts are
+does not overshoot. For counts the level may also fall no more than half of :data:`REBASE`
+below the median of itself, the last week carried to the day along the line and the mean
+of the last two weeks: real traffic turns, and a decline extrapolated past a week that
+turned back up predicts a level the series has left (an ordinary day at the recent level
+would be a "spike"); a steady trend either way keeps its extrapolation. Counts are
 multiplicative (``level x factor``), continuous metrics additive, rates (CTR) a ratio of
 sums (clicks over impressions), so days without clicks are no problem.
 """
@@ -112,10 +116,14 @@ def _theil_sen(levels: FloatArray, centers: FloatArray) -> tuple[FloatArray, Flo
     return intercepts, slopes
 
 
-def _level_at(levels: FloatArray, centers: FloatArray, at: float, daily: FloatArray) -> FloatArray:
+def _level_at(
+    levels: FloatArray, centers: FloatArray, at: float, daily: FloatArray, *, hedged: bool = False
+) -> FloatArray:
     """Each series' level at day ``at`` (see the module docstring). ``daily`` holds the days
     without their weekday (S, K, 7): after a step, the new level is the median of the days
-    surely past it (the last week; the last two once three weeks are off)."""
+    surely past it (the last week; the last two once three weeks are off). ``hedged`` (counts):
+    without a step, the level is at least the median of the line's, the last week's carried
+    along it and the last two weeks' mean, less half of :data:`REBASE`."""
     k = levels.shape[1]
     intercepts, slopes = _theil_sen(levels, centers)
     out = intercepts + slopes * at
@@ -153,6 +161,17 @@ def _level_at(levels: FloatArray, centers: FloatArray, at: float, daily: FloatAr
             hi = np.fmax(levels[:, -1], levels[:, -2]) * (1 + REBASE / 2) + reach
             clipped = np.clip(out, lo, hi)
         out = np.where(~done & np.isfinite(clipped), clipped, out)
+    if hedged:
+        # real traffic turns: a decline extrapolated past weeks that turned back up predicts a
+        # level the series has left. The median of the line, the last week carried to the day
+        # along it, and the mean of the last two weeks: on a steady trend the first two agree,
+        # after a turn the last weeks outvote the line. Only ever raised (an erosion going on
+        # stays as visible as it was), and only when well below (not week-to-week noise)
+        with np.errstate(invalid="ignore"):
+            last = levels[:, -1] + slopes * (at - centers[-1])
+            two = nanmean(levels[:, -2:], axis=1)
+            mid = nanmedian(np.stack([out, last, two], axis=1), axis=1) * (1 - REBASE / 2)
+        out = np.where(~done & (mid > out), mid, out)
     return out
 
 
@@ -202,7 +221,7 @@ def fit(history: FloatArray, *, multiplicative: bool, robust: bool = False, pred
         return Fit(np.full(history.shape[0], np.nan), fitted, n, k)
     with np.errstate(invalid="ignore", divide="ignore"):
         daily = history / factor[:, None, :] if multiplicative else history - factor[:, None, :]
-    at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7), daily)
+    at = _level_at(level, np.arange(k, dtype=np.float64) * 7.0 + 3.0, float(k * 7), daily, hedged=multiplicative)
     expected = np.maximum(at, 0.0) * factor[:, 0] if multiplicative else at + factor[:, 0]
     enough = valid_count(level, 1) >= MIN_WEEKS
     return Fit(np.where(enough, expected, np.nan), fitted, n, k, factor[:, 0])

@@ -2,7 +2,9 @@
 
 - **Burst**: a count at least ``burst_ratio`` times its usual level — the lower of its
   expected value and the median of the same weekday over the last 8 weeks, at least
-  ``min_volume`` — and :data:`_BURST_SCREEN` times its expected value, with a one-sided
+  ``min_volume`` — and :data:`_BURST_SCREEN` times both its expected value and that
+  weekday median (a day the series often sees is no burst because the baseline dipped
+  after a low spell), with a one-sided
   p-value below :data:`_BURST_P` (or below the series' learned ``max_p_value``), is a
   SPIKE whatever came before it: an elevated week must not absorb the biggest day in
   years as an "ongoing shift". After a *steady* shifted week (every day :data:`_SHIFTED`
@@ -109,7 +111,10 @@ def _bursts(scorer: Scorer, s: DayScores, col: int, eligible: BoolArray, faded: 
         steady = np.max(last, axis=1) <= _STEADY * np.min(last, axis=1)
         shifted = np.all(last >= _SHIFTED, axis=1) & steady
         above = ~shifted | (today >= _BURST_SCREEN * nanmedian(last, axis=1))
-        out[rows] = (s.observed[rows] >= ratio * base) & (base >= scorer.mp.min_volume) & ~fading & above
+        # and far above the weekday's usual level itself: after a low spell the baseline dips,
+        # and a day the series often sees is no burst however far above that dip it is
+        usual_far = s.observed[rows] >= _BURST_SCREEN * usual
+        out[rows] = (s.observed[rows] >= ratio * base) & (base >= scorer.mp.min_volume) & ~fading & above & usual_far
         faded[rows] = fading
     return out
 

@@ -40,9 +40,9 @@ class MetricParams:
     training_days: int = 56
     #: A count at least this many times its usual level (the lower of its expected value and
     #: the median of the same weekday over the last 8 weeks; that level at least
-    #: ``min_volume``) and twice its expected value is a burst: reported whatever came before
-    #: it (never absorbed as an ongoing shift), if its one-sided p-value is below 0.05 and it
-    #: has the minimum change. 0 turns the rule off.
+    #: ``min_volume``) and twice both its expected value and that weekday median is a burst:
+    #: reported whatever came before it (never absorbed as an ongoing shift), if its one-sided
+    #: p-value is below 0.05 and it has the minimum change. 0 turns the rule off.
     burst_ratio: float = 3.0
     #: Decision interval ``h`` of the one-sided CUSUM on the standardised residuals of the
     #: last 21 days (:mod:`jobs.detection.cusum`): a slow or sustained change whose days are

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jobs.detection import build_panels, detect, detect_range, finding_to_json, severity
+from jobs.detection.baseline import fit
 from jobs.detection.panels import derive_ctr
 from jobs.detection.params import DetectionParams, DirectionFilter
 from jobs.detection.stats import DayScores, Model, score_day
@@ -145,6 +146,23 @@ def test_a_trend_is_still_extrapolated() -> None:
     values = _nb(rng, mean, 0.002)[None, :]
     s = score_day(values, n - 1, model=Model.COUNT, training_days=56, groups=np.zeros(1, dtype=np.int64))
     assert s.expected[0] == pytest.approx(mean[-1], rel=0.06)
+
+
+@pytest.mark.parametrize(
+    ("weeks", "lowest"),
+    [
+        # five weeks of decline, then a week back up: the line through all eight still leans
+        # down, but the series has turned; a day back at the last weeks' level is no spike
+        ((1000, 1000, 1000, 900, 800, 700, 600, 850), 0.925 * (600 + 850) / 2),
+        # steady trends either way are still extrapolated past the last week
+        ((600, 620, 640, 660, 680, 700, 720, 740), 748),
+        ((740, 720, 700, 680, 660, 640, 620, 600), 585),
+    ],
+)
+def test_a_count_trend_is_not_extrapolated_below_the_weeks_that_turned(weeks: tuple[int, ...], lowest: float) -> None:
+    history = (np.asarray(weeks, dtype=np.float64)[:, None] * WEEKDAY[None, :])[None]
+    expected = float(fit(history, multiplicative=True).expected[0])  # the next day: weekday 0
+    assert lowest <= expected <= max(weeks[-1] + 20, lowest + 10)
 
 
 def test_a_shift_that_lapses_for_two_days_is_not_reported_again() -> None:

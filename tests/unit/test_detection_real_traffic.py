@@ -114,3 +114,18 @@ def test_position_is_judged_in_its_impressions() -> None:
     impressions = MetricPanel("gsc", "impressions", name, dates, shown[None, :], last_final=end)
     found = detect([impressions, position], DetectionParams(), day=end)
     assert [(f.anomaly.metric, f.anomaly.day) for f in found] == [("position", end)]
+
+
+def test_a_day_within_twice_its_weekday_usual_is_no_burst_after_a_low_spell() -> None:
+    # a noisy series (bike rides, page views) has ten days of bad weather at half its level,
+    # then a fine day at 1.7 times its weekday's usual level: over three times the dipped
+    # baseline, but nothing the series does not do. A burst is far above its usual level too.
+    end = date(2024, 6, 30)
+    dates, values = _series(end, 120, 1000.0, seed=5, alpha=0.2)
+    values[-11:-1] *= 0.5
+    usual = float(np.median(values[-57:-1:7]))  # the same weekday over the 8 weeks before
+    values[-1] = round(1.7 * usual)
+    assert detect([_panel(dates, values)], DetectionParams(), day=end) == ()
+    values[-1] = round(4.0 * usual)  # a burst is still one
+    found = detect([_panel(dates, values)], DetectionParams(), day=end)
+    assert [(f.anomaly.day, f.anomaly.kind) for f in found] == [(end, Kind.SPIKE)]
