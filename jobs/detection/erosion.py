@@ -13,8 +13,9 @@ them for the same days):
   :data:`MIN_BEFORE` of them observed), each as a ratio of sums;
 - the difference in units of its noise: the before days' own day-to-day spread (a robust
   variance of the daily rates, at least the binomial variance of a day's impressions, or
-  the Poisson variance of a day's conversions), times :data:`INFLATE` for days that are
-  not independent (a rate wanders), over the days of each window;
+  the Poisson variance of a day's conversions), its part beyond that counting noise times
+  :data:`INFLATE` (a rate wanders: that part of its days is no independent draw), over the
+  days of each window;
 - it *slid* when ``|z| >=`` ``slide_z``, the change is at least ``max(min_change_pct,``
   :data:`MIN_CHANGE` ``)`` of the before rate, the denominator is at ``min_volume`` in both
   windows, and today's own rate is on the slid side (at least half as far).
@@ -59,8 +60,10 @@ _COLLAPSED = 0.1
 #: Days of the weeks before further than this many of their own spreads from their median
 #: are left out of them.
 _OUTLIER = 4.0
-#: Day-to-day noise is scaled by this for a week's mean: a rate wanders, its days are not
-#: independent draws.
+#: Rows judged at once.
+_BLOCK = 32768
+#: The day-to-day spread beyond the counting noise (binomial, Poisson) is scaled by this for
+#: a week's mean: a rate wanders, so that part of its days is no independent draw.
 INFLATE = 2.0
 
 
@@ -106,10 +109,18 @@ class Slide:
 
 def slid(scorer: Scorer, col: int, rows: IntArray | None = None) -> Slide:
     """Did the rate of each row (all, or ``rows``) slide by day ``col``? (See the module
-    docstring.)"""
+    docstring.) Rows are judged in blocks of :data:`_BLOCK`, so the windows' temporaries
+    stay small on a panel of hundreds of thousands of series."""
+    idx = np.arange(scorer.values.shape[0]) if rows is None else rows
+    if idx.size <= _BLOCK:
+        return _slid(scorer, col, idx)
+    parts = [_slid(scorer, col, idx[a : a + _BLOCK]) for a in range(0, idx.size, _BLOCK)]
+    return Slide(*(np.concatenate([getattr(p, f) for p in parts]) for f in Slide.__dataclass_fields__))
+
+
+def _slid(scorer: Scorer, col: int, idx: IntArray) -> Slide:
     parts = _parts(scorer)
     assert parts is not None
-    idx = np.arange(scorer.values.shape[0]) if rows is None else rows
     first = col - RECENT - GAP - BEFORE + 1
     if first < 0:
         none, nan = np.zeros(idx.size, dtype=np.bool_), np.full(idx.size, np.nan)
@@ -138,7 +149,8 @@ def slid(scorer: Scorer, col: int, rows: IntArray | None = None) -> Slide:
         typical = shown[:, before].sum(axis=1) / np.maximum(days_before, 1)
         lately = shown[:, recent].sum(axis=1) / np.maximum(days_recent, 1)
         counting = base * (1.0 - base) if parts[2] else base  # binomial, or Poisson in the sessions
-        var_day = np.fmax(_robust_variance(rate[:, before]), counting / typical) * INFLATE
+        sampling = counting / typical  # independent from day to day; the rest of the spread wanders
+        var_day = sampling + np.fmax(_robust_variance(rate[:, before]) - sampling, 0.0) * INFLATE
         z = (now - base) / np.sqrt(var_day / np.maximum(days_recent, 1) + var_day / np.maximum(days_before, 1))
         mp = scorer.mp
         volume = (typical >= mp.min_volume) & (lately >= mp.min_volume)
