@@ -20,15 +20,6 @@ NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 SPEC = PropertySpec(name="search", source="gsc", id="sc-domain:shop.example", account="agency")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    created = db.create_engine(url)
-    db.upgrade(created)
-    yield created
-    created.dispose()
-
-
 def test_migration_0002_upgrades_and_downgrades(engine: sa.Engine) -> None:
     assert db.current_revision(engine) == db.head_revision()
     assert {"google_account", "fetched_day"} <= set(sa.inspect(engine).get_table_names())

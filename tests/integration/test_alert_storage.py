@@ -3,7 +3,6 @@ and a migration that matches the tables exactly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,17 +20,8 @@ from jobs.domain import Digest, Finding, HeldBack, Incident, Kind, PropertySpec,
 from jobs.storage import repo
 from jobs.storage.tables import SQLModel
 from tests.fakes import DATA_DATE, RecordingChannel, finding
-from worker import db
 
 NOW = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    created = db.create_engine(request.getfixturevalue(f"{request.param}_url"))
-    db.upgrade(created)
-    yield created
-    created.dispose()
 
 
 def _stored(engine: sa.Engine) -> tuple[Finding, ...]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,15 +25,6 @@ from worker.settings import load_settings
 SPEC = PropertySpec(name="shop", source="demo", id="ga4")
 NOW = datetime(2026, 3, 11, 8, 0, tzinfo=UTC)
 DAY = DATA_DATE
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    created = db.create_engine(url)
-    db.upgrade(created)
-    yield created
-    created.dispose()
 
 
 def _points(prop_id: int, engine: sa.Engine, value: float = 590.0) -> None:

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import numpy as np
-import pytest
 import sqlalchemy as sa
 
 from jobs.domain import PropertySpec
 from jobs.hourly import store
 from jobs.hourly.domain import HourPoint
 from jobs.storage import repo
-from worker import db
 
 SPEC = PropertySpec(name="shop", source="ga4", id="properties/1")
 DAY = date(2026, 12, 1)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    created = db.create_engine(url)
-    db.upgrade(created)
-    yield created
-    created.dispose()
 
 
 def _at(day: int, hour: int) -> datetime:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import numpy as np
-import pytest
 import sqlalchemy as sa
 
 from jobs.domain import Observation, PointFlag, PropertySpec
@@ -16,15 +14,6 @@ from worker import db
 
 D = date(2026, 2, 1)
 SPEC = PropertySpec(name="site", source="csv")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    created = db.create_engine(url)
-    db.upgrade(created)
-    yield created
-    created.dispose()
 
 
 def _stored(engine: sa.Engine, observations: list[Observation]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -33,15 +32,6 @@ from worker import db
 SPEC = PropertySpec(name="shop", source="demo", id="ga4")
 DAY = date(2026, 3, 10)
 SENDER, TO = "barometer@example.com", "team@shop.example"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    created = db.create_engine(url)
-    db.upgrade(created)
-    yield created
-    created.dispose()
 
 
 def _finding(series: str = "total", observed: float = 40.0) -> Finding:

@@ -3,27 +3,15 @@ metric's newest stored day, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from jobs.domain import Observation, PropertySpec
 from jobs.storage import repo
 from jobs.storage.sizes import stored_series
-from worker import db
 
 DAY = date(2026, 11, 18)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    created = db.create_engine(url)
-    db.upgrade(created)
-    yield created
-    created.dispose()
 
 
 def test_the_largest_metric_on_its_newest_day_counts(engine: sa.Engine) -> None:
